@@ -7,6 +7,7 @@ import type { BenchRow, BenchSuite } from './row.ts';
 /** Suite name → module exporting `suite: BenchSuite`. Each suite measures one area. */
 const suites: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   // policy: () => import('./policy.ts'),
+  presign: () => import('./presign.ts'),
 };
 
 function ratio(row: BenchRow): number {

@@ -16,7 +16,13 @@ export interface BenchRow {
 /** A benchmark module: measures its rows; must clean up after itself. */
 export type BenchSuite = () => Promise<BenchRow[]>;
 
-export function unmeasured(name: string, unit: string, baseline: string, better: 'higher' | 'lower', error: string): BenchRow {
+export function unmeasured(
+  name: string,
+  unit: string,
+  baseline: string,
+  better: 'higher' | 'lower',
+  error: string,
+): BenchRow {
   return { name, value: Number.NaN, unit, baseline, baselineValue: Number.NaN, better, error };
 }
 

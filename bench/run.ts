@@ -6,8 +6,10 @@ import type { BenchRow, BenchSuite } from './row.ts';
 
 /** Suite name → module exporting `suite: BenchSuite`. Each suite measures one area. */
 const suites: Record<string, () => Promise<{ suite: BenchSuite }>> = {
-  // policy: () => import('./policy.ts'),
+  policy: () => import('./policy.ts'),
   presign: () => import('./presign.ts'),
+  checkin: () => import('./checkin.ts'),
+  bundle: () => import('./bundle.ts'),
 };
 
 function ratio(row: BenchRow): number {
@@ -29,7 +31,8 @@ function printTable(rows: BenchRow[]): void {
   ]);
   const head = ['name', 'value', 'baseline', 'ratio', 'baseline is'];
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const l of lines) console.log(line(l));

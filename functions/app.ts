@@ -1,0 +1,198 @@
+/**
+ * The device-facing HTTP app (DESIGN §2): `(AppRequest) → AppResponse`, served unchanged by the
+ * Lambda entries and by the local server. Errors become responses here and nowhere else.
+ */
+import { parseCheckin, parseReport } from '#core/device.ts';
+import { PayloadTooLargeError, ValidationError } from '#core/errors.ts';
+import type { DeviceReport, UpdateRecord } from '#core/types.ts';
+import { deviceContext } from '#core/version.ts';
+import type { DeviceStore, TokenScope } from './device-store.ts';
+import {
+  AuthenticationError,
+  ForbiddenError,
+  HttpError,
+  NotFoundError,
+  StoreUnavailableError,
+} from './errors.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { Presigner } from './presign.ts';
+import { findCandidate, grantUpdate } from './selection.ts';
+
+export const CHECKIN_PATH = '/tok/provision/update';
+export const REPORT_PATH = '/tok/provision/updateReport';
+
+export interface AppRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly body: Uint8Array;
+}
+
+export interface AppResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export type App = (request: AppRequest) => Promise<AppResponse>;
+
+export interface AppOptions {
+  readonly store: DeviceStore;
+  readonly presigner: Presigner;
+  /** Counted here; flushed by the host (per invocation in Lambda, on a timer locally). */
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Presigned URL lifetime; DESIGN §2 caps it at 3600 s. */
+  readonly urlExpiresSeconds?: number;
+  readonly now?: () => number;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+const TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' } as const;
+/** Reuse a presigned URL while at least this much of its validity remains (DESIGN §4.5). */
+const URL_MIN_REMAINING_MS = 45 * 60 * 1000;
+const RETRY_AFTER_SECONDS = '5';
+/** Media types existing clients send: JSON, curl's default form type, and plain text. */
+const ACCEPTED_TYPES = /^\s*(application\/json|application\/x-www-form-urlencoded|text\/plain)\s*(;|$)/i;
+
+function json(body: unknown): AppResponse {
+  return { status: 200, headers: JSON_HEADERS, body: JSON.stringify(body) };
+}
+
+function text(status: number, message: string, headers: Record<string, string> = {}): AppResponse {
+  return { status, headers: { ...TEXT_HEADERS, ...headers }, body: `${message}\n` };
+}
+
+/** `Authorization: <token>`, `Authorization: Bearer <token>` (any case) or `X-Token: <token>`. */
+export function tokenOf(headers: AppRequest['headers']): string | undefined {
+  const auth = headers.authorization?.trim();
+  if (auth) {
+    const bearer = /^bearer\s+(\S+)$/i.exec(auth);
+    return bearer ? bearer[1] : auth;
+  }
+  return headers['x-token']?.trim() || undefined;
+}
+
+function outcomeOf(report: DeviceReport): boolean | undefined {
+  if (report.status === 'applied') return true;
+  if (report.status === 'failed' || report.status === 'rejected') return false;
+  return undefined; // downloaded / verified: progress, not an outcome
+}
+
+export function createApp(options: AppOptions): App {
+  const { store, presigner, metrics, log } = options;
+  const now = options.now ?? Date.now;
+  const expiresSeconds = Math.min(options.urlExpiresSeconds ?? 3600, 3600);
+  const urls = new Map<string, { url: string; expiresAt: number }>();
+
+  function imageUrl(update: UpdateRecord, at: number): string {
+    const cached = urls.get(update.id);
+    if (cached && cached.expiresAt - at >= Math.min(URL_MIN_REMAINING_MS, (expiresSeconds * 1000) / 2)) {
+      return cached.url;
+    }
+    const url = presigner.presignGet(update.key, expiresSeconds, at);
+    urls.set(update.id, { url, expiresAt: at + expiresSeconds * 1000 });
+    return url;
+  }
+
+  async function authorize(request: AppRequest): Promise<TokenScope> {
+    const token = tokenOf(request.headers);
+    if (!token) throw new AuthenticationError();
+    const scope = await store.tokenScope(token);
+    if (!scope) throw new AuthenticationError();
+    return scope;
+  }
+
+  async function checkin(request: AppRequest): Promise<AppResponse> {
+    const scope = await authorize(request);
+    const device = parseCheckin(request.body);
+    if (device.product !== scope.product)
+      throw new ForbiddenError(`Token not valid for product "${device.product}"`);
+    if (scope.device !== undefined && scope.device !== device.id) {
+      throw new ForbiddenError(`Token not valid for device "${device.id}"`);
+    }
+    const at = now();
+    metrics.count(device.product, 'UpdateRequests');
+    const registered = store.recordDevice(device);
+    const updates = await store.updatesOf(device.product);
+    const candidate = findCandidate(updates, device, deviceContext(device), () =>
+      metrics.count(device.product, 'PolicyErrors'),
+    );
+    if (!candidate) {
+      await registered;
+      return json({});
+    }
+    const [grant] = await Promise.all([grantUpdate(store, candidate, device.id, at), registered]);
+    if (!grant.granted) {
+      metrics.count(device.product, 'UpdateDeferred');
+      await store.countDeferred(candidate);
+      return json({});
+    }
+    if (!grant.again) metrics.count(device.product, 'UpdateStarted');
+    return json({
+      url: imageUrl(candidate, at),
+      checksum: candidate.checksum,
+      update: candidate.id,
+      version: candidate.version,
+      size: candidate.size,
+      ...(candidate.signature ? { signature: candidate.signature } : {}),
+    });
+  }
+
+  async function report(request: AppRequest): Promise<AppResponse> {
+    const scope = await authorize(request);
+    const body = parseReport(request.body);
+    if (scope.device !== undefined && scope.device !== body.id) {
+      throw new ForbiddenError(`Token not valid for device "${body.id}"`);
+    }
+    const update = await store.getUpdate(scope.product, body.update);
+    if (!update) throw new NotFoundError(`Unknown update "${body.update}"`);
+    const success = outcomeOf(body);
+    if (!(await store.recordReport(body)) || success === undefined) return json({});
+    metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
+    const counters = await store.countOutcome(update, success);
+    const { abortThreshold, abortMin } = update;
+    if (!success && abortThreshold !== undefined && abortMin !== undefined) {
+      const reports = counters.success + counters.failure;
+      if (reports >= abortMin && counters.failure * 100 >= abortThreshold * reports) {
+        const reason = `auto-aborted: ${counters.failure} of ${reports} reports failed (threshold ${abortThreshold}%)`;
+        if (await store.pause(update, reason)) log.warn('update paused', { update: update.id, reason });
+      }
+    }
+    return json({});
+  }
+
+  function toResponse(err: unknown, request: AppRequest): AppResponse {
+    if (err instanceof HttpError) return text(err.status, err.message, err.headers);
+    if (err instanceof PayloadTooLargeError) return text(413, err.message);
+    if (err instanceof ValidationError) return text(400, err.message);
+    if (err instanceof StoreUnavailableError) {
+      log.error('store unavailable', { path: request.path, error: err });
+      return text(503, 'Service unavailable, retry later', { 'retry-after': RETRY_AFTER_SECONDS });
+    }
+    log.error('internal error', { path: request.path, error: err });
+    return text(500, 'Internal error');
+  }
+
+  const routes: Record<string, (request: AppRequest) => Promise<AppResponse>> = {
+    [CHECKIN_PATH]: checkin,
+    [REPORT_PATH]: report,
+  };
+
+  return async function app(request) {
+    const route = Object.hasOwn(routes, request.path) ? routes[request.path] : undefined;
+    if (!route) return text(404, `Not found: use POST ${CHECKIN_PATH} or POST ${REPORT_PATH}`);
+    if (request.method !== 'POST') return text(405, 'Method not allowed: use POST', { allow: 'POST' });
+    const type = request.headers['content-type'];
+    if (type !== undefined && !ACCEPTED_TYPES.test(type)) {
+      return text(415, 'Unsupported content type: send application/json');
+    }
+    try {
+      return await route(request);
+    } catch (err) {
+      return toResponse(err, request);
+    }
+  };
+}

@@ -1,0 +1,2 @@
+/** Lambda entry for POST /tok/provision/update. The shared app routes by path. */
+export { handler } from './lambda.ts';

@@ -1,0 +1,56 @@
+/** The device cloud's configuration, read once per cold start. Missing values throw; nothing is defaulted silently. */
+
+export interface CloudConfig {
+  readonly tableName: string;
+  readonly bucketName: string;
+  readonly region: string;
+  /** Custom DynamoDB endpoint (dynalite); unset in AWS. */
+  readonly dynamoEndpoint?: string;
+  /** Custom S3 endpoint written into presigned URLs (s3rver); unset in AWS. */
+  readonly s3Endpoint?: string;
+  /** Seconds a presigned URL is valid (≤ 3600). */
+  readonly urlExpiresSeconds: number;
+  /** How long a container serves a product's update list before revalidating (DESIGN §4.1: ≤ 30 s). */
+  readonly updatesCacheSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ConfigError(`Missing environment variable ${name}`);
+  return value;
+}
+
+function numberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max)
+    throw new ConfigError(`Invalid ${name}: use a number 0–${max}`);
+  return n;
+}
+
+/** Environment names set by the CDK construct (infra/) and by the bundle test. */
+export const ENV = {
+  table: 'TABLE_NAME',
+  bucket: 'BUCKET_NAME',
+  urlExpires: 'URL_EXPIRES_SECONDS',
+  updatesCache: 'UPDATES_CACHE_SECONDS',
+} as const;
+
+export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CloudConfig {
+  const dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB || env.AWS_ENDPOINT_URL || undefined;
+  const s3Endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  return {
+    tableName: requireEnv(env, ENV.table),
+    bucketName: requireEnv(env, ENV.bucket),
+    region: requireEnv(env, 'AWS_REGION'),
+    ...(dynamoEndpoint ? { dynamoEndpoint } : {}),
+    ...(s3Endpoint ? { s3Endpoint } : {}),
+    urlExpiresSeconds: numberEnv(env, ENV.urlExpires, 3600, 3600),
+    updatesCacheSeconds: numberEnv(env, ENV.updatesCache, 30, 30),
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * What the checkin and report handlers need from the table: token scopes, a product's updates,
+ * grants and limit counters, reports and the device registry. Caches live here, per container.
+ */
+import { createHash } from 'node:crypto';
+import type { DeviceCheckin, DeviceReport, UpdateCounters, UpdateRecord } from '#core/types.ts';
+import { sortByVersionDescending } from '#core/version.ts';
+import type { Table } from './dynamo.ts';
+import { keys } from './keys.ts';
+import { updateFromItem } from './records.ts';
+
+export interface TokenScope {
+  readonly product: string;
+  /** When set, the token is valid for this device only. */
+  readonly device?: string;
+}
+
+export interface DeviceStoreOptions {
+  /** How long a product's update list is served from memory before the product stamp is re-read. */
+  readonly updatesRevalidateMs: number;
+  /** How long a token lookup (found or not) is cached. */
+  readonly tokenCacheMs: number;
+  /** Skip rewriting a device's registry entry when unchanged and younger than this. */
+  readonly registryRefreshMs: number;
+  /**
+   * A cheap local change signal (the local cloud: mtime of <data>/changes, touched by the CLI).
+   * When it moves, the update list is reloaded at once instead of after `updatesRevalidateMs`.
+   */
+  readonly changeSignal?: () => number;
+  readonly now?: () => number;
+}
+
+interface CachedUpdates {
+  readonly updates: readonly UpdateRecord[];
+  readonly stamp: number;
+  readonly signal: number;
+  checkedAt: number;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** A tiny insertion-ordered cache that forgets its oldest entries past `max`. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    if (this.size >= this.max && !this.has(key)) this.delete(this.keys().next().value as K);
+    return super.set(key, value);
+  }
+}
+
+export class DeviceStore {
+  private readonly updatesCache = new Map<string, CachedUpdates>();
+  private readonly tokenCache = new BoundedMap<string, { scope: TokenScope | undefined; at: number }>(10_000);
+  private readonly registryCache = new BoundedMap<string, { fingerprint: string; at: number }>(100_000);
+  private readonly now: () => number;
+
+  constructor(
+    readonly table: Table,
+    private readonly options: DeviceStoreOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async tokenScope(token: string): Promise<TokenScope | undefined> {
+    const hash = hashToken(token);
+    const now = this.now();
+    const hit = this.tokenCache.get(hash);
+    if (hit && now - hit.at < this.options.tokenCacheMs) return hit.scope;
+    const item = await this.table.get(keys.token(hash));
+    const scope =
+      item && item.revoked !== true
+        ? {
+            product: String(item.product),
+            ...(typeof item.device === 'string' ? { device: item.device } : {}),
+          }
+        : undefined;
+    this.tokenCache.set(hash, { scope, at: now });
+    return scope;
+  }
+
+  /**
+   * A product's updates in descending SemVer precedence. Served from memory; after
+   * `updatesRevalidateMs` the product stamp (bumped by every change) is read, and the list is
+   * queried again only when it moved.
+   */
+  async updatesOf(product: string): Promise<readonly UpdateRecord[]> {
+    const now = this.now();
+    const signal = this.options.changeSignal?.() ?? 0;
+    const cached = this.updatesCache.get(product);
+    if (cached && cached.signal === signal && now - cached.checkedAt < this.options.updatesRevalidateMs) {
+      return cached.updates;
+    }
+    const stampItem = await this.table.get(keys.stamp(product), true);
+    const stamp = typeof stampItem?.n === 'number' ? stampItem.n : 0;
+    if (cached && cached.stamp === stamp && cached.signal === signal) {
+      cached.checkedAt = now;
+      return cached.updates;
+    }
+    const { pk, skPrefix } = keys.updatesOf(product);
+    const items = await this.table.query(pk, skPrefix, true);
+    const updates = sortByVersionDescending(items.map(updateFromItem));
+    this.updatesCache.set(product, { updates, stamp, signal, checkedAt: now });
+    return updates;
+  }
+
+  async getUpdate(product: string, updateId: string): Promise<UpdateRecord | undefined> {
+    const item = await this.table.get(keys.update(product, updateId));
+    return item ? updateFromItem(item) : undefined;
+  }
+
+  async hasGrant(updateId: string, deviceId: string): Promise<boolean> {
+    return (await this.table.get(keys.grant(updateId, deviceId))) !== undefined;
+  }
+
+  /** Counts one more device granted: conditionally when the update has a limit. False when the limit is reached. */
+  async countStarted(update: UpdateRecord): Promise<boolean> {
+    const key = keys.update(update.product, update.id);
+    if (update.limit === undefined)
+      return (await this.table.update(key, { add: { started: 1 } })) !== undefined;
+    const out = await this.table.update(key, {
+      add: { started: 1 },
+      condition: 'attribute_not_exists(#started) OR #started < :limit',
+      values: { ':limit': update.limit },
+    });
+    return out !== undefined;
+  }
+
+  /** Gives back a start counted by a checkin that was deferred afterwards. */
+  async uncountStarted(update: UpdateRecord): Promise<void> {
+    await this.table.update(keys.update(update.product, update.id), { add: { started: -1 } });
+  }
+
+  /** Takes one grant from the update's current rate window; false when the window is full. */
+  async takeRateWindow(update: UpdateRecord, window: number, expiresAt: number): Promise<boolean> {
+    const out = await this.table.update(keys.rateWindow(update.id, window), {
+      add: { n: 1 },
+      set: { expires: Math.ceil(expiresAt / 1000) },
+      condition: 'attribute_not_exists(#n) OR #n < :rate',
+      names: { '#n': 'n' },
+      values: { ':rate': update.rate ?? 0 },
+    });
+    return out !== undefined;
+  }
+
+  /** Records that the device was granted the update; false when it already was (a concurrent checkin). */
+  async putGrant(updateId: string, deviceId: string): Promise<boolean> {
+    return this.table.put(
+      { ...keys.grant(updateId, deviceId), at: new Date(this.now()).toISOString() },
+      true,
+    );
+  }
+
+  async countDeferred(update: UpdateRecord): Promise<void> {
+    await this.table.update(keys.update(update.product, update.id), { add: { deferred: 1 } });
+  }
+
+  /** Registry entry: last seen, version, properties. Unchanged devices are rewritten only every `registryRefreshMs`. */
+  async recordDevice(device: DeviceCheckin): Promise<void> {
+    const properties = JSON.stringify(device.body);
+    const cacheKey = `${device.product}\u0000${device.id}`;
+    const now = this.now();
+    const seen = this.registryCache.get(cacheKey);
+    if (seen && seen.fingerprint === properties && now - seen.at < this.options.registryRefreshMs) return;
+    await this.table.put({
+      ...keys.device(device.product, device.id),
+      version: device.version,
+      lastSeen: new Date(now).toISOString(),
+      properties,
+    });
+    this.registryCache.set(cacheKey, { fingerprint: properties, at: now });
+  }
+
+  /** Stores a report once per (device, update, status); false when it was already recorded. */
+  async recordReport(report: DeviceReport): Promise<boolean> {
+    return this.table.put(
+      {
+        ...keys.report(report.update, report.id, report.status),
+        success: report.success,
+        error: report.error,
+        version: report.version,
+        at: new Date(this.now()).toISOString(),
+      },
+      true,
+    );
+  }
+
+  /** Adds a success or failure; returns the counters after it. */
+  async countOutcome(update: UpdateRecord, success: boolean): Promise<UpdateCounters> {
+    const out = await this.table.update(keys.update(update.product, update.id), {
+      add: success ? { success: 1 } : { failure: 1 },
+    });
+    return updateFromItem({ ...out }).counters;
+  }
+
+  /** Pauses the update unless already paused; bumps the product stamp so every container sees it. */
+  async pause(update: UpdateRecord, reason: string): Promise<boolean> {
+    const out = await this.table.update(keys.update(update.product, update.id), {
+      set: { paused: true, pauseReason: reason },
+      condition: 'attribute_exists(pk) AND (attribute_not_exists(#paused) OR #paused = :no)',
+      names: { '#paused': 'paused' },
+      values: { ':no': false },
+    });
+    if (out) await bumpStamp(this.table, update.product);
+    this.updatesCache.delete(update.product);
+    return out !== undefined;
+  }
+}
+
+/** Marks a product's update list as changed (publish, edit, enable, disable, delete, pause). */
+export async function bumpStamp(table: Table, product: string): Promise<void> {
+  await table.update(keys.stamp(product), { add: { n: 1 } });
+}

@@ -1,0 +1,47 @@
+/**
+ * The single-table layout (DESIGN §5): string keys pk/sk. Every item kind is named here, nowhere else.
+ *
+ * | item            | pk                 | sk                       |
+ * |-----------------|--------------------|--------------------------|
+ * | update          | P#<product>        | U#<updateId>             |
+ * | version guard   | P#<product>        | V#<precedence key>       |
+ * | product stamp   | P#<product>        | STAMP                    |
+ * | grant           | G#<updateId>       | <deviceId>               |
+ * | rate window     | R#<updateId>       | <window index>           |
+ * | report          | E#<updateId>       | <deviceId>#<status>      |
+ * | device          | DEV#<product>      | <deviceId>               |
+ * | daily metrics   | M#<product>        | <yyyy-mm-dd>             |
+ * | token           | TOKEN              | <sha256 hex of token>    |
+ */
+
+export const keys = {
+  update: (product: string, updateId: string) => ({ pk: `P#${product}`, sk: `U#${updateId}` }),
+  updatesOf: (product: string) => ({ pk: `P#${product}`, skPrefix: 'U#' }),
+  versionGuard: (product: string, precedence: string) => ({ pk: `P#${product}`, sk: `V#${precedence}` }),
+  stamp: (product: string) => ({ pk: `P#${product}`, sk: 'STAMP' }),
+  grant: (updateId: string, deviceId: string) => ({ pk: `G#${updateId}`, sk: deviceId }),
+  grantsOf: (updateId: string) => ({ pk: `G#${updateId}` }),
+  rateWindow: (updateId: string, window: number) => ({ pk: `R#${updateId}`, sk: String(window) }),
+  report: (updateId: string, deviceId: string, status: string) => ({
+    pk: `E#${updateId}`,
+    sk: `${deviceId}#${status}`,
+  }),
+  reportsOf: (updateId: string) => ({ pk: `E#${updateId}` }),
+  device: (product: string, deviceId: string) => ({ pk: `DEV#${product}`, sk: deviceId }),
+  devicesOf: (product: string) => ({ pk: `DEV#${product}` }),
+  metrics: (product: string, day: string) => ({ pk: `M#${product}`, sk: day }),
+  metricsOf: (product: string) => ({ pk: `M#${product}` }),
+  token: (hash: string) => ({ pk: 'TOKEN', sk: hash }),
+  tokens: () => ({ pk: 'TOKEN' }),
+} as const;
+
+/** The metric names of DESIGN §4.6 (Ioto's). */
+export const METRICS = [
+  'UpdateRequests',
+  'UpdateDeferred',
+  'UpdateStarted',
+  'UpdateSuccess',
+  'UpdateFailure',
+  'PolicyErrors',
+] as const;
+export type MetricName = (typeof METRICS)[number];

@@ -1,0 +1,85 @@
+/**
+ * The checkin algorithm of DESIGN §4: find the candidate update (pure), then apply its rollout
+ * limits against the store (grant idempotency, percentage, limit, rate), in that order.
+ */
+import { type CompiledPolicy, compilePolicy } from '#core/policy.ts';
+import { inPercentage, rateWindow } from '#core/rollout.ts';
+import type { DeviceCheckin, UpdateRecord } from '#core/types.ts';
+import { compareVersions } from '#core/version.ts';
+import type { DeviceStore } from './device-store.ts';
+
+const compiled = new WeakMap<UpdateRecord, CompiledPolicy | null>();
+
+/** The update's policy, compiled once per record; null when the stored text no longer compiles. */
+function policyOf(update: UpdateRecord): CompiledPolicy | null {
+  let policy = compiled.get(update);
+  if (policy === undefined) {
+    try {
+      policy = compilePolicy(update.policy);
+    } catch {
+      policy = null;
+    }
+    compiled.set(update, policy);
+  }
+  return policy;
+}
+
+/**
+ * Walks `updates` (descending precedence) and returns the first whose policy matches the device.
+ * `context` is the device's policy context; `newVersion` is set on it per update.
+ */
+export function findCandidate(
+  updates: readonly UpdateRecord[],
+  device: DeviceCheckin,
+  context: Record<string, unknown>,
+  onPolicyError: (update: UpdateRecord) => void,
+): UpdateRecord | undefined {
+  for (const update of updates) {
+    if (!update.enabled || update.paused) continue;
+    const order = compareVersions(update.version, device.version);
+    if (order === 0) continue;
+    if (order < 0 && !(update.allowDowngrade && update.policy.trim() !== '')) continue;
+    const policy = policyOf(update);
+    context.newVersion = update.version;
+    const match = policy ? policy.evaluate(context) : null;
+    if (match === null) onPolicyError(update);
+    else if (match) return update;
+  }
+  return undefined;
+}
+
+export type Grant =
+  | { readonly granted: true; readonly again: boolean }
+  | { readonly granted: false; readonly reason: 'percentage' | 'limit' | 'rate' };
+
+/**
+ * Decides whether the device may have the candidate now. Counters are taken with conditional
+ * writes and given back when a later limit defers the device, so concurrent checkins can defer
+ * more devices than strictly needed but never grant past a limit.
+ */
+export async function grantUpdate(
+  store: DeviceStore,
+  update: UpdateRecord,
+  deviceId: string,
+  now: number,
+): Promise<Grant> {
+  if (await store.hasGrant(update.id, deviceId)) return { granted: true, again: true };
+  if (update.percentage !== undefined && !inPercentage(update.id, deviceId, update.percentage)) {
+    return { granted: false, reason: 'percentage' };
+  }
+  if (!(await store.countStarted(update))) return { granted: false, reason: 'limit' };
+  if (update.rate !== undefined && update.period !== undefined) {
+    const window = rateWindow(now, update.period);
+    const windowEnd = (window + 1) * update.period * 1000;
+    if (!(await store.takeRateWindow(update, window, windowEnd + update.period * 1000))) {
+      await store.uncountStarted(update);
+      return { granted: false, reason: 'rate' };
+    }
+  }
+  if (!(await store.putGrant(update.id, deviceId))) {
+    // The same device checked in twice at once and the other request recorded the grant.
+    await store.uncountStarted(update);
+    return { granted: true, again: true };
+  }
+  return { granted: true, again: false };
+}

@@ -17,6 +17,8 @@ export interface LoadOptions {
   readonly headers?: Record<string, string>;
   readonly concurrency?: number;
   readonly durationMs: number;
+  /** Stop after this many requests instead of after durationMs. */
+  readonly requests?: number;
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -51,8 +53,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       req.on('error', () => resolve(0));
       req.end(body);
     });
+  const more =
+    options.requests !== undefined ? () => next < options.requests! : () => performance.now() < deadline;
   const worker = async () => {
-    while (performance.now() < deadline) {
+    while (more()) {
       const body = options.body(next++);
       const start = performance.now();
       const status = await one(body);

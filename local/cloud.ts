@@ -112,18 +112,31 @@ async function ensureTable(table: Table): Promise<void> {
 }
 
 /** Reads a request body up to MAX_BODY_BYTES; undefined when it is larger. */
-async function readBody(req: IncomingMessage): Promise<Uint8Array | undefined> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > MAX_BODY_BYTES) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+function readBody(req: IncomingMessage): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length']) > MAX_BODY_BYTES) {
+      req.resume();
+      resolve(undefined);
+      return;
+    }
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(undefined);
+      } else if (!first) first = chunk;
+      else (chunks ??= [first]).push(chunk);
+    });
+    req.on('end', () => resolve(chunks ? Buffer.concat(chunks) : (first ?? EMPTY)));
+    req.on('error', reject);
+  });
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** Serves the app over node:http: fixed Content-Length, never chunked (DESIGN §2). */
 export function nodeHandler(app: App, log: Logger) {

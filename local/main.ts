@@ -3,7 +3,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEV_PRODUCT, startLocalCloud } from './cloud.ts';
+
+// The SDK warns on Node 20 about its future Node 22 requirement; the local cloud is fine on 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const { DEV_PRODUCT, startLocalCloud } = await import('./cloud.ts');
 
 const USAGE = `Usage: npm start -- [options]
   --host H            API address (default 127.0.0.1)

@@ -1,7 +1,8 @@
 /** Test helpers: a real local cloud (dynalite + s3rver + app server) in a temp dir, and seeding through the adapters. */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UpdateRecord } from '#core/types.ts';
@@ -35,11 +36,17 @@ export async function startTestCloud(
 }
 
 /** PUT an object into the local S3 (s3rver accepts unsigned requests). */
-export function putObject(s3Url: string, key: string, body: Buffer): Promise<void> {
+export function putObject(
+  s3Url: string,
+  key: string,
+  body: Buffer,
+  tls: { ca?: string } = {},
+): Promise<void> {
+  const request = s3Url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(
       `${s3Url}/${LOCAL_BUCKET}/${key}`,
-      { method: 'PUT', headers: { 'content-length': body.length } },
+      { method: 'PUT', headers: { 'content-length': body.length }, ...tls },
       (res) => {
         res.resume();
         res.on('end', () =>
@@ -59,11 +66,12 @@ export async function seedUpdate(
   cloud: Pick<TestCloud, 's3Url' | 'table' | 'dataDir'>,
   fields: Partial<UpdateRecord> & { product?: string; version: string },
   image: Buffer = randomBytes(1024),
+  tls: { ca?: string } = {},
 ): Promise<UpdateRecord> {
   const product = fields.product ?? 'demo';
   const id = fields.id ?? `u${Date.now().toString(36)}${(seq++).toString(36)}`;
   const key = `images/${product}/${fields.version}/image.bin`;
-  await putObject(cloud.s3Url, key, image);
+  await putObject(cloud.s3Url, key, image, tls);
   const update: UpdateRecord = {
     policy: '',
     description: '',

@@ -127,7 +127,7 @@ export function createApp(options: AppOptions): App {
     const [grant] = await Promise.all([grantUpdate(store, candidate, device.id, at), registered]);
     if (!grant.granted) {
       metrics.count(device.product, 'UpdateDeferred');
-      await store.countDeferred(candidate);
+      store.countDeferred(candidate);
       return json({});
     }
     if (!grant.again) metrics.count(device.product, 'UpdateStarted');

@@ -11,6 +11,12 @@ export interface CloudParts {
   readonly app: App;
   readonly table: Table;
   readonly store: DeviceStore;
+  readonly metrics: Metrics;
+  /**
+   * Writes what the app summed in memory: metrics and deferral counts (and, locally, buffered
+   * registry entries). Lambda calls it after each invocation, the local cloud on a timer.
+   */
+  flush(): Promise<void>;
 }
 
 export function createCloud(
@@ -25,8 +31,10 @@ export function createCloud(
     readonly registryRefreshMs?: number;
     /** See DeviceStoreOptions.changeSignal. */
     readonly changeSignal?: () => number;
+    /** See DeviceStoreOptions.registryBatchMs. */
+    readonly registryBatchMs?: number;
   },
-): CloudParts & { readonly metrics: Metrics } {
+): CloudParts {
   const table = new Table({
     tableName: config.tableName,
     region: config.region,
@@ -38,6 +46,7 @@ export function createCloud(
     tokenCacheMs: 60_000,
     registryRefreshMs: deps.registryRefreshMs ?? 60 * 60 * 1000,
     ...(deps.changeSignal ? { changeSignal: deps.changeSignal } : {}),
+    ...(deps.registryBatchMs !== undefined ? { registryBatchMs: deps.registryBatchMs } : {}),
   });
   const presigner = new Presigner(
     {
@@ -56,5 +65,10 @@ export function createCloud(
     log: deps.log,
     urlExpiresSeconds: config.urlExpiresSeconds,
   });
-  return { app, table, store, metrics };
+  const flush = async () => {
+    const results = await Promise.allSettled([metrics.flush(), store.flushCounters(), store.flushRegistry()]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  };
+  return { app, table, store, metrics, flush };
 }

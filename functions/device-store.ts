@@ -27,8 +27,16 @@ export interface DeviceStoreOptions {
    * When it moves, the update list is reloaded at once instead of after `updatesRevalidateMs`.
    */
   readonly changeSignal?: () => number;
+  /**
+   * When set, registry entries are buffered and written in batches this often instead of once per
+   * checkin (the local cloud, where dynalite's write cost dominates a checkin). Unset in Lambda,
+   * whose container may freeze before a timer fires.
+   */
+  readonly registryBatchMs?: number;
   readonly now?: () => number;
 }
+
+type DeviceEntry = ReturnType<typeof keys.device> & { version: string; lastSeen: string; properties: string };
 
 interface CachedUpdates {
   readonly updates: readonly UpdateRecord[];
@@ -56,6 +64,11 @@ export class DeviceStore {
   private readonly updatesCache = new Map<string, CachedUpdates>();
   private readonly tokenCache = new BoundedMap<string, { scope: TokenScope | undefined; at: number }>(10_000);
   private readonly registryCache = new BoundedMap<string, { fingerprint: string; at: number }>(100_000);
+  private readonly pendingDevices = new Map<string, DeviceEntry>();
+  private readonly deferred = new Map<string, { update: UpdateRecord; n: number }>();
+  private readonly limitReached = new WeakSet<UpdateRecord>();
+  private readonly fullWindows = new BoundedMap<string, number>(10_000);
+  private registryTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   constructor(
@@ -116,16 +129,22 @@ export class DeviceStore {
     return (await this.table.get(keys.grant(updateId, deviceId))) !== undefined;
   }
 
-  /** Counts one more device granted: conditionally when the update has a limit. False when the limit is reached. */
+  /**
+   * Counts one more device granted: conditionally when the update has a limit. False when the
+   * limit is reached. Once reached, this container defers without writing until the update
+   * record is reloaded (an edit, or the revalidation period).
+   */
   async countStarted(update: UpdateRecord): Promise<boolean> {
     const key = keys.update(update.product, update.id);
     if (update.limit === undefined)
       return (await this.table.update(key, { add: { started: 1 } })) !== undefined;
+    if (this.limitReached.has(update) || update.counters.started >= update.limit) return false;
     const out = await this.table.update(key, {
       add: { started: 1 },
       condition: 'attribute_not_exists(#started) OR #started < :limit',
       values: { ':limit': update.limit },
     });
+    if (out === undefined) this.limitReached.add(update);
     return out !== undefined;
   }
 
@@ -134,8 +153,12 @@ export class DeviceStore {
     await this.table.update(keys.update(update.product, update.id), { add: { started: -1 } });
   }
 
-  /** Takes one grant from the update's current rate window; false when the window is full. */
+  /**
+   * Takes one grant from the update's current rate window; false when the window is full. A full
+   * window is remembered so later checkins in it cost no write.
+   */
   async takeRateWindow(update: UpdateRecord, window: number, expiresAt: number): Promise<boolean> {
+    if (this.fullWindows.get(update.id) === window) return false;
     const out = await this.table.update(keys.rateWindow(update.id, window), {
       add: { n: 1 },
       set: { expires: Math.ceil(expiresAt / 1000) },
@@ -143,6 +166,7 @@ export class DeviceStore {
       names: { '#n': 'n' },
       values: { ':rate': update.rate ?? 0 },
     });
+    if (out === undefined) this.fullWindows.set(update.id, window);
     return out !== undefined;
   }
 
@@ -154,8 +178,32 @@ export class DeviceStore {
     );
   }
 
-  async countDeferred(update: UpdateRecord): Promise<void> {
-    await this.table.update(keys.update(update.product, update.id), { add: { deferred: 1 } });
+  /** Counts a deferral; summed in memory and written by `flushCounters`. */
+  countDeferred(update: UpdateRecord): void {
+    const key = `${update.product}\u0000${update.id}`;
+    const pending = this.deferred.get(key);
+    this.deferred.set(key, { update, n: (pending?.n ?? 0) + 1 });
+  }
+
+  /** Writes summed deferral counts (one ADD per update). Failed sums are kept for the next flush. */
+  async flushCounters(): Promise<void> {
+    const sums = [...this.deferred.values()];
+    this.deferred.clear();
+    for (const [i, { update, n }] of sums.entries()) {
+      try {
+        await this.table.update(keys.update(update.product, update.id), {
+          add: { deferred: n },
+          condition: 'attribute_exists(pk)',
+        });
+      } catch (err) {
+        for (const rest of sums.slice(i)) {
+          const key = `${rest.update.product}\u0000${rest.update.id}`;
+          const pending = this.deferred.get(key);
+          this.deferred.set(key, { update: rest.update, n: (pending?.n ?? 0) + rest.n });
+        }
+        throw err;
+      }
+    }
   }
 
   /** Registry entry: last seen, version, properties. Unchanged devices are rewritten only every `registryRefreshMs`. */
@@ -165,13 +213,51 @@ export class DeviceStore {
     const now = this.now();
     const seen = this.registryCache.get(cacheKey);
     if (seen && seen.fingerprint === properties && now - seen.at < this.options.registryRefreshMs) return;
-    await this.table.put({
+    const entry = {
       ...keys.device(device.product, device.id),
       version: device.version,
       lastSeen: new Date(now).toISOString(),
       properties,
-    });
+    };
     this.registryCache.set(cacheKey, { fingerprint: properties, at: now });
+    if (this.options.registryBatchMs === undefined) {
+      try {
+        await this.table.put(entry);
+      } catch (err) {
+        this.registryCache.delete(cacheKey);
+        throw err;
+      }
+      return;
+    }
+    this.pendingDevices.set(cacheKey, entry);
+    this.registryTimer ??= setTimeout(
+      () => void this.flushRegistry().catch(() => {}),
+      this.options.registryBatchMs,
+    );
+  }
+
+  /**
+   * Writes buffered registry entries (25 per request). A failed batch stays buffered for the next
+   * flush; only the local cloud buffers, and it flushes on stop.
+   */
+  async flushRegistry(): Promise<void> {
+    clearTimeout(this.registryTimer);
+    this.registryTimer = undefined;
+    if (this.pendingDevices.size === 0) return;
+    const batch = [...this.pendingDevices];
+    this.pendingDevices.clear();
+    try {
+      await this.table.putMany(batch.map(([, entry]) => entry));
+    } catch (err) {
+      for (const [cacheKey, entry] of batch) {
+        if (!this.pendingDevices.has(cacheKey)) this.pendingDevices.set(cacheKey, entry);
+      }
+      this.registryTimer ??= setTimeout(
+        () => void this.flushRegistry().catch(() => {}),
+        this.options.registryBatchMs,
+      );
+      throw err;
+    }
   }
 
   /** Stores a report once per (device, update, status); false when it was already recorded. */

@@ -6,13 +6,13 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import type { App } from './app.ts';
 import { createCloud } from './cloud.ts';
 import { cloudConfigFromEnv } from './config.ts';
-import { jsonLogger } from './log.ts';
-import { EmfMetrics, type Metrics } from './metrics.ts';
+import { jsonLogger, type Logger } from './log.ts';
+import { EmfMetrics } from './metrics.ts';
 import { credentialsFromEnv } from './presign.ts';
 
 const EMPTY = new Uint8Array(0);
 
-export function lambdaHandler(app: App, metrics: Metrics) {
+export function lambdaHandler(app: App, flush: () => Promise<void>, log: Logger) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const body = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : EMPTY;
     const response = await app({
@@ -21,15 +21,18 @@ export function lambdaHandler(app: App, metrics: Metrics) {
       headers: event.headers,
       body,
     });
-    await metrics.flush();
+    // The container may freeze after we return: write what was summed now. A failure here must
+    // not turn an answered checkin into an error.
+    await flush().catch((err: unknown) => log.warn('flush failed', { error: err }));
     return { statusCode: response.status, headers: { ...response.headers }, body: response.body };
   };
 }
 
+const log = jsonLogger('updraft');
 const cloud = createCloud(cloudConfigFromEnv(), {
   metrics: () => new EmfMetrics(),
-  log: jsonLogger('updraft'),
+  log,
   credentials: () => credentialsFromEnv(),
 });
 
-export const handler = lambdaHandler(cloud.app, cloud.metrics);
+export const handler = lambdaHandler(cloud.app, cloud.flush, log);

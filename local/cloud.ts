@@ -15,6 +15,7 @@ import S3rver from 's3rver';
 import { MAX_BODY_BYTES } from '#core/device.ts';
 import type { App } from '#functions/app.ts';
 import { createCloud } from '#functions/cloud.ts';
+import type { DeviceStore } from '#functions/device-store.ts';
 import type { Table } from '#functions/dynamo.ts';
 import { jsonLogger, type Logger } from '#functions/log.ts';
 import { TableMetrics } from '#functions/metrics.ts';
@@ -57,7 +58,10 @@ export interface LocalCloud {
   /** The development token for product `demo`, created on first run. */
   readonly devToken: string;
   readonly table: Table;
+  readonly store: DeviceStore;
   readonly app: App;
+  /** Writes what is summed in memory (metrics, deferrals, registry) now instead of on the next tick. */
+  flush(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -237,16 +241,16 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         credentials: () => LOCAL_CREDENTIALS,
         tableCredentials: LOCAL_CREDENTIALS,
         changeSignal: localChangeSignal(dataDir),
+        registryBatchMs: 1000,
       },
     );
     await ensureTable(cloud.table);
-    const flushMetrics = () =>
-      cloud.metrics.flush().catch((err: unknown) => log.warn('metrics flush failed', { error: err }));
-    const timer = setInterval(flushMetrics, 2000);
+    const flush = () => cloud.flush().catch((err: unknown) => log.warn('flush failed', { error: err }));
+    const timer = setInterval(flush, 1000);
     timer.unref();
     cleanups.push(async () => {
       clearInterval(timer);
-      await flushMetrics();
+      await flush();
     });
 
     const devTokenFile = join(dataDir, 'dev-token');
@@ -286,7 +290,17 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     };
     writeCloudFile(dataDir, file);
     cleanups.push(() => rmSync(join(dataDir, 'cloud.json'), { force: true }));
-    return { apiUrl, s3Url: s3PublicUrl, file, devToken, table: cloud.table, app: cloud.app, stop };
+    return {
+      apiUrl,
+      s3Url: s3PublicUrl,
+      file,
+      devToken,
+      table: cloud.table,
+      store: cloud.store,
+      app: cloud.app,
+      flush: cloud.flush,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

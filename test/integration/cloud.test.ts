@@ -172,6 +172,7 @@ describe('rollout limits', () => {
       expect((await checkin(cloud, device(p.name, id), p.token)).json.update).toBe(update.id);
     // Sequential late-comers fill the remaining places, then are deferred.
     for (let i = 0; i < 5; i++) await checkin(cloud, device(p.name, `late${i}`), p.token);
+    await cloud.flush();
     const after = await stored(p.name, update.id);
     expect(after.counters.started).toBe(3);
     expect(after.counters.deferred).toBeGreaterThan(0);
@@ -264,6 +265,7 @@ describe('registry', () => {
   it('records the device, its version and properties', async () => {
     const p = await freshProduct();
     await checkin(cloud, device(p.name, 'reg1', '1.4.0', { region: 'eu', hw: { rev: 2 } }), p.token);
+    await cloud.flush(); // the local cloud writes the registry in batches
     const item = await cloud.table.get(keys.device(p.name, 'reg1'), true);
     expect(item?.version).toBe('1.4.0');
     expect(JSON.parse(String(item?.properties))).toMatchObject({ region: 'eu', hw: { rev: 2 } });

@@ -1,0 +1,154 @@
+/**
+ * `npm run load [-- --devices N --seconds S --concurrency C]`: N simulated devices, each with its
+ * own id and properties, check in against a local cloud (started here as its own process) for S
+ * seconds while percentage, limit and rate rollouts are active. Reports checkins/s, p50/p99,
+ * errors (must be 0), grants against the configured limits (never exceeded) and the server's RSS
+ * over the run. Exits 1 when a limit was exceeded or any request failed.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { inPercentage } from '#core/rollout.ts';
+import { Table } from '#functions/dynamo.ts';
+import { keys } from '#functions/keys.ts';
+import { updateFromItem } from '#functions/records.ts';
+import type { LocalCloudFile } from '#local/cloud-file.ts';
+import { seedUpdate } from '#test/support/cloud.ts';
+import { runLoad } from './load.ts';
+
+const { values } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '10000' },
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '64' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const devices = Number(values.devices);
+const seconds = Number(values.seconds);
+const concurrency = Number(values.concurrency);
+for (const [flag, n] of [
+  ['--devices', devices],
+  ['--seconds', seconds],
+  ['--concurrency', concurrency],
+] as const) {
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`load: invalid ${flag}: use a positive whole number`);
+    process.exit(1);
+  }
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'updraft-load-'));
+const server = spawn(
+  process.execPath,
+  ['--import', 'tsx', 'local/main.ts', '--data', dataDir, '--port', '0', '--s3-port', '0', '--quiet'],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
+try {
+  const cloudFile = join(dataDir, 'cloud.json');
+  for (let i = 0; i < 400 && !existsSync(cloudFile); i++) await new Promise((r) => setTimeout(r, 50));
+  const file = JSON.parse(readFileSync(cloudFile, 'utf8')) as LocalCloudFile;
+  const token = readFileSync(join(dataDir, 'dev-token'), 'utf8').trim();
+  const table = new Table({ ...file, endpoint: file.dynamoEndpoint });
+  const cloud = { s3Url: file.s3Endpoint, table, dataDir };
+  const limits = {
+    eu: await seedUpdate(cloud, { version: '2.0.0', policy: 'region == "eu"', percentage: 20 }),
+    limited: await seedUpdate(cloud, { version: '1.9.0', policy: 'hw.rev >= 2', limit: 500 }),
+    rated: await seedUpdate(cloud, { version: '1.8.0', rate: 50, period: 5 }),
+  };
+  const regions = ['eu', 'us', 'ap', 'sa'];
+  const body = (i: number) => {
+    const n = i % devices;
+    return JSON.stringify({
+      id: `load-${n}`,
+      product: 'demo',
+      version: '1.0.0',
+      region: regions[n % regions.length],
+      hw: { rev: String(n % 4) },
+      memory: 128 * (1 + (n % 8)),
+    });
+  };
+
+  const rssBefore = rssMiB(server.pid!);
+  const samples: number[] = [];
+  const sampler = setInterval(() => samples.push(rssMiB(server.pid!)), 1000);
+  const result = await runLoad({
+    url: `${file.apiUrl}/tok/provision/update`,
+    body,
+    headers: { authorization: `Bearer ${token}` },
+    concurrency,
+    durationMs: seconds * 1000,
+  });
+  clearInterval(sampler);
+  await new Promise((r) => setTimeout(r, 2500)); // let metrics flush
+  const rssAfter = rssMiB(server.pid!);
+
+  const checks: { what: string; ok: boolean; detail: string }[] = [];
+  const counters = async (u: { product: string; id: string }) =>
+    updateFromItem((await table.get(keys.update(u.product, u.id), true))!).counters;
+  const eu = await counters(limits.eu);
+  const euEligible = Array.from({ length: devices }, (_, n) => n).filter(
+    (n) => regions[n % regions.length] === 'eu' && inPercentage(limits.eu.id, `load-${n}`, 20),
+  ).length;
+  checks.push({
+    what: 'percentage 20% of eu',
+    ok: eu.started <= euEligible,
+    detail: `${eu.started} granted of ${euEligible} eligible`,
+  });
+  const limited = await counters(limits.limited);
+  checks.push({ what: 'limit 500', ok: limited.started <= 500, detail: `${limited.started} granted` });
+  const windows = await table.query(`R#${limits.rated.id}`, undefined, true);
+  const fullest = Math.max(0, ...windows.map((w) => Number(w.n)));
+  const rated = await counters(limits.rated);
+  checks.push({
+    what: 'rate 50 per 5 s',
+    ok: fullest <= 50 && rated.started <= windows.length * 50,
+    detail: `${rated.started} granted over ${windows.length} windows, fullest ${fullest}`,
+  });
+  const grantsEu = (await table.query(keys.grantsOf(limits.eu.id).pk, undefined, true)).length;
+  checks.push({
+    what: 'grants recorded = counted',
+    ok: grantsEu === eu.started,
+    detail: `${grantsEu} grant items, counter ${eu.started}`,
+  });
+  checks.push({ what: 'errors', ok: result.errors === 0, detail: JSON.stringify(result.statuses) });
+  const growth = samples.length > 4 ? samples.at(-1)! - samples[Math.floor(samples.length / 2)]! : 0;
+
+  const report = {
+    devices,
+    seconds,
+    concurrency,
+    checkinsPerSecond: Math.round(result.perSecond),
+    requests: result.requests,
+    p50Ms: Number(result.p50Ms.toFixed(2)),
+    p99Ms: Number(result.p99Ms.toFixed(2)),
+    errors: result.errors,
+    rssBeforeMiB: Number(rssBefore.toFixed(1)),
+    rssAfterMiB: Number(rssAfter.toFixed(1)),
+    rssSecondHalfGrowthMiB: Number(growth.toFixed(1)),
+    checks,
+  };
+  if (values.json) console.log(JSON.stringify(report));
+  else {
+    console.log(`load: ${devices} devices, ${seconds} s, ${concurrency} connections`);
+    console.log(
+      `  ${report.checkinsPerSecond} checkins/s (${report.requests} requests), p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms, errors ${report.errors}`,
+    );
+    console.log(
+      `  server RSS ${report.rssBeforeMiB} MiB before, ${report.rssAfterMiB} MiB after, ${report.rssSecondHalfGrowthMiB} MiB growth over the second half`,
+    );
+    for (const c of checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: ${c.detail}`);
+  }
+  process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
+} finally {
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  rmSync(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,265 @@
+/**
+ * The single-file agent (as built for devices) run as a real process: exit codes, configuration
+ * errors, and SIGKILL at the worst moments followed by a restart.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildAgentBundle,
+  type FakeCloud,
+  type ImageServer,
+  makeImage,
+  offer,
+  runAgent,
+  spawnAgent,
+  startFakeCloud,
+  startImageServer,
+  type TestImage,
+  until,
+  waitForExit,
+  writeAgentFiles,
+  writeScript,
+} from './agent-fixtures.ts';
+
+const MiB = 1 << 20;
+let buildDir: string;
+let bundle: string;
+
+beforeAll(async () => {
+  buildDir = mkdtempSync(join(tmpdir(), 'agent-bundle-'));
+  bundle = await buildAgentBundle(buildDir);
+});
+
+afterAll(() => {
+  rmSync(buildDir, { recursive: true, force: true });
+});
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+interface Env {
+  readonly dir: string;
+  readonly cloud: FakeCloud;
+  readonly server: ImageServer;
+  readonly image: TestImage;
+  readonly args: string[];
+}
+
+async function makeEnv(
+  o: { script?: string; bytesPerSecond?: number; imageSize?: number } = {},
+): Promise<Env> {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-process-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const image = makeImage(join(dir, 'image.bin'), o.imageSize ?? MiB + 17);
+  const server = await startImageServer(
+    readFileSync(image.path),
+    o.bytesPerSecond ? { bytesPerSecond: o.bytesPerSecond } : {},
+  );
+  cleanups.push(() => server.close());
+  const cloud = await startFakeCloud();
+  cleanups.push(() => cloud.close());
+  const script = o.script ? writeScript(dir, 'apply.sh', o.script) : resolve('scripts/update');
+  const files = writeAgentFiles(dir, { api: cloud.api, script, token: envRef('UPDRAFT_TOKEN') });
+  cloud.onCheckin = () => ({ body: offer({ url: server.url, image }) });
+  return {
+    dir,
+    cloud,
+    server,
+    image,
+    args: ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')],
+  };
+}
+
+const ENV = { UPDRAFT_TOKEN: 'secret-token' };
+
+/** The config syntax that reads a token from the environment: "${NAME}". */
+function envRef(name: string): string {
+  return `$\{${name}}`;
+}
+
+function version(env: Env): string {
+  return /"version": "([^"]+)"/.exec(readFileSync(join(env.dir, 'config/ioto.json5'), 'utf8'))![1]!;
+}
+
+function persisted(env: Env): { state: string; download?: { offset: number } } {
+  try {
+    return JSON.parse(readFileSync(join(env.dir, 'state/state.json'), 'utf8'));
+  } catch {
+    return { state: 'none' };
+  }
+}
+
+describe('updraft-agent --once', () => {
+  it('exits 0 with nothing to do', async () => {
+    const env = await makeEnv();
+    env.cloud.onCheckin = () => ({ body: {} });
+    const run = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(run.code).toBe(0);
+    expect(env.cloud.checkins[0]!.authorization).toBe('Bearer secret-token');
+    expect(run.stderr).toMatch(/No update for dev-1/);
+  });
+
+  it('downloads, verifies, runs scripts/update with the image path, reports, exits 0', async () => {
+    const env = await makeEnv();
+    const run = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(run.code, run.stderr).toBe(0);
+    expect(version(env)).toBe('1.1.0');
+    expect(readFileSync(join(env.dir, 'state/installed/demo-1.1.0.img')).length).toBe(env.image.size);
+    expect(env.cloud.reports.map((r) => r.body)).toEqual([
+      { id: 'dev-1', update: 'upd-1', success: true, status: 'applied', version: '1.1.0' },
+    ]);
+  });
+
+  it('exits 1 when the checkin fails', async () => {
+    const env = await makeEnv();
+    env.cloud.onCheckin = () => ({ status: 401, body: 'Authentication failed' });
+    const run = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/HTTP 401: Authentication failed/);
+  });
+
+  it('exits 1 when the update script fails, and keeps the old version', async () => {
+    const env = await makeEnv({ script: 'exit 1' });
+    const run = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(run.code).toBe(1);
+    expect(version(env)).toBe('1.0.0');
+    expect(env.cloud.reports[0]!.body).toMatchObject({ success: false, status: 'failed' });
+  });
+
+  it('exits 3 when the script prints "exit"; the next start confirms and exits 0', async () => {
+    const env = await makeEnv({ script: `${resolve('scripts/update')} "$1"\necho exit` });
+    const first = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(first.code, first.stderr).toBe(3);
+    expect(env.cloud.reports).toEqual([]);
+    env.cloud.onCheckin = () => ({ body: {} });
+    const second = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(second.code, second.stderr).toBe(0);
+    expect(env.cloud.reports[0]!.body).toMatchObject({ success: true, status: 'applied', version: '1.1.0' });
+  });
+
+  it('kills the update script and its children when it runs past update.applyTimeout', async () => {
+    const env = await makeEnv({ script: 'sleep 47.25 & echo $! > "$UPDATE_STATE_DIR/child.pid"; wait' });
+    writeFileSync(
+      join(env.dir, 'config/ioto.json5'),
+      readFileSync(join(env.dir, 'config/ioto.json5'), 'utf8').replace('"20 secs"', '"400 msecs"'),
+    );
+    const run = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(run.code).toBe(1);
+    expect(String(env.cloud.reports[0]!.body.error)).toMatch(/timed out/);
+    const child = Number(readFileSync(join(env.dir, 'state/child.pid'), 'utf8'));
+    await until(() => !alive(child), 5000, 'the script child to be killed');
+  });
+});
+
+describe('updraft-agent configuration errors: one line naming file and key, exit 2', () => {
+  const cases: [string, (ioto: string, device: string) => void, RegExp][] = [
+    [
+      'version not SemVer',
+      (ioto) => edit(ioto, '"version": "1.0.0"', '"version": "1.2"'),
+      /ioto\.json5: version: "1\.2" is not SemVer 2\.0$/,
+    ],
+    [
+      'bad duration',
+      (ioto) => edit(ioto, '"period": "24 hrs"', '"period": "soon"'),
+      /ioto\.json5: update\.period: Invalid duration for update\.period: "soon"/,
+    ],
+    ['missing api', (ioto) => edit(ioto, /"api": "[^"]+",/, ''), /ioto\.json5: update\.api: missing/],
+    [
+      'token variable unset',
+      (ioto) =>
+        edit(ioto, `"token": "${envRef('UPDRAFT_TOKEN')}"`, `"token": "${envRef('NO_SUCH_VARIABLE_X')}"`),
+      /ioto\.json5: update\.token: environment variable NO_SUCH_VARIABLE_X is not set$/,
+    ],
+    ['JSON5 syntax', (ioto) => edit(ioto, '{', '{{'), /ioto\.json5: not valid JSON5: .*at 2:2/],
+    [
+      'bad device id',
+      (_ioto, device) => edit(device, '"dev-1"', '"dev 1"'),
+      /device\.json5: id: Invalid "id": use 1–128 characters/,
+    ],
+    [
+      'missing update script',
+      (ioto) => edit(ioto, /"update": "[^"]+"\n/, '"update": "/nonexistent/update"\n'),
+      /ioto\.json5: scripts\.update: \/nonexistent\/update does not exist or is not executable$/,
+    ],
+  ];
+
+  it.each(cases)('%s', async (_name, breakIt, message) => {
+    const env = await makeEnv();
+    breakIt(join(env.dir, 'config/ioto.json5'), join(env.dir, 'config/device.json5'));
+    const run = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(run.code).toBe(2);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.length, run.stderr).toBe(1);
+    expect(lines[0]).toMatch(message);
+    expect(env.cloud.checkins).toEqual([]);
+  });
+});
+
+describe('updraft-agent killed with SIGKILL', () => {
+  it('mid-download: the restart resumes at the persisted offset and applies the exact image', async () => {
+    const env = await makeEnv({ imageSize: 8 * MiB, bytesPerSecond: 3 * MiB });
+    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    const exited = waitForExit(child);
+    await until(() => (persisted(env).download?.offset ?? 0) > 0, 15_000, 'a download checkpoint');
+    child.kill('SIGKILL');
+    expect((await exited).signal).toBe('SIGKILL');
+    const killedAt = persisted(env);
+    expect(killedAt.state).toBe('downloading');
+    const offset = killedAt.download!.offset;
+
+    const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(env.server.ranges.at(-1)).toBe(`bytes=${offset}-`);
+    expect(rerun.stderr).toMatch(new RegExp(`Resuming download of update upd-1 at byte ${offset}`));
+    expect(version(env)).toBe('1.1.0');
+    expect(env.cloud.reports.map((r) => r.body.status)).toEqual(['applied']);
+  });
+
+  it('mid-apply: the restart reports the interrupted update as failed and keeps the old version', async () => {
+    const env = await makeEnv({ script: 'echo $$ > "$UPDATE_STATE_DIR/script.pid"; sleep 30' });
+    const pidFile = join(env.dir, 'state/script.pid');
+    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    const exited = waitForExit(child);
+    await until(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
+      15_000,
+      'the script',
+    );
+    // The device loses power: agent and script die together.
+    child.kill('SIGKILL');
+    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    await exited;
+    expect(persisted(env).state).toBe('applying');
+
+    const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(rerun.code, rerun.stderr).toBe(1);
+    expect(env.cloud.reports.map((r) => r.body)).toMatchObject([
+      { update: 'upd-1', success: false, status: 'failed', version: '1.0.0' },
+    ]);
+    expect(String(env.cloud.reports[0]!.body.error)).toMatch(/Interrupted while applying/);
+    expect(version(env)).toBe('1.0.0');
+    // The same update, offered again right away, is held back rather than retried in a loop.
+    expect(rerun.stderr).toMatch(/held back after 1 failure/);
+    expect(persisted(env).state).toBe('idle');
+  });
+});
+
+function edit(file: string, from: string | RegExp, to: string): void {
+  const text = readFileSync(file, 'utf8');
+  const next = text.replace(from, to);
+  if (next === text) throw new Error(`edit: ${String(from)} not found in ${file}`);
+  writeFileSync(file, next);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

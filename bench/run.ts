@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   presign: () => import('./presign.ts'),
   checkin: () => import('./checkin.ts'),
   bundle: () => import('./bundle.ts'),
+  agent: () => import('./agent.ts'),
 };
 
 function ratio(row: BenchRow): number {

@@ -40,7 +40,8 @@ export type App = (request: AppRequest) => Promise<AppResponse>;
 
 export interface AppOptions {
   readonly store: DeviceStore;
-  readonly presigner: Presigner;
+  /** Absent in the report function, which serves no images. */
+  readonly presigner?: Presigner;
   /** Counted here; flushed by the host (per invocation in Lambda, on a timer locally). */
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -92,6 +93,7 @@ export function createApp(options: AppOptions): App {
     if (cached && cached.expiresAt - at >= Math.min(URL_MIN_REMAINING_MS, (expiresSeconds * 1000) / 2)) {
       return cached.url;
     }
+    if (!presigner) throw new Error('No image bucket configured: this function serves reports only');
     const url = presigner.presignGet(update.key, expiresSeconds, at);
     urls.set(update.id, { url, expiresAt: at + expiresSeconds * 1000 });
     return url;
@@ -115,7 +117,10 @@ export function createApp(options: AppOptions): App {
     }
     const at = now();
     metrics.count(device.product, 'UpdateRequests');
+    // The registry write runs beside selection; it is awaited on every path, and an early throw
+    // below must not leave its rejection unhandled (that would crash a Lambda runtime).
     const registered = store.recordDevice(device);
+    registered.catch(() => {});
     const updates = await store.updatesOf(device.product);
     const candidate = findCandidate(updates, device, deviceContext(device), () =>
       metrics.count(device.product, 'PolicyErrors'),

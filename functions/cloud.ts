@@ -48,15 +48,18 @@ export function createCloud(
     ...(deps.changeSignal ? { changeSignal: deps.changeSignal } : {}),
     ...(deps.registryBatchMs !== undefined ? { registryBatchMs: deps.registryBatchMs } : {}),
   });
-  const presigner = new Presigner(
-    {
-      region: config.region,
-      bucket: config.bucketName,
-      ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
-      forcePathStyle: config.s3Endpoint !== undefined,
-    },
-    deps.credentials,
-  );
+  const presigner =
+    config.bucketName === undefined
+      ? undefined
+      : new Presigner(
+          {
+            region: config.region,
+            bucket: config.bucketName,
+            ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+            forcePathStyle: config.s3Endpoint !== undefined,
+          },
+          deps.credentials,
+        );
   const metrics = deps.metrics(table);
   const app = createApp({
     store,

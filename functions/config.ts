@@ -1,8 +1,11 @@
+import { FUNCTION_ENV } from '#infra/env.ts';
+
 /** The device cloud's configuration, read once per cold start. Missing values throw; nothing is defaulted silently. */
 
 export interface CloudConfig {
   readonly tableName: string;
-  readonly bucketName: string;
+  /** Image bucket; only the checkin function presigns, so the report function has none. */
+  readonly bucketName?: string;
   readonly region: string;
   /** Custom DynamoDB endpoint (dynalite); unset in AWS. */
   readonly dynamoEndpoint?: string;
@@ -33,20 +36,20 @@ function numberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, max: 
   return n;
 }
 
-/** Environment names set by the CDK construct (infra/) and by the bundle test. */
+/** Environment names: the table and bucket are owned by the CDK construct that sets them (infra/env.ts). */
 export const ENV = {
-  table: 'TABLE_NAME',
-  bucket: 'BUCKET_NAME',
+  table: FUNCTION_ENV.table,
+  bucket: FUNCTION_ENV.bucket,
   urlExpires: 'URL_EXPIRES_SECONDS',
   updatesCache: 'UPDATES_CACHE_SECONDS',
 } as const;
 
-export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CloudConfig {
+export function cloudConfigFromEnv(env: NodeJS.ProcessEnv, needs: { images: boolean }): CloudConfig {
   const dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB || env.AWS_ENDPOINT_URL || undefined;
   const s3Endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   return {
     tableName: requireEnv(env, ENV.table),
-    bucketName: requireEnv(env, ENV.bucket),
+    ...(needs.images ? { bucketName: requireEnv(env, ENV.bucket) } : {}),
     region: requireEnv(env, 'AWS_REGION'),
     ...(dynamoEndpoint ? { dynamoEndpoint } : {}),
     ...(s3Endpoint ? { s3Endpoint } : {}),

@@ -28,11 +28,16 @@ export function lambdaHandler(app: App, flush: () => Promise<void>, log: Logger)
   };
 }
 
-const log = jsonLogger('updraft');
-const cloud = createCloud(cloudConfigFromEnv(), {
-  metrics: () => new EmfMetrics(),
-  log,
-  credentials: () => credentialsFromEnv(),
-});
-
-export const handler = lambdaHandler(cloud.app, cloud.flush, log);
+/**
+ * Builds a handler from the environment (once per cold start). `images`: whether this function
+ * presigns image URLs and so needs the bucket (checkin) or not (report).
+ */
+export function handlerFromEnv(needs: { images: boolean }) {
+  const log = jsonLogger('updraft');
+  const cloud = createCloud(cloudConfigFromEnv(process.env, needs), {
+    metrics: () => new EmfMetrics(),
+    log,
+    credentials: () => credentialsFromEnv(),
+  });
+  return lambdaHandler(cloud.app, cloud.flush, log);
+}

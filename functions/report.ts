@@ -1,2 +1,4 @@
-/** Lambda entry for POST /tok/provision/updateReport. The shared app routes by path. */
-export { handler } from './lambda.ts';
+/** Lambda entry for POST /tok/provision/updateReport (the shared app routes by path). */
+import { handlerFromEnv } from './lambda.ts';
+
+export const handler = handlerFromEnv({ images: false });

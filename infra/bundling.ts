@@ -1,0 +1,72 @@
+/**
+ * How the device-cloud functions are bundled: one set of options used by the stack (NodejsFunction),
+ * by the test that runs the built artifact and by `npm run bench` (bundle size, cold import),
+ * so what is measured and tested is what is deployed.
+ * No aws-cdk-lib import: the bench loads this without the CDK.
+ */
+import { fileURLToPath } from 'node:url';
+import type { BuildOptions } from 'esbuild';
+
+/** Repository root: entries, package-lock.json and node_modules are found from here, and esbuild runs here. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Modules replaced in the bundle, by paths relative to PROJECT_ROOT. Why: see infra/lambda-credentials.ts. */
+export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': './infra/lambda-credentials.ts',
+};
+
+/**
+ * Bundled ESM needs `require` for CommonJS dependencies that load node built-ins (parts of the SDK do);
+ * Node defines no `require` in ES modules.
+ */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/** The options in NodejsFunction's vocabulary (aws-lambda-nodejs BundlingOptions). */
+export const LAMBDA_BUNDLING = {
+  /** Matches Runtime.NODEJS_22_X in infra/function.ts. */
+  target: 'node22',
+  format: 'esm',
+  minify: true,
+  sourceMap: true,
+  // The map only serves stack traces; the sources are in git, not needed in every deployment package.
+  sourcesContent: false,
+  banner: ESM_REQUIRE_BANNER,
+  // Ship the SDK version pinned in package-lock.json instead of whatever the runtime carries, and let
+  // esbuild drop what the handlers do not use.
+  externalModules: [] as string[],
+  // The SDK's `module` builds are ES modules that tree-shake better than its CommonJS `main`.
+  mainFields: ['module', 'main'],
+  esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([name, path]) => `${name}=${path}`) },
+} as const;
+
+/**
+ * Node options of the deployed functions: source maps turn minified stack traces in CloudWatch into
+ * readable ones. Node reads and parses the map at import, about 10% of the bundle's cold import
+ * (`npm run bench -- --only bundle` measures with it); readable traces of rare 5xx are worth that.
+ */
+export const LAMBDA_NODE_OPTIONS = '--enable-source-maps';
+
+/** File name NodejsFunction gives an ESM bundle; Lambda loads `index.handler` from it. */
+export const BUNDLE_FILE = 'index.mjs';
+
+/** LAMBDA_BUNDLING in esbuild's API, as NodejsFunction passes it to the esbuild CLI. */
+export function lambdaBuildOptions(entry: string, outfile: string): BuildOptions {
+  return {
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: LAMBDA_BUNDLING.target,
+    format: LAMBDA_BUNDLING.format,
+    minify: LAMBDA_BUNDLING.minify,
+    sourcemap: LAMBDA_BUNDLING.sourceMap,
+    sourcesContent: LAMBDA_BUNDLING.sourcesContent,
+    banner: { js: LAMBDA_BUNDLING.banner },
+    external: [...LAMBDA_BUNDLING.externalModules],
+    mainFields: [...LAMBDA_BUNDLING.mainFields],
+    alias: { ...LAMBDA_ALIASES },
+    absWorkingDir: PROJECT_ROOT,
+    logLevel: 'silent',
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * Faults of the cloud (issue 7): DynamoDB unreachable mid-run → 503 with Retry-After and nothing
+ * recorded half; reachable again → service resumes with state intact; the local cloud killed with
+ * SIGKILL during writes → a restart loses no acknowledged grant or report.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCloud } from '#functions/cloud.ts';
+import { Table } from '#functions/dynamo.ts';
+import { keys } from '#functions/keys.ts';
+import { updateFromItem } from '#functions/records.ts';
+import { LOCAL_CREDENTIALS } from '#local/cloud.ts';
+import type { LocalCloudFile } from '#local/cloud-file.ts';
+import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+
+/** A TCP proxy that can be cut (every connection destroyed, new ones refused) and restored. */
+class Cuttable {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  constructor(private readonly target: number) {}
+  async open(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.target, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+  async cut(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => this.server?.close(r));
+  }
+}
+
+describe('DynamoDB unreachable mid-run', () => {
+  let cloud: TestCloud;
+  let proxy: Cuttable;
+  beforeAll(async () => {
+    cloud = await startTestCloud();
+    proxy = new Cuttable(Number(new URL(cloud.file.dynamoEndpoint).port));
+    await proxy.open();
+  });
+  afterAll(async () => {
+    await proxy.cut();
+    await cloud.dispose();
+  });
+
+  it('answers 503 + Retry-After while it is down, records nothing half, and resumes with state intact', async () => {
+    const update = await seedUpdate(cloud, { version: '1.1.0' });
+    const errors: unknown[] = [];
+    const app = createCloud(
+      {
+        ...cloud.file,
+        dynamoEndpoint: `http://127.0.0.1:${proxy.port}`,
+        s3Endpoint: cloud.s3Url,
+        urlExpiresSeconds: 3600,
+        updatesCacheSeconds: 0,
+      },
+      {
+        metrics: () => ({ count() {}, async flush() {} }),
+        log: { info() {}, warn() {}, error: (m: string) => errors.push(m) },
+        credentials: () => LOCAL_CREDENTIALS,
+        tableCredentials: LOCAL_CREDENTIALS,
+      },
+    );
+    const call = (path: string, body: object) =>
+      app.app({
+        method: 'POST',
+        path,
+        headers: { authorization: cloud.devToken },
+        body: Buffer.from(JSON.stringify(body)),
+      });
+    const granted = await call('/tok/provision/update', { id: 'a', product: 'demo', version: '1.0.0' });
+    expect(JSON.parse(granted.body).update).toBe(update.id);
+
+    await proxy.cut();
+    const during = await call('/tok/provision/update', { id: 'b', product: 'demo', version: '1.0.0' });
+    expect(during.status).toBe(503);
+    expect(during.headers['retry-after']).toMatch(/^\d+$/);
+    expect(during.body).toBe('Service unavailable, retry later\n');
+    const reportDuring = await call('/tok/provision/updateReport', {
+      id: 'a',
+      update: update.id,
+      success: true,
+    });
+    expect(reportDuring.status).toBe(503);
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+
+    await proxy.open();
+    const after = await call('/tok/provision/update', { id: 'b', product: 'demo', version: '1.0.0' });
+    expect(JSON.parse(after.body).update).toBe(update.id);
+    expect(
+      (await call('/tok/provision/updateReport', { id: 'a', update: update.id, success: true })).status,
+    ).toBe(200);
+    expect(
+      (await call('/tok/provision/updateReport', { id: 'a', update: update.id, success: true })).status,
+    ).toBe(200);
+    const stored = updateFromItem((await cloud.table.get(keys.update('demo', update.id), true))!);
+    expect(stored.counters).toMatchObject({ started: 2, success: 1 });
+  });
+});
+
+describe('local cloud killed with SIGKILL during writes', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'updraft-kill-'));
+  const start = (): ChildProcess =>
+    spawn(
+      process.execPath,
+      ['--import', 'tsx', 'local/main.ts', '--data', dataDir, '--port', '0', '--s3-port', '0', '--quiet'],
+      {
+        stdio: 'ignore',
+      },
+    );
+  async function ready(child: ChildProcess): Promise<LocalCloudFile> {
+    const path = join(dataDir, 'cloud.json');
+    for (let i = 0; i < 400; i++) {
+      if (existsSync(path)) {
+        const file = JSON.parse(readFileSync(path, 'utf8')) as LocalCloudFile;
+        if (file.pid === child.pid) return file;
+      }
+      if (child.exitCode !== null) throw new Error(`local cloud exited ${child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('local cloud did not start');
+  }
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('loses no acknowledged grant or report', async () => {
+    const first = start();
+    const file = await ready(first);
+    const devToken = readFileSync(join(dataDir, 'dev-token'), 'utf8').trim();
+    const table = new Table({ ...file, endpoint: file.dynamoEndpoint });
+    const update = await seedUpdate({ s3Url: file.s3Endpoint, table, dataDir }, { version: '2.0.0' });
+    const api = { apiUrl: file.apiUrl, devToken };
+
+    let grants = 0;
+    let reports = 0;
+    let stop = false;
+    const worker = async (w: number) => {
+      for (let i = 0; !stop; i++) {
+        const id = `k${w}-${i}`;
+        try {
+          if ((await checkin(api, { id, product: 'demo', version: '1.0.0' })).json.update === update.id)
+            grants++;
+          if ((await report(api, { id, update: update.id, success: true })).status === 200) reports++;
+        } catch {
+          return; // the connection died with the process: not acknowledged
+        }
+      }
+    };
+    const workers = Array.from({ length: 8 }, (_, w) => worker(w));
+    await new Promise((r) => setTimeout(r, 1500));
+    first.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    if (first.exitCode === null && first.signalCode === null) await new Promise((r) => first.once('exit', r));
+    expect(grants).toBeGreaterThan(10);
+
+    const second = start();
+    const again = await ready(second);
+    try {
+      const restarted = new Table({ ...again, endpoint: again.dynamoEndpoint });
+      const counters = updateFromItem((await restarted.get(keys.update('demo', update.id), true))!).counters;
+      expect(counters.started).toBeGreaterThanOrEqual(grants);
+      expect(counters.success).toBeGreaterThanOrEqual(reports);
+      // The token and the update survive too: a new device still gets it.
+      const answer = await checkin(
+        { apiUrl: again.apiUrl, devToken },
+        { id: 'new', product: 'demo', version: '1.0.0' },
+      );
+      expect(answer.json.update).toBe(update.id);
+    } finally {
+      const exited = new Promise((r) => second.once('exit', r));
+      second.kill('SIGTERM');
+      await exited;
+    }
+  }, 60_000);
+});

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import semver from 'semver';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#core/errors.ts';
+import { compilePolicy } from '#core/policy.ts';
 import type { DeviceCheckin } from '#core/types.ts';
 import {
   compareVersions,
@@ -255,11 +256,15 @@ describe('deviceContext', () => {
     });
   });
 
-  it('has no prototype, so inherited names resolve to nothing', () => {
-    const ctx = deviceContext(device);
-    expect(Object.getPrototypeOf(ctx)).toBeNull();
+  it('inherits nothing, so inherited names resolve to nothing (nested objects too)', () => {
+    const ctx = deviceContext({ ...device, body: { ...device.body, hw: { rev: 2 } } });
+    const prototype = Object.getPrototypeOf(ctx) as object;
+    expect(Object.getPrototypeOf(prototype)).toBeNull();
+    expect(Object.isFrozen(prototype)).toBe(true);
     expect(ctx.constructor).toBeUndefined();
     expect(ctx.toString).toBeUndefined();
+    expect((ctx.hw as Record<string, unknown>).constructor).toBeUndefined();
+    expect(compilePolicy('hw.rev == 2 && toString == null && hw.valueOf == null').evaluate(ctx)).toBe(true);
   });
 
   it('gives prerelease "" for a release, and a fresh object per call', () => {

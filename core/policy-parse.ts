@@ -1,0 +1,642 @@
+/**
+ * Parsing of distribution policies (DESIGN §3): jsep with a private configuration, then validation into
+ * a small typed tree ({@link PolicyNode}) that the compiler trusts.
+ *
+ * jsep keeps its operators, literals and hooks in static fields shared by every user of the package.
+ * Rather than reconfigure it for the whole process, {@link parseWithPolicyGrammar} installs the policy
+ * grammar for the duration of one (synchronous) parse and restores the previous configuration after it,
+ * so another module using jsep with its defaults is not affected. The plugins are initialised once, at
+ * module load, against a private hook registry.
+ */
+import regexPlugin from '@jsep-plugin/regex';
+import ternaryPlugin from '@jsep-plugin/ternary';
+import jsep from 'jsep';
+import semver from 'semver';
+import { PolicyError } from './errors.ts';
+import { compileSafeRegex, RegexRejection, type SafeRegex } from './policy-regex.ts';
+
+export const POLICY_LIMITS = { maxTerms: 50, maxLength: 1000, maxRegexLength: 200, maxDepth: 32 } as const;
+
+export type LiteralValue = string | number | boolean | null;
+export type CompareOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
+export type ArithmeticOp = '+' | '-' | '*' | '/' | '%' | '^';
+export type TextOp = '^=' | '^!=' | '$=' | '$!=' | '><' | '<>';
+
+/** A validated policy expression. `start` is the 0-based offset of the node in the source. */
+export type PolicyNode =
+  | { readonly kind: 'literal'; readonly value: LiteralValue; readonly raw: string; readonly start: number }
+  | { readonly kind: 'ref'; readonly path: readonly string[]; readonly start: number }
+  | { readonly kind: 'not'; readonly arg: PolicyNode; readonly start: number }
+  | { readonly kind: 'negate'; readonly arg: PolicyNode; readonly start: number }
+  | {
+      readonly kind: 'logical';
+      readonly op: '&&' | '||';
+      readonly left: PolicyNode;
+      readonly right: PolicyNode;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'compare';
+      readonly op: CompareOp;
+      readonly left: PolicyNode;
+      readonly right: PolicyNode;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'arith';
+      readonly op: ArithmeticOp;
+      readonly left: PolicyNode;
+      readonly right: PolicyNode;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'text';
+      readonly op: TextOp;
+      readonly left: PolicyNode;
+      readonly right: PolicyNode;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'match';
+      readonly negate: boolean;
+      readonly subject: PolicyNode;
+      readonly regex: SafeRegex;
+      readonly raw: string;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'in';
+      readonly subject: PolicyNode;
+      readonly values: readonly LiteralValue[];
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'conditional';
+      readonly test: PolicyNode;
+      readonly consequent: PolicyNode;
+      readonly alternate: PolicyNode;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'semver';
+      readonly left: PolicyNode;
+      /** A literal operator is checked at parse time; any other expression is checked when evaluated. */
+      readonly op: PolicyNode;
+      readonly right: PolicyNode;
+      readonly start: number;
+    }
+  | {
+      readonly kind: 'satisfies';
+      readonly subject: PolicyNode;
+      readonly range: semver.Range;
+      readonly rangeSource: string;
+      readonly start: number;
+    };
+
+export interface ParsedPolicy {
+  readonly root: PolicyNode;
+  readonly terms: number;
+}
+
+export const SEMVER_OPS: ReadonlySet<string> = new Set(['<', '<=', '>', '>=', '==', '!=']);
+/** Names that would reach JavaScript internals; refused wherever a name may appear. */
+const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['constructor', '__proto__', 'prototype']);
+const NAME = /^[A-Za-z_$][A-Za-z0-9_$]*(?:-[A-Za-z0-9_$]+)*$/;
+
+// ---------------------------------------------------------------- private jsep grammar
+
+interface HookRegistry {
+  add(name: string, callback: (this: Scope, env: HookEnv) => void, first?: boolean): void;
+}
+interface HookEnv {
+  node?: jsep.Expression | false;
+}
+/** The parser instance jsep passes to hooks as `this`. */
+interface Scope {
+  index: number;
+  readonly expr: string;
+  readonly code: number;
+  gobbleSpaces(): void;
+  gobbleNumericLiteral(): jsep.Expression;
+  gobbleArguments(termination: number): jsep.Expression[];
+}
+interface JsepConfig {
+  unary_ops: Record<string, number>;
+  binary_ops: Record<string, number>;
+  right_associative: Set<string>;
+  additional_identifier_chars: Set<string>;
+  literals: Record<string, unknown>;
+  this_str: string;
+  max_unop_len: number;
+  max_binop_len: number;
+  hooks: HookRegistry;
+}
+type JsepClass = JsepConfig & { parse(expr: string): jsep.Expression };
+
+const Jsep = (jsep as unknown as { Jsep: JsepClass }).Jsep;
+const CONFIG_KEYS = [
+  'unary_ops',
+  'binary_ops',
+  'right_associative',
+  'additional_identifier_chars',
+  'literals',
+  'this_str',
+  'max_unop_len',
+  'max_binop_len',
+  'hooks',
+] as const;
+
+/** A failure raised inside a hook, with the 0-based offset it concerns. */
+class ParseFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly offset: number,
+  ) {
+    super(reason);
+  }
+}
+
+/**
+ * Precedences follow jsep's numbering (higher binds tighter). The Ioto operators sit with `==`;
+ * `in` sits with `<`; `^` is power, above `*`, and right-associative like `**` in JavaScript.
+ */
+const BINARY_OPS: Record<string, number> = {
+  '||': 1,
+  '&&': 2,
+  '==': 6,
+  '!=': 6,
+  '=~': 6,
+  '!~': 6,
+  '^=': 6,
+  '^!=': 6,
+  '$=': 6,
+  '$!=': 6,
+  '><': 6,
+  '<>': 6,
+  '<': 7,
+  '<=': 7,
+  '>': 7,
+  '>=': 7,
+  in: 7,
+  '+': 9,
+  '-': 9,
+  '*': 10,
+  '/': 10,
+  '%': 10,
+  '^': 11,
+};
+
+const HooksClass = (Jsep.hooks as unknown as { constructor: new () => HookRegistry }).constructor;
+const hooks = new HooksClass();
+
+/** Offsets of the tokens being parsed, innermost last: its length is the nesting depth. */
+let openTokens: number[] = [];
+/** Start offsets of parsed nodes (jsep nodes carry no positions). */
+let starts = new WeakMap<object, number>();
+
+const CODE_DOT = 46;
+const CODE_BACKTICK = 96;
+const CODE_LBRACE = 123;
+const CODE_LBRACKET = 91;
+const CODE_LPAREN = 40;
+const CODE_RPAREN = 41;
+const CODE_QUESTION = 63;
+
+function isNameStart(code: number): boolean {
+  return (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95 || code === 36;
+}
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+function isNamePart(code: number): boolean {
+  return isNameStart(code) || isDigit(code);
+}
+
+/** Reads a name with inner hyphens (`try-beta-features`): a `-` belongs to the name only between name characters. */
+function readName(scope: Scope): string {
+  const start = scope.index;
+  const expr = scope.expr;
+  let i = start + 1;
+  for (;;) {
+    const code = expr.charCodeAt(i);
+    if (isNamePart(code)) i++;
+    else if (code === 45 && isNamePart(expr.charCodeAt(i + 1))) i += 2;
+    else break;
+  }
+  scope.index = i;
+  const name = expr.slice(start, i);
+  if (FORBIDDEN_NAMES.has(name)) throw new ParseFailure(`Access to "${name}" is not allowed`, start);
+  return name;
+}
+
+/** Identifiers, keywords and the member/call chain after them, parsed here so `.` and `(` keep positions. */
+function gobbleName(scope: Scope): jsep.Expression {
+  const start = scope.index;
+  const name = readName(scope);
+  if (name === 'true' || name === 'false' || name === 'null') {
+    const value = name === 'null' ? null : name === 'true';
+    return { type: 'Literal', value, raw: name };
+  }
+  if (name === 'this' || name === 'new') throw new ParseFailure(`"${name}" is not allowed`, start);
+  let node: jsep.Expression = { type: 'Identifier', name };
+  for (;;) {
+    const before = scope.index;
+    scope.gobbleSpaces();
+    const code = scope.code;
+    if (code === CODE_DOT) {
+      scope.index++;
+      scope.gobbleSpaces();
+      const propertyStart = scope.index;
+      if (!isNameStart(scope.code)) throw new ParseFailure('Expected a property name after "."', scope.index);
+      const property: jsep.Expression = { type: 'Identifier', name: readName(scope) };
+      starts.set(property, propertyStart);
+      node = { type: 'MemberExpression', computed: false, object: node, property };
+    } else if (code === CODE_LBRACKET) {
+      throw new ParseFailure('Computed member access is not allowed (use a.b)', scope.index);
+    } else if (code === CODE_LPAREN) {
+      scope.index++;
+      node = { type: 'CallExpression', callee: node, arguments: scope.gobbleArguments(CODE_RPAREN) };
+    } else if (code === CODE_QUESTION && scope.expr.charCodeAt(scope.index + 1) === CODE_DOT) {
+      if (!isDigit(scope.expr.charCodeAt(scope.index + 2))) {
+        throw new ParseFailure(
+          'Optional chaining is not needed: members of null are null (use a.b)',
+          scope.index,
+        );
+      }
+      scope.index = before;
+      break;
+    } else {
+      scope.index = before;
+      break;
+    }
+  }
+  return node;
+}
+
+hooks.add('gobble-token', function gobblePolicyToken(this: Scope, env: HookEnv) {
+  if (openTokens.length > POLICY_LIMITS.maxDepth) {
+    throw new ParseFailure(`Nesting deeper than ${POLICY_LIMITS.maxDepth} levels`, this.index);
+  }
+  openTokens.push(this.index);
+  const code = this.code;
+  // Numbers are parsed here because jsep's own number path skips the after-token hook that records positions.
+  if (isNameStart(code)) env.node = gobbleName(this);
+  else if (isDigit(code) || code === CODE_DOT) env.node = this.gobbleNumericLiteral();
+  else if (code === CODE_BACKTICK) throw new ParseFailure('Template literals are not allowed', this.index);
+  else if (code === CODE_LBRACE) throw new ParseFailure('Object literals are not allowed', this.index);
+});
+hooks.add('after-token', function recordStart(env: HookEnv) {
+  const start = openTokens.pop();
+  if (env.node && start !== undefined && !starts.has(env.node)) starts.set(env.node, start);
+});
+// The plugins register their hooks on whatever object they are given: give them a facade whose hooks
+// are ours and whose other fields (node type names, operator table) read through to jsep at parse time.
+const facade = Object.create(Jsep, { hooks: { value: hooks } }) as unknown;
+for (const plugin of [regexPlugin, ternaryPlugin]) {
+  (plugin.init as unknown as (this: unknown, j: unknown) => void).call(facade, facade);
+}
+
+const POLICY_CONFIG: JsepConfig = {
+  unary_ops: { '-': 1, '!': 1 },
+  binary_ops: BINARY_OPS,
+  right_associative: new Set(['^']),
+  // `$` and `_` names are read by gobbleName; keeping `$` out lets `$=` follow a name without a space.
+  additional_identifier_chars: new Set(['_']),
+  literals: { true: true, false: false, null: null },
+  this_str: 'this',
+  max_unop_len: 1,
+  max_binop_len: 3,
+  hooks,
+};
+
+function parseWithPolicyGrammar(source: string): jsep.Expression {
+  const saved = {} as Record<string, unknown>;
+  const target = Jsep as unknown as Record<string, unknown>;
+  for (const key of CONFIG_KEYS) saved[key] = target[key];
+  Object.assign(Jsep, POLICY_CONFIG);
+  openTokens = [];
+  starts = new WeakMap();
+  try {
+    return Jsep.parse(source);
+  } finally {
+    Object.assign(Jsep, saved);
+  }
+}
+
+// ---------------------------------------------------------------- errors
+
+/** A caret excerpt: the source on one line (windowed when long) and a caret under the column. */
+export function caretExcerpt(source: string, column: number): string {
+  const flat = source.replace(/[\t\n\r\v\f]/g, ' ');
+  const at = Math.max(0, column - 1);
+  const width = 80;
+  if (flat.length <= width) return `${flat}\n${' '.repeat(at)}^`;
+  const from = Math.max(0, Math.min(at - width / 2, flat.length - width));
+  const to = Math.min(flat.length, from + width);
+  const prefix = from > 0 ? '…' : '';
+  const suffix = to < flat.length ? '…' : '';
+  return `${prefix}${flat.slice(from, to)}${suffix}\n${' '.repeat(prefix.length + at - from)}^`;
+}
+
+export function policyError(source: string, reason: string, offset: number): PolicyError {
+  const column = Math.max(1, Math.min(offset, source.length) + 1);
+  return new PolicyError(reason, column, caretExcerpt(source, column));
+}
+
+function describeJsepError(source: string, error: { description: string; index: number }): PolicyError {
+  const at = error.index;
+  const ch = source[at];
+  const strict = source.slice(at - 2, at + 1);
+  if (strict === '===' || strict === '!==') {
+    return policyError(source, `There is no ${strict} operator (use ${strict.slice(0, 2)})`, at - 2);
+  }
+  if (ch === '=' && source[at + 1] !== '=' && source[at + 1] !== '~') {
+    return policyError(source, 'Assignment is not allowed (compare with ==)', at);
+  }
+  return policyError(source, error.description, at);
+}
+
+// ---------------------------------------------------------------- validation
+
+class Validator {
+  terms = 0;
+  constructor(private readonly source: string) {}
+
+  fail(reason: string, offset: number): never {
+    throw policyError(this.source, reason, offset);
+  }
+
+  startOf(node: jsep.Expression): number {
+    const known = starts.get(node);
+    if (known !== undefined) return known;
+    if (node.type === 'BinaryExpression' || node.type === 'MemberExpression') {
+      return this.startOf((node.left ?? node.object) as jsep.Expression);
+    }
+    if (node.type === 'ConditionalExpression') return this.startOf(node.test as jsep.Expression);
+    if (node.type === 'CallExpression') return this.startOf(node.callee as jsep.Expression);
+    return 0;
+  }
+
+  term(offset: number): void {
+    this.terms++;
+    if (this.terms > POLICY_LIMITS.maxTerms) this.fail(`More than ${POLICY_LIMITS.maxTerms} terms`, offset);
+  }
+
+  node(expr: jsep.Expression): PolicyNode {
+    const start = this.startOf(expr);
+    switch (expr.type) {
+      case 'Literal':
+        return this.literal(expr as jsep.Literal, start);
+      case 'Identifier':
+      case 'MemberExpression': {
+        const path = this.path(expr);
+        this.term(start);
+        return { kind: 'ref', path, start };
+      }
+      case 'UnaryExpression':
+        return this.unary(expr as jsep.UnaryExpression, start);
+      case 'BinaryExpression':
+        return this.binary(expr as jsep.BinaryExpression, start);
+      case 'ConditionalExpression': {
+        const c = expr as jsep.ConditionalExpression;
+        return {
+          kind: 'conditional',
+          test: this.node(c.test),
+          consequent: this.node(c.consequent),
+          alternate: this.node(c.alternate),
+          start,
+        };
+      }
+      case 'CallExpression':
+        return this.call(expr as jsep.CallExpression, start);
+      case 'ArrayExpression':
+        return this.fail('Array literals are only allowed on the right of "in"', start);
+      case 'Compound': {
+        const second = (expr as jsep.Compound).body[1];
+        const at = second ? this.startOf(second) : start;
+        return this.fail(
+          `Unexpected "${this.source[at] ?? ''}" (a policy is one expression; missing operator?)`,
+          at,
+        );
+      }
+      case 'SequenceExpression':
+        return this.fail('Comma expressions are not allowed', start);
+      case 'ThisExpression':
+        return this.fail('"this" is not allowed', start);
+      default:
+        return this.fail(`Unsupported expression (${expr.type})`, start);
+    }
+  }
+
+  literal(lit: jsep.Literal, start: number): PolicyNode {
+    if (lit.value instanceof RegExp) {
+      return this.fail('Regex literals are only allowed on the right of =~ or !~', start);
+    }
+    if (typeof lit.value === 'number' && !Number.isFinite(lit.value)) this.fail('Number out of range', start);
+    this.term(start);
+    return { kind: 'literal', value: lit.value, raw: lit.raw, start };
+  }
+
+  path(expr: jsep.Expression): string[] {
+    if (expr.type === 'Identifier') {
+      const name = (expr as jsep.Identifier).name;
+      if (!NAME.test(name)) this.fail(`Invalid name "${name}"`, this.startOf(expr));
+      return [name];
+    }
+    if (expr.type === 'MemberExpression') {
+      const member = expr as jsep.MemberExpression;
+      if (member.computed) this.fail('Computed member access is not allowed (use a.b)', this.startOf(expr));
+      const object = member.object;
+      if (object.type !== 'Identifier' && object.type !== 'MemberExpression') {
+        this.fail('Member access is only allowed on properties (like hw.rev)', this.startOf(expr));
+      }
+      const property = member.property as jsep.Identifier;
+      if (FORBIDDEN_NAMES.has(property.name)) {
+        this.fail(`Access to "${property.name}" is not allowed`, this.startOf(property));
+      }
+      return [...this.path(object), ...this.path(property)];
+    }
+    return this.fail('Expected a property name', this.startOf(expr));
+  }
+
+  unary(expr: jsep.UnaryExpression, start: number): PolicyNode {
+    const arg = this.node(expr.argument);
+    if (expr.operator === '!') return { kind: 'not', arg, start };
+    // Fold `-3` so comparisons against negative numbers get the literal fast paths.
+    if (arg.kind === 'literal' && typeof arg.value === 'number') {
+      return { kind: 'literal', value: -arg.value, raw: `-${arg.raw}`, start };
+    }
+    return { kind: 'negate', arg, start };
+  }
+
+  binary(expr: jsep.BinaryExpression, start: number): PolicyNode {
+    const op = expr.operator;
+    if (op === '=~' || op === '!~') {
+      const subject = this.node(expr.left);
+      const regex = this.regex(expr.right);
+      return { kind: 'match', negate: op === '!~', subject, regex: regex.regex, raw: regex.raw, start };
+    }
+    if (op === 'in') {
+      const subject = this.node(expr.left);
+      return { kind: 'in', subject, values: this.arrayLiteral(expr.right), start };
+    }
+    const left = this.node(expr.left);
+    const right = this.node(expr.right);
+    switch (op) {
+      case '&&':
+      case '||':
+        return { kind: 'logical', op, left, right, start };
+      case '==':
+      case '!=':
+      case '<':
+      case '<=':
+      case '>':
+      case '>=':
+        return { kind: 'compare', op, left, right, start };
+      case '+':
+      case '-':
+      case '*':
+      case '/':
+      case '%':
+      case '^':
+        return { kind: 'arith', op, left, right, start };
+      case '^=':
+      case '^!=':
+      case '$=':
+      case '$!=':
+      case '><':
+      case '<>':
+        return { kind: 'text', op, left, right, start };
+      default:
+        return this.fail(`Unknown operator "${op}"`, start);
+    }
+  }
+
+  regex(expr: jsep.Expression): { regex: SafeRegex; raw: string } {
+    const start = this.startOf(expr);
+    if (expr.type !== 'Literal')
+      return this.fail('The right of =~ must be a regex literal like /^X1/', start);
+    const lit = expr as jsep.Literal;
+    let pattern: string;
+    let flags: string;
+    let patternOffset: number;
+    if (lit.value instanceof RegExp) {
+      const close = lit.raw.lastIndexOf('/');
+      pattern = lit.raw.slice(1, close);
+      flags = lit.raw.slice(close + 1);
+      patternOffset = start + 1;
+    } else if (typeof lit.value === 'string') {
+      pattern = lit.value;
+      flags = '';
+      patternOffset = -1;
+    } else {
+      return this.fail('The right of =~ must be a regex literal like /^X1/', start);
+    }
+    this.term(start);
+    if (pattern.length > POLICY_LIMITS.maxRegexLength) {
+      this.fail(`Regex longer than ${POLICY_LIMITS.maxRegexLength} characters`, start);
+    }
+    try {
+      return { regex: compileSafeRegex(pattern, flags), raw: lit.raw };
+    } catch (e) {
+      if (!(e instanceof RegexRejection)) throw e;
+      const at = patternOffset >= 0 && e.offset >= 0 ? patternOffset + e.offset : start;
+      return this.fail(e.reason, at);
+    }
+  }
+
+  arrayLiteral(expr: jsep.Expression): LiteralValue[] {
+    const start = this.startOf(expr);
+    if (expr.type !== 'ArrayExpression') {
+      return this.fail('The right of "in" must be an array literal like ["us", "eu"]', start);
+    }
+    const values: LiteralValue[] = [];
+    for (const element of (expr as jsep.ArrayExpression).elements) {
+      if (element === null) return this.fail('Empty array element', start);
+      const node = this.node(element);
+      if (node.kind !== 'literal') return this.fail('Array elements must be literals', node.start);
+      values.push(node.value);
+    }
+    return values;
+  }
+
+  call(expr: jsep.CallExpression, start: number): PolicyNode {
+    const callee = expr.callee;
+    const name =
+      callee.type === 'Identifier'
+        ? (callee as jsep.Identifier).name
+        : this.source.slice(start, this.calleeEnd(expr));
+    if (callee.type !== 'Identifier' || (name !== 'semver' && name !== 'satisfies')) {
+      return this.fail(`Unknown function "${name}"`, start);
+    }
+    this.term(start);
+    const args = expr.arguments;
+    if (name === 'semver') {
+      if (args.length !== 3) this.fail(`semver() takes 3 arguments (a, op, b), got ${args.length}`, start);
+      const [a, op, b] = args.map((arg) => this.node(arg)) as [PolicyNode, PolicyNode, PolicyNode];
+      this.versionLiteral(a);
+      this.versionLiteral(b);
+      if (op.kind === 'literal' && (typeof op.value !== 'string' || !SEMVER_OPS.has(op.value))) {
+        this.fail(`Unknown semver operator ${op.raw} (use "<", "<=", ">", ">=", "==" or "!=")`, op.start);
+      }
+      return { kind: 'semver', left: a, op, right: b, start };
+    }
+    if (args.length !== 2)
+      this.fail(`satisfies() takes 2 arguments (version, range), got ${args.length}`, start);
+    const subject = this.node(args[0]!);
+    this.versionLiteral(subject);
+    const rangeNode = this.node(args[1]!);
+    if (rangeNode.kind !== 'literal' || typeof rangeNode.value !== 'string') {
+      return this.fail(
+        'The range of satisfies() must be a string literal like "^1.2 || 2.x"',
+        rangeNode.start,
+      );
+    }
+    let range: semver.Range;
+    try {
+      range = new semver.Range(rangeNode.value);
+    } catch {
+      return this.fail(`Invalid version range ${rangeNode.raw}`, rangeNode.start);
+    }
+    return { kind: 'satisfies', subject, range, rangeSource: rangeNode.value, start };
+  }
+
+  calleeEnd(expr: jsep.CallExpression): number {
+    const open = this.source.indexOf('(', this.startOf(expr));
+    return open < 0 ? this.source.length : open;
+  }
+
+  versionLiteral(node: PolicyNode): void {
+    if (node.kind !== 'literal') return;
+    if (typeof node.value !== 'string' || semver.valid(node.value) === null) {
+      this.fail(`Invalid version ${node.raw}: not SemVer 2.0`, node.start);
+    }
+  }
+}
+
+/** Parses and validates a policy; throws {@link PolicyError}. The caller handles the empty policy. */
+export function parsePolicy(source: string): ParsedPolicy {
+  if (source.length > POLICY_LIMITS.maxLength) {
+    throw policyError(
+      source,
+      `Policy longer than ${POLICY_LIMITS.maxLength} characters`,
+      POLICY_LIMITS.maxLength,
+    );
+  }
+  let expr: jsep.Expression;
+  try {
+    expr = parseWithPolicyGrammar(source);
+  } catch (e) {
+    if (e instanceof ParseFailure) throw policyError(source, e.reason, e.offset);
+    if (e instanceof PolicyError) throw e;
+    if (e instanceof RangeError) throw policyError(source, 'Policy too deeply nested', 0);
+    const jsepError = e as { description?: unknown; index?: unknown };
+    if (typeof jsepError.description === 'string' && typeof jsepError.index === 'number') {
+      throw describeJsepError(source, { description: jsepError.description, index: jsepError.index });
+    }
+    throw policyError(source, `Cannot parse policy: ${(e as Error).message}`, 0);
+  }
+  const validator = new Validator(source);
+  const root = validator.node(expr);
+  return { root, terms: validator.terms };
+}

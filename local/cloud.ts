@@ -239,7 +239,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         metrics: (table) => new TableMetrics(table),
         log,
         credentials: () => LOCAL_CREDENTIALS,
-        tableCredentials: LOCAL_CREDENTIALS,
+        tableCredentials: { ...LOCAL_CREDENTIALS }, // a copy: the SDK marks the object it is given
         changeSignal: localChangeSignal(dataDir),
         registryBatchMs: 1000,
       },

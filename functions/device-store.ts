@@ -68,6 +68,7 @@ export class DeviceStore {
   private readonly deferred = new Map<string, { update: UpdateRecord; n: number }>();
   private readonly limitReached = new WeakSet<UpdateRecord>();
   private readonly fullWindows = new BoundedMap<string, number>(10_000);
+  private readonly knownGrants = new BoundedMap<string, true>(100_000);
   private registryTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
@@ -125,8 +126,25 @@ export class DeviceStore {
     return item ? updateFromItem(item) : undefined;
   }
 
+  /** Whether the device was granted the update. Grants are permanent, so found ones are remembered. */
   async hasGrant(updateId: string, deviceId: string): Promise<boolean> {
-    return (await this.table.get(keys.grant(updateId, deviceId))) !== undefined;
+    const cacheKey = `${updateId}\u0000${deviceId}`;
+    if (this.knownGrants.has(cacheKey)) return true;
+    const found = (await this.table.get(keys.grant(updateId, deviceId))) !== undefined;
+    if (found) this.knownGrants.set(cacheKey, true);
+    return found;
+  }
+
+  /** True when this container already saw the update's limit reached (no write needed to defer). */
+  limitKnownReached(update: UpdateRecord): boolean {
+    return (
+      update.limit !== undefined && (this.limitReached.has(update) || update.counters.started >= update.limit)
+    );
+  }
+
+  /** True when this container already saw the rate window full. */
+  rateWindowKnownFull(update: UpdateRecord, window: number): boolean {
+    return this.fullWindows.get(update.id) === window;
   }
 
   /**
@@ -138,7 +156,7 @@ export class DeviceStore {
     const key = keys.update(update.product, update.id);
     if (update.limit === undefined)
       return (await this.table.update(key, { add: { started: 1 } })) !== undefined;
-    if (this.limitReached.has(update) || update.counters.started >= update.limit) return false;
+    if (this.limitKnownReached(update)) return false;
     const out = await this.table.update(key, {
       add: { started: 1 },
       condition: 'attribute_not_exists(#started) OR #started < :limit',
@@ -158,7 +176,7 @@ export class DeviceStore {
    * window is remembered so later checkins in it cost no write.
    */
   async takeRateWindow(update: UpdateRecord, window: number, expiresAt: number): Promise<boolean> {
-    if (this.fullWindows.get(update.id) === window) return false;
+    if (this.rateWindowKnownFull(update, window)) return false;
     const out = await this.table.update(keys.rateWindow(update.id, window), {
       add: { n: 1 },
       set: { expires: Math.ceil(expiresAt / 1000) },

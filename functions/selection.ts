@@ -67,11 +67,16 @@ export async function grantUpdate(
   if (update.percentage !== undefined && !inPercentage(update.id, deviceId, update.percentage)) {
     return { granted: false, reason: 'percentage' };
   }
+  const window =
+    update.rate !== undefined && update.period !== undefined ? rateWindow(now, update.period) : undefined;
+  // Limits known to be reached in this container defer without a write, in the design's order.
+  if (store.limitKnownReached(update)) return { granted: false, reason: 'limit' };
+  if (window !== undefined && store.rateWindowKnownFull(update, window))
+    return { granted: false, reason: 'rate' };
   if (!(await store.countStarted(update))) return { granted: false, reason: 'limit' };
-  if (update.rate !== undefined && update.period !== undefined) {
-    const window = rateWindow(now, update.period);
-    const windowEnd = (window + 1) * update.period * 1000;
-    if (!(await store.takeRateWindow(update, window, windowEnd + update.period * 1000))) {
+  if (window !== undefined && update.period !== undefined) {
+    const expiresAt = (window + 2) * update.period * 1000;
+    if (!(await store.takeRateWindow(update, window, expiresAt))) {
       await store.uncountStarted(update);
       return { granted: false, reason: 'rate' };
     }

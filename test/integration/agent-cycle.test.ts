@@ -289,6 +289,17 @@ sed -i 's/"version": "1.0.0"/"version": "'"$UPDATE_VERSION"'"/' "$UPDATE_CONFIG"
     expect(agent.nextCheckinAt).toBe(now + 90_000);
   });
 
+  it('retries a failed download on the backoff, not a period later, and resumes it', async () => {
+    const env = await makeEnv();
+    offerImage(env, { url: `${env.cloud.api}/expired` });
+    const now = 1_700_000_000_000;
+    const { agent } = newAgent(env, { now: () => now, random: () => 0 });
+    expect((await agent.checkin()).error).toMatch(/Image URL refused with HTTP 404/);
+    expect(agent.nextCheckinAt).toBe(now + 15_000);
+    offerImage(env);
+    expect((await agent.checkin()).outcome).toBe('applied');
+  });
+
   it('keeps a report the cloud did not take and sends it first on the next cycle', async () => {
     const env = await makeEnv();
     offerImage(env);

@@ -9,10 +9,11 @@
  * - writeAgentFiles / writeScript: ioto.json5, device.json5 and apply scripts in a temp dir;
  * - buildAgentBundle / runAgent / spawnAgent: the single-file agent as a real process.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { buildAgent } from '#agent/build.ts';
@@ -55,7 +56,8 @@ export function seededRandom(seed: number): () => number {
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const scheme = server instanceof https.Server ? 'https' : 'http';
+  return `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 async function close(server: Server): Promise<void> {
@@ -68,6 +70,49 @@ export interface ImageServerOptions {
   readonly bytesPerSecond?: number;
   /** Answer 200 with the whole file even to a Range request. */
   readonly ignoreRange?: boolean;
+  /** Send the body with chunked transfer encoding, in odd-sized chunks, instead of Content-Length. */
+  readonly chunked?: boolean;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  readonly tls?: TlsFiles;
+}
+
+export interface TlsFiles {
+  readonly key: string;
+  readonly cert: string;
+}
+
+/** A self-signed certificate for 127.0.0.1 (needs the openssl CLI); trust it with NODE_EXTRA_CA_CERTS. */
+export function makeCertificate(dir: string): TlsFiles & { readonly certFile: string } {
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
+}
+
+function createServer(tls: TlsFiles | undefined, handler: http.RequestListener): Server {
+  return tls ? https.createServer({ key: tls.key, cert: tls.cert }, handler) : http.createServer(handler);
 }
 
 export interface ImageServer {
@@ -80,7 +125,7 @@ export interface ImageServer {
 
 export async function startImageServer(data: Buffer, options: ImageServerOptions = {}): Promise<ImageServer> {
   const ranges: string[] = [];
-  const server = http.createServer((req, res) => {
+  const server = createServer(options.tls, (req, res) => {
     const range = req.headers.range ?? '';
     ranges.push(range);
     const m = /^bytes=(\d+)-$/.exec(range);
@@ -96,10 +141,17 @@ export async function startImageServer(data: Buffer, options: ImageServerOptions
         'content-range': `bytes ${start}-${data.length - 1}/${data.length}`,
         'accept-ranges': 'bytes',
       });
+    } else if (options.chunked) {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
     } else {
       res.writeHead(200, { 'content-length': data.length, 'accept-ranges': 'bytes' });
     }
     const body = data.subarray(start);
+    if (options.chunked) {
+      for (let at = 0; at < body.length; at += 7001) res.write(body.subarray(at, at + 7001));
+      res.end();
+      return;
+    }
     if (!options.bytesPerSecond) {
       res.end(body);
       return;
@@ -228,7 +280,7 @@ export interface FakeCloud {
 }
 
 /** DESIGN §2 endpoints with scripted answers. */
-export async function startFakeCloud(): Promise<FakeCloud> {
+export async function startFakeCloud(tls?: TlsFiles): Promise<FakeCloud> {
   const cloud: FakeCloud = {
     api: '',
     checkins: [],
@@ -237,7 +289,7 @@ export async function startFakeCloud(): Promise<FakeCloud> {
     onReport: () => ({ body: {} }),
     close: async () => {},
   };
-  const server = http.createServer((req, res) => {
+  const server = createServer(tls, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {

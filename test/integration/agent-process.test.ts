@@ -10,6 +10,7 @@ import {
   buildAgentBundle,
   type FakeCloud,
   type ImageServer,
+  makeCertificate,
   makeImage,
   offer,
   runAgent,
@@ -105,7 +106,8 @@ describe('updraft-agent --once', () => {
 
   it('downloads, verifies, runs scripts/update with the image path, reports, exits 0', async () => {
     const env = await makeEnv();
-    const run = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    // The quickstart: default config/ioto.json5, config/device.json5 and state/, relative to the cwd.
+    const run = await runAgent(bundle, ['--once'], { cwd: env.dir, env: ENV });
     expect(run.code, run.stderr).toBe(0);
     expect(version(env)).toBe('1.1.0');
     expect(readFileSync(join(env.dir, 'state/installed/demo-1.1.0.img')).length).toBe(env.image.size);
@@ -152,6 +154,29 @@ describe('updraft-agent --once', () => {
     expect(String(env.cloud.reports[0]!.body.error)).toMatch(/timed out/);
     const child = Number(readFileSync(join(env.dir, 'state/child.pid'), 'utf8'));
     await until(() => !alive(child), 5000, 'the script child to be killed');
+  });
+});
+
+describe('updraft-agent over HTTPS', () => {
+  it('checks in and downloads over TLS, trusting a private CA through NODE_EXTRA_CA_CERTS', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-tls-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const tls = makeCertificate(dir);
+    const image = makeImage(join(dir, 'image.bin'), 3 * MiB + 1);
+    const server = await startImageServer(readFileSync(image.path), { tls });
+    cleanups.push(() => server.close());
+    const cloud = await startFakeCloud(tls);
+    cleanups.push(() => cloud.close());
+    expect(cloud.api).toMatch(/^https:/);
+    cloud.onCheckin = () => ({ body: offer({ url: server.url, image }) });
+    const files = writeAgentFiles(dir, { api: cloud.api, script: resolve('scripts/update') });
+    const args = ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')];
+    const untrusted = await runAgent(bundle, args, { cwd: dir });
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/SELF_SIGNED|self.signed|unable to verify/i);
+    const run = await runAgent(bundle, args, { cwd: dir, env: { NODE_EXTRA_CA_CERTS: tls.certFile } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(cloud.reports.at(-1)!.body).toMatchObject({ success: true, version: '1.1.0' });
   });
 });
 

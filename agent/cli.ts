@@ -1,0 +1,134 @@
+/**
+ * `updraft-agent [--config F] [--device F] [--state DIR] [--once] [--verbose]`
+ *
+ * Exit codes: 0 updated or nothing to do (and a clean stop of the daemon), 1 the cycle failed
+ * (checkin, download, verification, apply or report), 2 bad usage or invalid configuration,
+ * 3 the update script printed `exit`: restart the agent (systemd `Restart=always`) to confirm the update.
+ */
+import { parseArgs } from 'node:util';
+import { Agent, type CycleResult } from './agent.ts';
+import { DEFAULT_CONFIG_FILES, loadAgentConfig } from './config.ts';
+import { ConfigError, errorLine } from './errors.ts';
+import { StreamLogger } from './log.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_RESTART_REQUESTED = 3;
+
+const USAGE = `Usage: updraft-agent [--config FILE] [--device FILE] [--state DIR] [--once] [--verbose]
+
+  --config FILE   agent configuration (default ${DEFAULT_CONFIG_FILES.ioto})
+  --device FILE   device properties sent with each checkin (default ${DEFAULT_CONFIG_FILES.device})
+  --state DIR     state and downloads (default state)
+  --once          run one checkin cycle and exit: 0 updated or nothing to do, 1 failed,
+                  3 the update needs the agent restarted to be confirmed
+  --verbose       debug logging
+`;
+
+/** Exit code of a --once run. */
+export function exitCodeOf(result: CycleResult): number {
+  if (result.outcome === 'exit') return EXIT_RESTART_REQUESTED;
+  if (result.outcome === 'failed' || result.outcome === 'rejected' || result.outcome === 'error')
+    return EXIT_FAILED;
+  if (result.error || result.reports.some((r) => !r.success)) return EXIT_FAILED;
+  return EXIT_OK;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let values: {
+    config?: string;
+    device?: string;
+    state?: string;
+    once?: boolean;
+    verbose?: boolean;
+    help?: boolean;
+  };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string' },
+        device: { type: 'string' },
+        state: { type: 'string' },
+        once: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`updraft-agent: ${errorLine(err)} (see --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const tty = process.stderr.isTTY === true;
+  const log = new StreamLogger({
+    verbose: values.verbose === true,
+    tty,
+    write: (text) => process.stderr.write(text),
+  });
+  let agent: Agent;
+  try {
+    const config = loadAgentConfig({
+      ioto: values.config ?? DEFAULT_CONFIG_FILES.ioto,
+      device: values.device ?? DEFAULT_CONFIG_FILES.device,
+    });
+    if (!config.enabled) {
+      log.info('Updates are disabled (services.update or update.enable is false)');
+      return EXIT_OK;
+    }
+    agent = new Agent({ config, stateDir: values.state ?? 'state', log });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`updraft-agent: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  agent.on('progress', (p) => log.progress(p.received, p.size));
+
+  if (values.once) {
+    try {
+      return exitCodeOf(await agent.checkin());
+    } catch (err) {
+      log.error(errorLine(err));
+      return EXIT_FAILED;
+    } finally {
+      await agent.stop();
+    }
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (code: number) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('Stopping');
+      agent.stop().then(
+        () => resolve(code),
+        (err: unknown) => {
+          log.error(errorLine(err));
+          resolve(EXIT_FAILED);
+        },
+      );
+    };
+    process.once('SIGINT', () => shutdown(EXIT_OK));
+    process.once('SIGTERM', () => shutdown(EXIT_OK));
+    agent.once('exit', () => shutdown(EXIT_RESTART_REQUESTED));
+    try {
+      agent.start();
+      log.info(
+        `Agent started for device ${agent.deviceId}; next checkin ${new Date(agent.nextCheckinAt).toISOString()}`,
+      );
+    } catch (err) {
+      log.error(errorLine(err));
+      stopping = true;
+      resolve(EXIT_FAILED);
+    }
+  });
+}

@@ -1,0 +1,406 @@
+/**
+ * Image download: streamed into a file of the state directory (mode 0600), hashed while streaming,
+ * resumed with HTTP Range after a dropped connection, bounded retries, never more bytes than the
+ * offered size, bounded memory (a 64 KiB read buffer and four 1 MiB write buffers: one filling while
+ * the others are written, so a slow write or a busy thread pool does not stall the transfer).
+ *
+ * Durability: every 16 MiB (or 2 s) the written bytes are fdatasync'ed in the background, without
+ * stalling the transfer, and `onCheckpoint(offset)` lets the caller persist the offset. A restart
+ * truncates the file to the persisted offset (bytes after it may not have reached the disk) and
+ * re-hashes that prefix, since a hash state cannot be saved.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, open, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DownloadRefusedError, errorLine, TransientError } from './errors.ts';
+import { parseRetryAfter } from './http.ts';
+import { type ResponseHead, streamGet } from './http-get.ts';
+
+export const CHUNK_BYTES = 1 << 20;
+const WRITE_BUFFERS = 4;
+
+export interface DownloadRetry {
+  /** Attempts in all, resumes included. */
+  readonly maxAttempts: number;
+  /** Consecutive attempts that receive no byte before giving up. */
+  readonly maxWithoutProgress: number;
+  /** Delay after the first attempt without progress; doubles after each further one. */
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_DOWNLOAD_RETRY: DownloadRetry = {
+  maxAttempts: 100,
+  maxWithoutProgress: 5,
+  baseDelayMs: 1000,
+  maxDelayMs: 30_000,
+};
+
+export interface DownloadRequest {
+  readonly url: string;
+  /** Offered size; a byte more is refused. */
+  readonly size: number;
+  /** Absolute path of the image file. */
+  readonly file: string;
+  /** Bytes of `file` known to be valid (from the persisted state); 0 for a fresh download. */
+  readonly offset: number;
+  /** An attempt with no byte for this long is cut and retried. */
+  readonly stallTimeoutMs: number;
+  readonly retry?: Partial<DownloadRetry>;
+  readonly signal?: AbortSignal;
+  /** The first `offset` bytes of the file are durable: persist `offset` to resume from it after a restart. */
+  readonly onCheckpoint?: (offset: number) => void;
+  readonly onProgress?: (received: number, size: number) => void;
+  /** Told about each retry, for the log. */
+  readonly onRetry?: (attempt: number, error: Error, offset: number) => void;
+}
+
+export interface DownloadResult {
+  /** sha256 of the whole file, lowercase hex. */
+  readonly sha256: string;
+  readonly attempts: number;
+  /** Offsets from which a Range request resumed, for the log and the tests. */
+  readonly resumedAt: readonly number[];
+}
+
+/** The server's answer means this URL will not work again (expired presigned URL, deleted object). */
+class UrlRefusedError extends TransientError {}
+
+/** Progress checkpoints: at least this many new bytes, and either CHECKPOINT_BYTES or CHECKPOINT_MS since the last. */
+const CHECKPOINT_MIN_BYTES = CHUNK_BYTES;
+const CHECKPOINT_BYTES = 16 * CHUNK_BYTES;
+const CHECKPOINT_MS = 2000;
+
+export async function downloadImage(req: DownloadRequest): Promise<DownloadResult> {
+  const retry = { ...DEFAULT_DOWNLOAD_RETRY, ...req.retry };
+  // O_NOFOLLOW: a symlink planted in the state directory must not redirect the write.
+  const fh = await open(req.file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    // The file may predate this process with a looser mode.
+    await fh.chmod(0o600);
+    const download = new ImageFile(fh, req);
+    await download.resume(req.offset);
+    await ensureSpace(req.file, req.size - download.received);
+    const resumedAt: number[] = [];
+    let attempts = 0;
+    let withoutProgress = 0;
+    while (download.received < req.size) {
+      attempts++;
+      const before = download.received;
+      if (before > 0) resumedAt.push(before);
+      try {
+        await download.fetch();
+      } catch (err) {
+        await download.checkpoint(true);
+        if (req.signal?.aborted) throw req.signal.reason;
+        if (!(err instanceof TransientError) || err instanceof UrlRefusedError) throw err;
+        const progressed = download.received > before;
+        withoutProgress = progressed ? 0 : withoutProgress + 1;
+        if (attempts >= retry.maxAttempts || withoutProgress >= retry.maxWithoutProgress) {
+          throw new TransientError(`Download failed after ${attempts} attempts: ${errorLine(err)}`, {
+            cause: err,
+          });
+        }
+        req.onRetry?.(attempts, err, download.received);
+        // A drop after progress is worth an immediate resume; a server that sends nothing is not.
+        let delay = progressed
+          ? 0
+          : Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (withoutProgress - 1));
+        const retryAfter = (err as { retryAfter?: number }).retryAfter;
+        if (retryAfter !== undefined) delay = Math.max(delay, Math.min(retry.maxDelayMs, retryAfter * 1000));
+        if (delay > 0) await sleep(delay, undefined, req.signal ? { signal: req.signal } : {});
+      }
+    }
+    // Complete: written out, but not fdatasync'ed nor checkpointed. The image is verified and applied
+    // from the page cache right away; after a power loss the last durable checkpoint is resumed from.
+    await download.checkpoint(false);
+    return { sha256: download.digest(), attempts, resumedAt };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function ensureSpace(file: string, needed: number): Promise<void> {
+  if (needed <= 0) return;
+  let free: number;
+  try {
+    const fs = await statfs(dirname(file));
+    free = fs.bavail * fs.bsize;
+  } catch {
+    // statfs is missing on some filesystems; ENOSPC while writing still stops the download.
+    return;
+  }
+  if (free < needed) {
+    throw new DownloadRefusedError(
+      `Not enough disk space for the image: need ${mib(needed)} MiB, ${mib(free)} MiB free in ${dirname(file)}`,
+    );
+  }
+}
+
+function mib(bytes: number): string {
+  return (bytes / CHUNK_BYTES).toFixed(1);
+}
+
+class StatusError extends TransientError {
+  constructor(
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The file being downloaded: hash, write buffers and offsets. */
+class ImageFile {
+  private hash: Hash = createHash('sha256');
+  private readonly buffers = Array.from({ length: WRITE_BUFFERS }, () => Buffer.allocUnsafe(CHUNK_BYTES));
+  /** The write of each buffer while it is in flight; these never reject, failures land in `diskFailure`. */
+  private readonly inFlight: (Promise<void> | undefined)[] = Array.from(
+    { length: WRITE_BUFFERS },
+    () => undefined,
+  );
+  private current = 0;
+  private fill = 0;
+  /** Bytes accepted: hashed and either written or in the current buffer. */
+  received = 0;
+  /** Bytes handed to write calls. */
+  private written = 0;
+  /** At most one background fdatasync is in flight, for the same reason. */
+  private syncDone: Promise<void> = Promise.resolve();
+  private syncing = false;
+  private diskFailure: Error | undefined;
+  private checkpointed = 0;
+  private checkpointAt = Date.now();
+  /** The server answered 200 to a Range request: the body restarts at byte 0. */
+  private restartPending = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly req: DownloadRequest,
+  ) {}
+
+  /** Keeps the first `offset` bytes (as far as the file has them) and re-hashes them. */
+  async resume(offset: number): Promise<void> {
+    const { size } = await this.fh.stat();
+    let keep = Math.min(offset, size);
+    if (keep > this.req.size) keep = 0;
+    await this.fh.truncate(keep);
+    const buf = this.buffers[0]!;
+    for (let pos = 0; pos < keep; ) {
+      const { bytesRead } = await this.fh.read(buf, 0, Math.min(CHUNK_BYTES, keep - pos), pos);
+      if (bytesRead === 0) break;
+      this.hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    this.received = this.written = this.checkpointed = keep;
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+
+  /** One request from `received` on. Resolves when the file is complete; throws on any interruption. */
+  async fetch(): Promise<void> {
+    const from = this.received;
+    await streamGet(
+      this.req.url,
+      {
+        headers: { 'accept-encoding': 'identity', ...(from > 0 ? { range: `bytes=${from}-` } : {}) },
+        idleTimeoutMs: this.req.stallTimeoutMs,
+        ...(this.req.signal ? { signal: this.req.signal } : {}),
+      },
+      { onHead: (head) => this.onHead(head, from), onData: (chunk) => this.onData(chunk) },
+    );
+    if (this.restartPending) await this.restart();
+    if (this.received < this.req.size) {
+      throw new TransientError(`Connection closed after ${this.received} of ${this.req.size} bytes`);
+    }
+  }
+
+  private onHead(head: ResponseHead, from: number): void {
+    const { status, headers } = head;
+    let start = from;
+    if (status === 200 && from > 0) {
+      // The server ignored Range: start over rather than append a second copy.
+      this.restartPending = true;
+      start = 0;
+    } else if (status === 206) {
+      checkContentRange(headers['content-range'], from, this.req.size);
+    } else if (status !== 200) {
+      throw statusError(status, headers);
+    }
+    const length = Number(headers['content-length']);
+    if (Number.isFinite(length) && start + length > this.req.size) {
+      throw new DownloadRefusedError(
+        `The server sends ${start + length} bytes, more than the offered size ${this.req.size}`,
+      );
+    }
+  }
+
+  /** Takes one read's worth of body; returns a promise only when it must wait for the disk. */
+  private onData(chunk: Buffer): Promise<void> | undefined {
+    if (this.restartPending) {
+      return this.restart().then(() => this.onData(chunk));
+    }
+    if (this.received + chunk.length > this.req.size) {
+      throw new DownloadRefusedError(`The server sent more than the offered size of ${this.req.size} bytes`);
+    }
+    this.hash.update(chunk);
+    this.received += chunk.length;
+    return this.copy(chunk, 0);
+  }
+
+  private copy(chunk: Buffer, from: number): Promise<void> | undefined {
+    let at = from;
+    while (at < chunk.length) {
+      const n = chunk.copy(this.buffers[this.current]!, this.fill, at);
+      at += n;
+      this.fill += n;
+      if (this.fill === CHUNK_BYTES) {
+        const wait = this.flush();
+        if (wait) {
+          const rest = at;
+          return wait.then(() => this.copy(chunk, rest));
+        }
+      }
+    }
+    this.req.onProgress?.(this.received, this.req.size);
+    if (this.checkpointDue()) this.syncInBackground();
+    return undefined;
+  }
+
+  /** Starts writing the full current buffer; waits only when the next buffer is still being written. */
+  private flush(): Promise<void> | undefined {
+    if (this.diskFailure) throw this.diskFailure;
+    this.startWrite();
+    const busy = this.inFlight[this.current];
+    if (!busy) return undefined;
+    return busy.then(() => {
+      if (this.diskFailure) throw this.diskFailure;
+    });
+  }
+
+  private startWrite(): void {
+    const index = this.current;
+    const length = this.fill;
+    const position = this.written;
+    this.inFlight[index] = writeAll(this.fh, this.buffers[index]!, length, position).then(
+      () => {
+        this.inFlight[index] = undefined;
+      },
+      (err: unknown) => {
+        this.inFlight[index] = undefined;
+        this.diskFailure = diskError(err);
+      },
+    );
+    this.written += length;
+    this.current = (index + 1) % WRITE_BUFFERS;
+    this.fill = 0;
+  }
+
+  private async writesDone(): Promise<void> {
+    await Promise.all(this.inFlight);
+  }
+
+  private checkpointDue(): boolean {
+    const fresh = this.written - this.checkpointed;
+    return (
+      !this.syncing &&
+      fresh >= CHECKPOINT_MIN_BYTES &&
+      (fresh >= CHECKPOINT_BYTES || Date.now() - this.checkpointAt >= CHECKPOINT_MS)
+    );
+  }
+
+  /** Makes what was written durable without stalling the transfer, then reports the offset. */
+  private syncInBackground(): void {
+    const target = this.written;
+    const writes = this.writesDone();
+    this.syncing = true;
+    this.syncDone = (async () => {
+      try {
+        await writes;
+        if (this.diskFailure) return;
+        await this.fh.datasync();
+        this.markCheckpoint(target);
+      } catch (err) {
+        this.diskFailure = diskError(err);
+      } finally {
+        this.syncing = false;
+      }
+    })();
+  }
+
+  private markCheckpoint(offset: number): void {
+    if (offset <= this.checkpointed) return;
+    this.checkpointed = offset;
+    this.checkpointAt = Date.now();
+    this.req.onCheckpoint?.(offset);
+  }
+
+  /** Writes out everything received; when `durable`, also makes it durable and reports the offset. */
+  async checkpoint(durable: boolean): Promise<void> {
+    await this.syncDone;
+    await this.writesDone();
+    if (!this.diskFailure && this.fill > 0) {
+      this.startWrite();
+      await this.writesDone();
+    }
+    if (this.diskFailure) throw this.diskFailure;
+    if (!durable) return;
+    try {
+      await this.fh.datasync();
+    } catch (err) {
+      throw diskError(err);
+    }
+    this.markCheckpoint(this.written);
+  }
+
+  private async restart(): Promise<void> {
+    this.restartPending = false;
+    await this.syncDone;
+    await this.writesDone();
+    this.fill = 0;
+    await this.fh.truncate(0);
+    this.hash = createHash('sha256');
+    this.received = this.written = this.checkpointed = 0;
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await fh.write(buf, done, length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+function diskError(err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new DownloadRefusedError('Disk full while writing the image', { cause: err });
+  }
+  return err as Error;
+}
+
+function checkContentRange(header: string | undefined, from: number, size: number): void {
+  const m = header ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header.trim()) : null;
+  if (!m) throw new TransientError(`Bad Content-Range ${JSON.stringify(header ?? '')} in a 206 answer`);
+  if (Number(m[1]) !== from) {
+    throw new TransientError(`The server resumed at byte ${m[1]}, asked for ${from}`);
+  }
+  if (m[3] !== '*' && Number(m[3]) !== size) {
+    throw new DownloadRefusedError(`The image has ${m[3]} bytes, the offer says ${size}`);
+  }
+}
+
+function statusError(status: number, headers: Readonly<Record<string, string>>): Error {
+  if (status === 403 || status === 404 || status === 410) {
+    // A presigned URL that expired or an image that was deleted: only a new checkin can help.
+    return new UrlRefusedError(`Image URL refused with HTTP ${status}`);
+  }
+  const retryAfter =
+    status === 429 || status === 503 ? parseRetryAfter(headers['retry-after'], Date.now()) : undefined;
+  return new StatusError(`Image download answered HTTP ${status}`, retryAfter);
+}

@@ -1,0 +1,210 @@
+/**
+ * `agent-download` and `agent-rss` (DESIGN §9): download + sha256 verification of a 256 MiB image from
+ * s3rver (the local cloud's S3, in this process on loopback, presigned GET URL) by the agent's
+ * download code, against `curl -s URL | openssl dgst -sha256` (and `| sha256sum`, in the detail) in
+ * the same run, and the peak RSS of that agent download against an idle node process.
+ *
+ * The agent runs as its own node process (downloadImage bundled with esbuild, as on a device), timed
+ * from spawn to exit like the curl pipelines, so process start-up counts for both. It also writes the
+ * image to disk with periodic fdatasync, which the pipelines do not. Each contender runs five times,
+ * interleaved; the best run counts, since the machine is shared and noise only ever slows a run down.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import S3rver from 's3rver';
+import { Presigner } from '#functions/presign.ts';
+import { type BenchRow, type BenchSuite, unmeasured } from './row.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MiB = 1 << 20;
+const IMAGE_BYTES = 256 * MiB;
+const ROUNDS = 5;
+const BUCKET = 'updraft-bench';
+const KEY = 'images/demo/9.9.9/demo-9.9.9.bin';
+const DOWNLOAD = {
+  name: 'agent-download',
+  unit: 'MiB/s',
+  baseline: 'curl -s | openssl dgst -sha256',
+} as const;
+const RSS = { name: 'agent-rss', unit: 'MiB', baseline: 'idle node process' } as const;
+
+/** The device side of the bench: the agent's downloadImage in a process of its own. */
+const CHILD_SOURCE = `
+import { downloadImage } from './agent/download.ts';
+const [url, size, file, checksum] = process.argv.slice(2);
+const result = await downloadImage({ url, size: Number(size), file, offset: 0, stallTimeoutMs: 30000 });
+if (result.sha256 !== checksum) {
+  process.stderr.write('sha256 mismatch: ' + result.sha256 + '\\n');
+  process.exit(1);
+}
+process.stdout.write(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS }));
+`;
+
+interface Run {
+  readonly seconds: number;
+  readonly stdout: string;
+}
+
+function run(command: string, args: readonly string[]): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      if (code === 0) resolvePromise({ seconds, stdout });
+      else reject(new Error(`${command} exited with ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`));
+    });
+  });
+}
+
+function makeImage(path: string): string {
+  const hash = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(MiB);
+  const fd = openSync(path, 'w');
+  try {
+    for (let done = 0; done < IMAGE_BYTES; done += MiB) {
+      randomFillSync(chunk);
+      hash.update(chunk);
+      writeSync(fd, chunk);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+function upload(url: string, file: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const req = http.request(
+      url,
+      { method: 'PUT', headers: { 'content-length': statSync(file).size } },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolvePromise()
+            : reject(new Error(`s3rver PUT answered ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    createReadStream(file).pipe(req);
+  });
+}
+
+function digestOf(stdout: string): string {
+  return /([0-9a-f]{64})/.exec(stdout)?.[1] ?? '';
+}
+
+export const suite: BenchSuite = async (): Promise<BenchRow[]> => {
+  const dir = mkdtempSync(join(tmpdir(), 'updraft-bench-agent-'));
+  let s3: S3rver | undefined;
+  try {
+    const image = join(dir, 'image.bin');
+    const checksum = makeImage(image);
+    s3 = new S3rver({
+      address: '127.0.0.1',
+      port: 0,
+      silent: true,
+      directory: join(dir, 's3'),
+      configureBuckets: [{ name: BUCKET }],
+    });
+    const { port } = await s3.run();
+    const endpoint = `http://127.0.0.1:${port}`;
+    await upload(`${endpoint}/${BUCKET}/${KEY}`, image);
+    rmSync(image);
+    const presigner = new Presigner(
+      { region: 'us-east-1', bucket: BUCKET, endpoint, forcePathStyle: true },
+      () => ({
+        accessKeyId: 'S3RVER',
+        secretAccessKey: 'S3RVER',
+      }),
+    );
+    const url = presigner.presignGet(KEY, 3600);
+
+    const child = join(dir, 'agent-download.mjs');
+    await build({
+      stdin: {
+        contents: CHILD_SOURCE,
+        resolveDir: ROOT,
+        loader: 'ts',
+        sourcefile: 'bench-agent-download.ts',
+      },
+      absWorkingDir: ROOT,
+      outfile: child,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'warning',
+    });
+
+    const best = {
+      agent: Number.POSITIVE_INFINITY,
+      openssl: Number.POSITIVE_INFINITY,
+      sha256sum: Number.POSITIVE_INFINITY,
+    };
+    let peakKiB = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const file = join(dir, `download-${round}.img`);
+      const agent = await run(process.execPath, [child, url, String(IMAGE_BYTES), file, checksum]);
+      rmSync(file, { force: true });
+      best.agent = Math.min(best.agent, agent.seconds);
+      peakKiB = Math.max(peakKiB, (JSON.parse(agent.stdout) as { maxRssKiB: number }).maxRssKiB);
+
+      const openssl = await run('/bin/sh', ['-c', `curl -sf '${url}' | openssl dgst -sha256`]);
+      if (digestOf(openssl.stdout) !== checksum) throw new Error('curl | openssl dgst: wrong sha256');
+      best.openssl = Math.min(best.openssl, openssl.seconds);
+
+      const sha256sum = await run('/bin/sh', ['-c', `curl -sf '${url}' | sha256sum`]);
+      if (digestOf(sha256sum.stdout) !== checksum) throw new Error('curl | sha256sum: wrong sha256');
+      best.sha256sum = Math.min(best.sha256sum, sha256sum.seconds);
+    }
+    const idle = await run(process.execPath, [
+      '-e',
+      'process.stdout.write(String(process.resourceUsage().maxRSS))',
+    ]);
+    const idleMiB = Number(idle.stdout) / 1024;
+    const rate = (seconds: number) => IMAGE_BYTES / MiB / seconds;
+    return [
+      {
+        ...DOWNLOAD,
+        value: rate(best.agent),
+        baselineValue: rate(best.openssl),
+        better: 'higher',
+        detail: `256 MiB from s3rver, presigned GET, best of ${ROUNDS}; curl | sha256sum ${rate(best.sha256sum).toFixed(0)} MiB/s`,
+      },
+      {
+        ...RSS,
+        value: peakKiB / 1024,
+        baselineValue: idleMiB,
+        better: 'lower',
+        detail: 'peak RSS (maxRSS) of the agent download process vs `node -e` doing nothing',
+      },
+    ];
+  } catch (err) {
+    const error = (err as Error).message;
+    return [
+      unmeasured(DOWNLOAD.name, DOWNLOAD.unit, DOWNLOAD.baseline, 'higher', error),
+      unmeasured(RSS.name, RSS.unit, RSS.baseline, 'lower', error),
+    ];
+  } finally {
+    await s3?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+};

@@ -18,7 +18,8 @@
  * prototype chain is invisible; a raw read is used only where the result is confirmed by `own` before
  * it can yield true.
  */
-import semver from 'semver';
+import type Range from 'semver/classes/range.js';
+import parseSemver from 'semver/functions/parse.js';
 import type { CompareOp, LiteralValue, PolicyNode, TextOp } from './policy-parse.ts';
 import {
   clean,
@@ -325,7 +326,7 @@ class Generator {
   }
 
   version(node: PolicyNode): string {
-    if (node.kind === 'literal') return this.constant(semver.parse(node.value as string));
+    if (node.kind === 'literal') return this.constant(parseSemver(node.value as string));
     return `ver(${this.value(node)})`;
   }
 
@@ -344,7 +345,7 @@ class Generator {
       : `((${x} = ${a}) === null || (${y} = ${b}) === null ? null : cmpv(${x}, ${y}) ${order} 0)`;
   }
 
-  satisfies(subject: PolicyNode, range: semver.Range, asTest: boolean): string {
+  satisfies(subject: PolicyNode, range: Range, asTest: boolean): string {
     const x = this.temp();
     const r = this.constant(range);
     return asTest

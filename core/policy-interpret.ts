@@ -3,7 +3,8 @@
  * (policy-codegen.ts) is the fast path; this is its fallback where code generation from strings is
  * disabled, and the independent reference the tests compare it with. Both share policy-values.ts.
  */
-import semver from 'semver';
+import type Range from 'semver/classes/range.js';
+import parseSemver from 'semver/functions/parse.js';
 import type { CompareOp, LiteralValue, PolicyNode, TextOp } from './policy-parse.ts';
 import {
   clean,
@@ -292,14 +293,14 @@ function compileSemver(left: PolicyNode, opNode: PolicyNode, right: PolicyNode):
 
 function versionGetter(node: PolicyNode): (c: PolicyContext) => Version | null {
   if (node.kind === 'literal') {
-    const v = semver.parse(node.value as string);
+    const v = parseSemver(node.value as string);
     return () => v;
   }
   const get = compileValue(node);
   return (c) => versionOf(get(c));
 }
 
-function compileSatisfies(subject: PolicyNode, range: semver.Range): Get {
+function compileSatisfies(subject: PolicyNode, range: Range): Get {
   const get = versionGetter(subject);
   return (c) => {
     const v = get(c);

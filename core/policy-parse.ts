@@ -11,7 +11,8 @@
 import regexPlugin from '@jsep-plugin/regex';
 import ternaryPlugin from '@jsep-plugin/ternary';
 import jsep from 'jsep';
-import semver from 'semver';
+import Range from 'semver/classes/range.js';
+import validSemver from 'semver/functions/valid.js';
 import { PolicyError } from './errors.ts';
 import { compileSafeRegex, RegexRejection, type SafeRegex } from './policy-regex.ts';
 
@@ -88,7 +89,7 @@ export type PolicyNode =
   | {
       readonly kind: 'satisfies';
       readonly subject: PolicyNode;
-      readonly range: semver.Range;
+      readonly range: Range;
       readonly rangeSource: string;
       readonly start: number;
     };
@@ -592,9 +593,9 @@ class Validator {
         rangeNode.start,
       );
     }
-    let range: semver.Range;
+    let range: Range;
     try {
-      range = new semver.Range(rangeNode.value);
+      range = new Range(rangeNode.value);
     } catch {
       return this.fail(`Invalid version range ${rangeNode.raw}`, rangeNode.start);
     }
@@ -608,7 +609,7 @@ class Validator {
 
   versionLiteral(node: PolicyNode): void {
     if (node.kind !== 'literal') return;
-    if (typeof node.value !== 'string' || semver.valid(node.value) === null) {
+    if (typeof node.value !== 'string' || validSemver(node.value) === null) {
       this.fail(`Invalid version ${node.raw}: not SemVer 2.0`, node.start);
     }
   }

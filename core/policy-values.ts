@@ -3,7 +3,8 @@
  * (policy-codegen.ts) and the closure interpreter (policy-interpret.ts): coercion, truth, text,
  * versions, and own-property reads of the device context.
  */
-import semver from 'semver';
+import type SemVer from 'semver/classes/semver.js';
+import parseSemver from 'semver/functions/parse.js';
 import { type PolicyNode, SEMVER_OPS } from './policy-parse.ts';
 
 export type PolicyContext = Record<string, unknown>;
@@ -178,7 +179,7 @@ export function isPlainString(s: string): boolean {
 
 // ---------------------------------------------------------------- versions
 
-export type Version = semver.SemVer;
+export type Version = SemVer;
 const versionCache = new Map<string, Version | null>();
 const VERSION_CACHE_LIMIT = 1000;
 
@@ -186,7 +187,7 @@ const VERSION_CACHE_LIMIT = 1000;
 function parseVersion(s: string): Version | null {
   let v = versionCache.get(s);
   if (v === undefined) {
-    v = semver.parse(s);
+    v = parseSemver(s);
     if (versionCache.size >= VERSION_CACHE_LIMIT) versionCache.clear();
     versionCache.set(s, v);
   }

@@ -19,7 +19,7 @@
  * Evaluation runs code generated from the validated tree (policy-codegen.ts, which argues its safety);
  * where code generation from strings is disabled it runs a closure interpreter (policy-interpret.ts).
  */
-import semver from 'semver';
+import parseSemver from 'semver/functions/parse.js';
 import { generatePolicy } from './policy-codegen.ts';
 import { explainPolicy } from './policy-explain.ts';
 import { interpretPolicy } from './policy-interpret.ts';
@@ -81,7 +81,7 @@ export function policyContext(
   version: string,
   newVersion: string,
 ): PolicyContext {
-  const parsed = semver.parse(version);
+  const parsed = parseSemver(version);
   return safeObject({
     ...body,
     version,

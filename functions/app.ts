@@ -155,9 +155,11 @@ export function createApp(options: AppOptions): App {
     const update = await store.getUpdate(scope.product, body.update);
     if (!update) throw new NotFoundError(`Unknown update "${body.update}"`);
     const success = outcomeOf(body);
-    if (!(await store.recordReport(body)) || success === undefined) return json({});
+    const uncounted = await store.recordReport(body, success !== undefined);
+    if (!uncounted || success === undefined) return json({});
     metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
     const counters = await store.countOutcome(update, success);
+    await store.markReportCounted(body);
     const { abortThreshold, abortMin } = update;
     if (!success && abortThreshold !== undefined && abortMin !== undefined) {
       const reports = counters.success + counters.failure;

@@ -278,18 +278,31 @@ export class DeviceStore {
     }
   }
 
-  /** Stores a report once per (device, update, status); false when it was already recorded. */
-  async recordReport(report: DeviceReport): Promise<boolean> {
-    return this.table.put(
+  /**
+   * Stores a report once per (device, update, status). Returns true when its outcome (applied,
+   * failed, rejected; progress reports have none) still has to be counted: a new report, or a retry of one whose counting did not finish (the store failed
+   * between the two writes; without transactions the `counted` flag closes that gap).
+   */
+  async recordReport(report: DeviceReport, hasOutcome: boolean): Promise<boolean> {
+    const key = keys.report(report.update, report.id, report.status);
+    const fresh = await this.table.put(
       {
-        ...keys.report(report.update, report.id, report.status),
+        ...key,
         success: report.success,
         error: report.error,
         version: report.version,
         at: new Date(this.now()).toISOString(),
+        counted: !hasOutcome,
       },
       true,
     );
+    if (fresh) return hasOutcome;
+    return (await this.table.get(key, true))?.counted === false;
+  }
+
+  /** Marks a report's outcome as counted (see recordReport). */
+  async markReportCounted(report: DeviceReport): Promise<void> {
+    await this.table.update(keys.report(report.update, report.id, report.status), { set: { counted: true } });
   }
 
   /** Adds a success or failure; returns the counters after it. */

@@ -186,3 +186,25 @@ describe('local cloud killed with SIGKILL during writes', () => {
     }
   }, 60_000);
 });
+
+describe('report counted exactly once across a store failure between its two writes', () => {
+  let cloud: TestCloud;
+  beforeAll(async () => {
+    cloud = await startTestCloud();
+  });
+  afterAll(async () => {
+    await cloud.dispose();
+  });
+
+  it('a retried report whose counting failed is counted on the retry, and only once', async () => {
+    const update = await seedUpdate(cloud, { version: '1.1.0' });
+    // The report item exists but its outcome was never counted: what a failure right after the
+    // first write leaves behind.
+    await cloud.table.put({ ...keys.report(update.id, 'dev', 'applied'), success: true, counted: false });
+    const body = { id: 'dev', update: update.id, success: true };
+    expect((await report(cloud, body)).status).toBe(200);
+    expect((await report(cloud, body)).status).toBe(200);
+    const stored = updateFromItem((await cloud.table.get(keys.update('demo', update.id), true))!);
+    expect(stored.counters.success).toBe(1);
+  });
+});

@@ -1,8 +1,8 @@
 /**
  * `bundle-size` and `cold-import` (DESIGN §9): the checkin function bundled exactly as the stack
  * bundles it (infra/bundling.ts) beside a naive bundle that imports the full SDK clients the obvious
- * way (client-s3 + s3-request-presigner + client-dynamodb), minified ESM for node22 like ours but
- * without our module aliases, built in the same run. Cold import is timed inside fresh node
+ * way (client-s3 + s3-request-presigner + client-dynamodb), minified ESM for node22 with the same
+ * options, built in the same run. Cold import is timed inside fresh node
  * processes started with the Lambda's NODE_OPTIONS.
  */
 import { execFile } from 'node:child_process';
@@ -96,8 +96,7 @@ export const suite: BenchSuite = async () => {
     const checkin = join(dir, 'checkin', BUNDLE_FILE);
     const naive = join(dir, 'naive', BUNDLE_FILE);
     await build(lambdaBuildOptions(CHECKIN, checkin));
-    // The naive side keeps the SDK's full credential chain: replacing it is part of our approach.
-    const { entryPoints: _none, alias: _ours, ...options } = lambdaBuildOptions('', naive);
+    const { entryPoints: _none, ...options } = lambdaBuildOptions('', naive);
     await build({
       ...options,
       stdin: { contents: NAIVE_ENTRY, resolveDir: ROOT, loader: 'js', sourcefile: 'naive.mjs' },

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Table } from '#functions/dynamo.ts';
 import { type CloudOutputs, readCloudOutputs } from '#infra/outputs.ts';
 import { notifyLocalChange, readCloudFile } from '#local/cloud-file.ts';
@@ -80,7 +81,13 @@ export function openCloud(name: string, sources: CloudSources): CloudTarget {
     const known = [LOCAL_CLOUD, ...Object.keys(clouds)].join(', ');
     throw new CliError(`Unknown cloud "${name}": use one of ${known} (from ${sources.outputsFile})`);
   }
-  const table = new Table({ tableName: cloud.tableName, region: cloud.region });
+  // Profiles, SSO, web identity, instance roles: whatever the user's AWS setup provides. The provider
+  // caches the credentials until they expire, so the table may call it before every request.
+  const table = new Table({
+    tableName: cloud.tableName,
+    region: cloud.region,
+    credentials: defaultProvider(),
+  });
   const images = new ImageStore({ region: cloud.region, bucket: cloud.bucketName });
   return {
     name,
@@ -110,7 +117,7 @@ function openLocal(dataDir: string): CloudTarget {
     tableName: file.tableName,
     region: file.region,
     endpoint: file.dynamoEndpoint,
-    credentials: { ...file.credentials },
+    credentials: file.credentials,
   });
   const images = new ImageStore({
     region: file.region,

@@ -5,7 +5,8 @@ import { DeviceStore } from './device-store.ts';
 import { Table } from './dynamo.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
-import { type AwsCredentials, Presigner } from './presign.ts';
+import { Presigner } from './presign.ts';
+import type { AwsCredentials } from './sigv4.ts';
 
 export interface CloudParts {
   readonly app: App;
@@ -24,8 +25,9 @@ export function createCloud(
   deps: {
     readonly metrics: (table: Table) => Metrics;
     readonly log: Logger;
+    /** Signs presigned URLs and, unless tableCredentials says otherwise, DynamoDB requests. */
     readonly credentials: () => AwsCredentials;
-    /** DynamoDB credentials when they differ from the SDK's default chain (local cloud). */
+    /** DynamoDB credentials when they differ from `credentials`. */
     readonly tableCredentials?: AwsCredentials;
     /** How often unchanged devices rewrite their registry entry. */
     readonly registryRefreshMs?: number;
@@ -39,7 +41,7 @@ export function createCloud(
     tableName: config.tableName,
     region: config.region,
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
-    ...(deps.tableCredentials ? { credentials: deps.tableCredentials } : {}),
+    credentials: deps.tableCredentials ?? deps.credentials,
   });
   const store = new DeviceStore(table, {
     updatesRevalidateMs: config.updatesCacheSeconds * 1000,

@@ -1,55 +1,43 @@
 /**
- * The DynamoDB adapter: the only file that talks to DynamoDB. It turns SDK errors into ours
- * (a failed condition is a `false` result; an unreachable or throttled store is
- * StoreUnavailableError) and marshals our flat items by hand, which is smaller and faster than
- * util-dynamodb for the few attribute types we use. No transactions: dynalite has none.
+ * The DynamoDB adapter: the only file that talks to DynamoDB (through functions/dynamo-client.ts).
+ * It turns DynamoDB errors into ours (a failed condition is a `false` result; an unreachable or
+ * throttled store is StoreUnavailableError) and marshals our flat items by hand, which is smaller and
+ * faster than util-dynamodb for the few attribute types we use. No transactions: dynalite has none.
  */
-import {
-  type AttributeValue,
-  BatchWriteItemCommand,
-  DeleteItemCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoClient, DynamoError, isNetworkError } from './dynamo-client.ts';
 import { StoreUnavailableError } from './errors.ts';
+import { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
 
 export type Scalar = string | number | boolean | null;
 export type Item = Record<string, Scalar>;
 export type Key = { readonly pk: string; readonly sk: string };
+
+/**
+ * The attribute types our items use. Items are flat (`Item`), so maps, lists and sets never occur;
+ * an attribute of another type written by hand reads back as null.
+ */
+export interface AttributeValue {
+  S?: string;
+  N?: string;
+  BOOL?: boolean;
+  NULL?: boolean;
+}
+
+type Attributes = Record<string, AttributeValue>;
 
 export interface TableOptions {
   readonly tableName: string;
   readonly region: string;
   /** Custom endpoint (dynalite); AWS otherwise. */
   readonly endpoint?: string;
-  readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Default: the environment (credentialsFromEnv), which is what Lambda provides. */
+  readonly credentials?: AwsCredentials | (() => AwsCredentials | Promise<AwsCredentials>);
 }
 
-const UNAVAILABLE = new Set([
-  'ResourceNotFoundException',
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TimeoutError',
-  'RequestTimeout',
-]);
-
+/** Throttled, failing or unreachable; a missing table is a deployment gone wrong, not the device's fault. */
 function isUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (
-    typeof code === 'string' &&
-    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/.test(code)
-  ) {
-    return true;
-  }
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return UNAVAILABLE.has(err.name) || (status !== undefined && status >= 500);
+  if (err instanceof DynamoError) return err.retryable || err.name === 'ResourceNotFoundException';
+  return isNetworkError(err);
 }
 
 function wrap(err: unknown): never {
@@ -58,11 +46,11 @@ function wrap(err: unknown): never {
 }
 
 function isConditionFailure(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ConditionalCheckFailedException';
+  return err instanceof DynamoError && err.name === 'ConditionalCheckFailedException';
 }
 
-export function marshal(item: Readonly<Record<string, Scalar | undefined>>): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
+export function marshal(item: Readonly<Record<string, Scalar | undefined>>): Attributes {
+  const out: Attributes = {};
   for (const name in item) {
     const v = item[name];
     if (v === undefined) continue;
@@ -84,7 +72,7 @@ export function toAttribute(v: Scalar): AttributeValue {
   }
 }
 
-export function unmarshal(attrs: Record<string, AttributeValue>): Item {
+export function unmarshal(attrs: Attributes): Item {
   const out: Item = {};
   for (const name in attrs) {
     const a = attrs[name]!;
@@ -109,25 +97,25 @@ export interface UpdateSpec {
 
 export class Table {
   readonly name: string;
-  readonly client: DynamoDBClient;
+  readonly client: DynamoClient;
 
   constructor(options: TableOptions) {
     this.name = options.tableName;
-    this.client = new DynamoDBClient({
+    const { credentials = credentialsFromEnv } = options;
+    this.client = new DynamoClient({
       region: options.region,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-      maxAttempts: 2,
-      // Fail fast so a device gets 503 + Retry-After instead of hanging its checkin.
-      requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 },
+      credentials: typeof credentials === 'function' ? credentials : () => credentials,
     });
   }
 
   async get(key: Key, consistent = false): Promise<Item | undefined> {
     try {
-      const out = await this.client.send(
-        new GetItemCommand({ TableName: this.name, Key: marshal(key), ConsistentRead: consistent }),
-      );
+      const out = await this.client.send<{ Item?: Attributes }>('GetItem', {
+        TableName: this.name,
+        Key: marshal(key),
+        ConsistentRead: consistent,
+      });
       return out.Item ? unmarshal(out.Item) : undefined;
     } catch (err) {
       return wrap(err);
@@ -137,20 +125,18 @@ export class Table {
   /** All items of a partition (optionally with an sk prefix), following pagination. */
   async query(pk: string, skPrefix?: string, consistent = false): Promise<Item[]> {
     const items: Item[] = [];
-    let start: Record<string, AttributeValue> | undefined;
+    let start: Attributes | undefined;
     try {
       do {
-        const out = await this.client.send(
-          new QueryCommand({
-            TableName: this.name,
-            KeyConditionExpression: skPrefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk',
-            ExpressionAttributeValues: skPrefix
-              ? { ':pk': { S: pk }, ':p': { S: skPrefix } }
-              : { ':pk': { S: pk } },
-            ExclusiveStartKey: start,
-            ConsistentRead: consistent,
-          }),
-        );
+        const out = await this.client.send<{ Items?: Attributes[]; LastEvaluatedKey?: Attributes }>('Query', {
+          TableName: this.name,
+          KeyConditionExpression: skPrefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk',
+          ExpressionAttributeValues: skPrefix
+            ? { ':pk': { S: pk }, ':p': { S: skPrefix } }
+            : { ':pk': { S: pk } },
+          ExclusiveStartKey: start,
+          ConsistentRead: consistent,
+        });
         for (const i of out.Items ?? []) items.push(unmarshal(i));
         start = out.LastEvaluatedKey;
       } while (start);
@@ -163,13 +149,11 @@ export class Table {
   /** Puts an item; with `ifAbsent`, only when no item has its key. Returns false when that condition failed. */
   async put(item: Key & Readonly<Record<string, Scalar | undefined>>, ifAbsent = false): Promise<boolean> {
     try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.name,
-          Item: marshal(item),
-          ...(ifAbsent ? { ConditionExpression: 'attribute_not_exists(pk)' } : {}),
-        }),
-      );
+      await this.client.send('PutItem', {
+        TableName: this.name,
+        Item: marshal(item),
+        ...(ifAbsent ? { ConditionExpression: 'attribute_not_exists(pk)' } : {}),
+      });
       return true;
     } catch (err) {
       if (isConditionFailure(err)) return false;
@@ -182,7 +166,7 @@ export class Table {
    */
   async update(key: Key, spec: UpdateSpec): Promise<Item | undefined> {
     const names: Record<string, string> = { ...spec.names };
-    const values: Record<string, AttributeValue> = {};
+    const values: Attributes = {};
     for (const [k, v] of Object.entries(spec.values ?? {})) values[k] = toAttribute(v);
     const sets: string[] = [];
     const removes: string[] = [...(spec.remove ?? []).map((n) => `#${n}`)];
@@ -211,17 +195,15 @@ export class Table {
       .filter(Boolean)
       .join(' ');
     try {
-      const out = await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.name,
-          Key: marshal(key),
-          UpdateExpression: expr,
-          ConditionExpression: spec.condition,
-          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-          ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
+      const out = await this.client.send<{ Attributes?: Attributes }>('UpdateItem', {
+        TableName: this.name,
+        Key: marshal(key),
+        UpdateExpression: expr,
+        ConditionExpression: spec.condition,
+        ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+        ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
+        ReturnValues: 'ALL_NEW',
+      });
       return out.Attributes ? unmarshal(out.Attributes) : {};
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
@@ -235,16 +217,14 @@ export class Table {
     condition?: { expression: string; values?: Record<string, Scalar> },
   ): Promise<boolean> {
     try {
-      await this.client.send(
-        new DeleteItemCommand({
-          TableName: this.name,
-          Key: marshal(key),
-          ConditionExpression: condition?.expression,
-          ExpressionAttributeValues: condition?.values
-            ? Object.fromEntries(Object.entries(condition.values).map(([k, v]) => [k, toAttribute(v)]))
-            : undefined,
-        }),
-      );
+      await this.client.send('DeleteItem', {
+        TableName: this.name,
+        Key: marshal(key),
+        ConditionExpression: condition?.expression,
+        ExpressionAttributeValues: condition?.values
+          ? Object.fromEntries(Object.entries(condition.values).map(([k, v]) => [k, toAttribute(v)]))
+          : undefined,
+      });
       return true;
     } catch (err) {
       if (isConditionFailure(err)) return false;
@@ -259,10 +239,11 @@ export class Table {
       try {
         for (let attempt = 0; requests.length > 0; attempt++) {
           if (attempt > 5) throw new StoreUnavailableError('dynamodb');
-          const out = await this.client.send(
-            new BatchWriteItemCommand({ RequestItems: { [this.name]: requests } }),
+          const out = await this.client.send<{ UnprocessedItems?: Record<string, typeof requests> }>(
+            'BatchWriteItem',
+            { RequestItems: { [this.name]: requests } },
           );
-          requests = (out.UnprocessedItems?.[this.name] ?? []) as typeof requests;
+          requests = out.UnprocessedItems?.[this.name] ?? [];
           if (requests.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
         }
       } catch (err) {

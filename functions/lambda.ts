@@ -8,7 +8,7 @@ import { createCloud } from './cloud.ts';
 import { cloudConfigFromEnv } from './config.ts';
 import { jsonLogger, type Logger } from './log.ts';
 import { EmfMetrics } from './metrics.ts';
-import { credentialsFromEnv } from './presign.ts';
+import { credentialsFromEnv } from './sigv4.ts';
 
 const EMPTY = new Uint8Array(0);
 

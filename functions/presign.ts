@@ -7,7 +7,10 @@
  * `requestChecksumCalculation`/`responseChecksumValidation: 'WHEN_REQUIRED'`), which
  * test/unit/presign.test.ts checks case by case.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { ALGORITHM, AmzClock, type AwsCredentials, dnsSuffix, SigningKeys } from './sigv4.ts';
+
+// Their home moved to sigv4.ts when the DynamoDB client started sharing them; importers of this file keep working.
+export { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
 
 /** Where the images live. */
 export interface S3Location {
@@ -19,16 +22,8 @@ export interface S3Location {
   forcePathStyle: boolean;
 }
 
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
 /** SigV4 allows presigned URLs to live at most one week. */
 const MAX_EXPIRES_IN = 604_800;
-
-const ALGORITHM = 'AWS4-HMAC-SHA256';
 
 /**
  * The query parameters sort as SigV4 requires (by code point: every `X-Amz-*` before `x-id`), so the
@@ -38,16 +33,6 @@ const ALGORITHM = 'AWS4-HMAC-SHA256';
  */
 const QUERY_HEAD = `X-Amz-Algorithm=${ALGORITHM}&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Credential=`;
 const QUERY_TAIL = '&X-Amz-SignedHeaders=host&x-id=GetObject';
-
-/** DNS suffixes of the AWS partitions other than `aws` (amazonaws.com, also used by aws-us-gov). */
-const PARTITION_SUFFIXES: ReadonlyArray<readonly [RegExp, string]> = [
-  [/^cn-\w+-\d+$/, 'amazonaws.com.cn'],
-  [/^eusc-de-\w+-\d+$/, 'amazonaws.eu'],
-  [/^us-iso-\w+-\d+$/, 'c2s.ic.gov'],
-  [/^us-isob-\w+-\d+$/, 'sc2s.sgov.gov'],
-  [/^eu-isoe-\w+-\d+$/, 'cloud.adc-e.uk'],
-  [/^us-isof-\w+-\d+$/, 'csp.hci.ic.gov'],
-];
 
 const REGION = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -81,19 +66,12 @@ function encodeQueryValue(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, escapeChar);
 }
 
-function hmac(key: Buffer | string, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
-}
-
-/** Everything that depends only on the credentials and the UTC day, rebuilt when either changes. */
+/** The query parts that depend only on the credentials and the UTC day, rebuilt when either changes. */
 interface SigningState {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly sessionToken: string | undefined;
   readonly dateStamp: string;
-  readonly signingKey: Buffer;
-  /** `<date>/<region>/s3/aws4_request`. */
-  readonly scope: string;
   /** QUERY_HEAD plus the escaped credential. */
   readonly queryHead: string;
   /** '' or `&X-Amz-Security-Token=<escaped token>`; it sorts between X-Amz-Expires and X-Amz-Signature. */
@@ -101,7 +79,8 @@ interface SigningState {
 }
 
 export class Presigner {
-  readonly #region: string;
+  readonly #keys: SigningKeys;
+  readonly #clock = new AmzClock();
   readonly #credentials: () => AwsCredentials;
   /** `<scheme>://<host[:port]>` of the URLs. */
   readonly #origin: string;
@@ -110,10 +89,6 @@ export class Presigner {
   /** Endpoint path prefix, plus `/<bucket>` when path-style. Already escaped. */
   readonly #pathPrefix: string;
   #signing: SigningState | undefined;
-  /** The X-Amz-Date strings of the last second signed, so formatting runs once a second at most. */
-  #second = Number.NaN;
-  #amzDate = '';
-  #dateStamp = '';
 
   /**
    * @param credentials called on every presign so rotated credentials take effect; must be cheap.
@@ -125,7 +100,7 @@ export class Presigner {
     if (bucket.length === 0 || bucket.length > 255) {
       throw new Error(`Invalid S3 bucket name "${bucket}": expected 1-255 characters`);
     }
-    this.#region = region;
+    this.#keys = new SigningKeys(region, 's3');
     this.#credentials = credentials;
 
     const endpoint = parseEndpoint(location.endpoint ?? `https://s3.${region}.${dnsSuffix(region)}`);
@@ -146,35 +121,22 @@ export class Presigner {
         `Invalid expiresIn ${expiresIn}: expected whole seconds from 1 to ${MAX_EXPIRES_IN}`,
       );
     }
-    const second = Math.floor(now / 1000);
-    if (second !== this.#second) this.#setClock(second);
-    const amzDate = this.#amzDate;
-    const signing = this.#signingState(this.#credentials());
+    const { amzDate, dateStamp } = this.#clock.set(now);
+    const signing = this.#signingState(this.#credentials(), dateStamp);
 
     const path = `${this.#pathPrefix}/${encodeS3Key(key)}`;
     const query = `${signing.queryHead}&X-Amz-Date=${amzDate}&X-Amz-Expires=${expiresIn}${signing.tokenParam}`;
     const canonicalRequest = `GET\n${path}\n${query}${QUERY_TAIL}\nhost:${this.#host}\n\nhost\nUNSIGNED-PAYLOAD`;
-    const canonicalHash = createHash('sha256').update(canonicalRequest).digest('hex');
-    const signature = createHmac('sha256', signing.signingKey)
-      .update(`${ALGORITHM}\n${amzDate}\n${signing.scope}\n${canonicalHash}`)
-      .digest('hex');
+    const signature = this.#keys.sign(signing.secretAccessKey, dateStamp, amzDate, canonicalRequest);
     return `${this.#origin}${path}?${query}&X-Amz-Signature=${signature}${QUERY_TAIL}`;
   }
 
-  #setClock(second: number): void {
-    // toISOString: 2024-05-06T12:34:56.000Z → 20240506T123456Z
-    const iso = new Date(second * 1000).toISOString();
-    this.#second = second;
-    this.#dateStamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10);
-    this.#amzDate = `${this.#dateStamp}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
-  }
-
-  #signingState(credentials: AwsCredentials): SigningState {
+  #signingState(credentials: AwsCredentials, dateStamp: string): SigningState {
     const cached = this.#signing;
     const sessionToken = credentials.sessionToken || undefined;
     if (
       cached !== undefined &&
-      cached.dateStamp === this.#dateStamp &&
+      cached.dateStamp === dateStamp &&
       cached.secretAccessKey === credentials.secretAccessKey &&
       cached.accessKeyId === credentials.accessKeyId &&
       cached.sessionToken === sessionToken
@@ -182,42 +144,16 @@ export class Presigner {
       return cached;
     }
     const { accessKeyId, secretAccessKey } = credentials;
-    const dateStamp = this.#dateStamp;
-    const scope = `${dateStamp}/${this.#region}/s3/aws4_request`;
-    const signingKey =
-      cached !== undefined && cached.dateStamp === dateStamp && cached.secretAccessKey === secretAccessKey
-        ? cached.signingKey
-        : hmac(hmac(hmac(hmac(`AWS4${secretAccessKey}`, dateStamp), this.#region), 's3'), 'aws4_request');
     this.#signing = {
       accessKeyId,
       secretAccessKey,
       sessionToken,
       dateStamp,
-      signingKey,
-      scope,
-      queryHead: QUERY_HEAD + encodeQueryValue(`${accessKeyId}/${scope}`),
+      queryHead: QUERY_HEAD + encodeQueryValue(`${accessKeyId}/${this.#keys.scope(dateStamp)}`),
       tokenParam: sessionToken === undefined ? '' : `&X-Amz-Security-Token=${encodeQueryValue(sessionToken)}`,
     };
     return this.#signing;
   }
-}
-
-/** Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (what Lambda provides); throws a clear Error naming the missing variable. */
-export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsCredentials {
-  const accessKeyId = env.AWS_ACCESS_KEY_ID;
-  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  if (!accessKeyId) {
-    throw new Error(
-      'Missing environment variable AWS_ACCESS_KEY_ID: set it (Lambda does) to presign S3 URLs',
-    );
-  }
-  if (!secretAccessKey) {
-    throw new Error(
-      'Missing environment variable AWS_SECRET_ACCESS_KEY: set it (Lambda does) to presign S3 URLs',
-    );
-  }
-  const sessionToken = env.AWS_SESSION_TOKEN;
-  return sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey };
 }
 
 interface Endpoint {
@@ -251,11 +187,6 @@ function parseEndpoint(endpoint: string): Endpoint {
     host: url.host,
     path: url.pathname.replace(/\/+$/, ''),
   };
-}
-
-function dnsSuffix(region: string): string {
-  for (const [pattern, suffix] of PARTITION_SUFFIXES) if (pattern.test(region)) return suffix;
-  return 'amazonaws.com';
 }
 
 function isIpHost(hostname: string): boolean {

@@ -10,11 +10,6 @@ import type { BuildOptions } from 'esbuild';
 /** Repository root: entries, package-lock.json and node_modules are found from here, and esbuild runs here. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Modules replaced in the bundle, by paths relative to PROJECT_ROOT. Why: see infra/lambda-credentials.ts. */
-export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
-  '@aws-sdk/credential-provider-node': './infra/lambda-credentials.ts',
-};
-
 /**
  * Bundled ESM needs `require` for CommonJS dependencies that load node built-ins (parts of the SDK do);
  * Node defines no `require` in ES modules.
@@ -37,7 +32,6 @@ export const LAMBDA_BUNDLING = {
   externalModules: [] as string[],
   // The SDK's `module` builds are ES modules that tree-shake better than its CommonJS `main`.
   mainFields: ['module', 'main'],
-  esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([name, path]) => `${name}=${path}`) },
 } as const;
 
 /**
@@ -65,7 +59,6 @@ export function lambdaBuildOptions(entry: string, outfile: string): BuildOptions
     banner: { js: LAMBDA_BUNDLING.banner },
     external: [...LAMBDA_BUNDLING.externalModules],
     mainFields: [...LAMBDA_BUNDLING.mainFields],
-    alias: { ...LAMBDA_ALIASES },
     absWorkingDir: PROJECT_ROOT,
     logLevel: 'silent',
   };

@@ -74,7 +74,6 @@ export class UpdraftFunction extends Construct {
         format: OutputFormat.ESM,
         externalModules: [...LAMBDA_BUNDLING.externalModules],
         mainFields: [...LAMBDA_BUNDLING.mainFields],
-        esbuildArgs: { '--alias': [...LAMBDA_BUNDLING.esbuildArgs['--alias']] },
         // Bundle with the esbuild in node_modules: no Docker on developer machines or CI.
         forceDockerBundling: false,
       },

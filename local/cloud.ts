@@ -9,7 +9,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { MAX_BODY_BYTES } from '#core/device.ts';
@@ -91,25 +90,25 @@ async function listen(server: Server, port: number, host: string, what: string):
 
 async function ensureTable(table: Table): Promise<void> {
   try {
-    await table.client.send(
-      new CreateTableCommand({
-        TableName: table.name,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    await table.client.send('CreateTable', {
+      TableName: table.name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    });
   } catch (err) {
     if (!(err instanceof Error && err.name === 'ResourceInUseException')) throw err;
   }
   for (;;) {
-    const out = await table.client.send(new DescribeTableCommand({ TableName: table.name }));
+    const out = await table.client.send<{ Table?: { TableStatus?: string } }>('DescribeTable', {
+      TableName: table.name,
+    });
     if (out.Table?.TableStatus === 'ACTIVE') return;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -132,8 +131,12 @@ function readBody(req: IncomingMessage): Promise<Uint8Array | undefined> {
         req.removeAllListeners('data');
         req.resume();
         resolve(undefined);
-      } else if (!first) first = chunk;
-      else (chunks ??= [first]).push(chunk);
+      } else if (!first) {
+        first = chunk;
+      } else {
+        chunks ??= [first];
+        chunks.push(chunk);
+      }
     });
     req.on('end', () => resolve(chunks ? Buffer.concat(chunks) : (first ?? EMPTY)));
     req.on('error', reject);
@@ -239,7 +242,6 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         metrics: (table) => new TableMetrics(table),
         log,
         credentials: () => LOCAL_CREDENTIALS,
-        tableCredentials: { ...LOCAL_CREDENTIALS }, // a copy: the SDK marks the object it is given
         changeSignal: localChangeSignal(dataDir),
         registryBatchMs: 1000,
       },

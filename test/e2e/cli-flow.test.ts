@@ -245,6 +245,7 @@ describe('updraft CLI against the local cloud', { timeout: 90_000 }, () => {
     ];
     for (const d of devices)
       expect((await checkin(cloud, { ...d, product: 'fleet' }, token)).status).toBe(200);
+    await cloud.flush(); // the local cloud writes registry entries in batches, once a second
 
     const stats = await updraftJson<{ devices: number; versions: { version: string; devices: number }[] }>(
       'stats',

@@ -1,0 +1,136 @@
+/**
+ * DynamoClient against a scripted node:http server on loopback: which answers it retries, how many
+ * times, and what reaches the caller. The protocol against real DynamoDB semantics is exercised by
+ * every Table test against dynalite.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoClient, DynamoError } from '#functions/dynamo-client.ts';
+
+type Reply = (req: IncomingMessage, res: ServerResponse) => void;
+
+const json =
+  (status: number, body: object, crc?: number): Reply =>
+  (_, res) => {
+    const bytes = Buffer.from(JSON.stringify(body));
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-crc32': String(crc ?? crc32(bytes)),
+    });
+    res.end(bytes);
+  };
+const error = (status: number, type: string) =>
+  json(status, { __type: `com.amazonaws.dynamodb.v20120810#${type}`, message: `${type} happened` });
+const reset: Reply = (req) => req.socket.destroy();
+
+let server: Server;
+let endpoint: string;
+let script: Reply[] = [];
+let received: Array<{ target: string | undefined; body: string }> = [];
+let client: DynamoClient;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      received.push({ target: req.headers['x-amz-target'] as string | undefined, body });
+      (script.shift() ?? json(200, {}))(req, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+});
+
+afterEach(() => {
+  client?.destroy();
+  script = [];
+  received = [];
+});
+
+function open(): DynamoClient {
+  client = new DynamoClient({
+    region: 'us-east-1',
+    endpoint,
+    credentials: () => ({ accessKeyId: 'AKID', secretAccessKey: 'SECRET' }),
+  });
+  return client;
+}
+
+describe('DynamoClient.send', () => {
+  it('posts the input as JSON to the operation and returns the parsed answer', async () => {
+    script = [json(200, { Item: { pk: { S: 'a' } } })];
+
+    const out = await open().send('GetItem', { TableName: 't', Key: { pk: { S: 'a' } } });
+
+    expect(out).toEqual({ Item: { pk: { S: 'a' } } });
+    expect(received).toEqual([
+      { target: 'DynamoDB_20120810.GetItem', body: '{"TableName":"t","Key":{"pk":{"S":"a"}}}' },
+    ]);
+  });
+
+  it.each([
+    ['5xx', error(500, 'InternalServerError')],
+    ['throttling', error(400, 'ThrottlingException')],
+    ['a dropped connection', reset],
+    ['a body that fails its CRC32', json(200, { Item: {} }, 12345)],
+  ])('retries %s and succeeds on the third attempt', async (_, failure) => {
+    script = [failure, failure, json(200, { ok: true })];
+
+    await expect(open().send('PutItem', {})).resolves.toEqual({ ok: true });
+    expect(received).toHaveLength(3);
+  });
+
+  it('gives up after three attempts with the last error', async () => {
+    script = [
+      error(503, 'ServiceUnavailable'),
+      error(503, 'ServiceUnavailable'),
+      error(500, 'InternalServerError'),
+    ];
+
+    const err = await open()
+      .send('Query', {})
+      .catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(DynamoError);
+    expect(err).toMatchObject({ name: 'InternalServerError', status: 500, retryable: true });
+    expect(received).toHaveLength(3);
+  });
+
+  it.each(['ConditionalCheckFailedException', 'ValidationException'])(
+    'answers %s at once, without retrying',
+    async (type) => {
+      script = [error(400, type)];
+
+      await expect(open().send('UpdateItem', {})).rejects.toMatchObject({
+        name: type,
+        message: `${type} happened`,
+        status: 400,
+        retryable: false,
+      });
+      expect(received).toHaveLength(1);
+    },
+  );
+
+  it('keeps the Node code of a connection that cannot be made', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    client = new DynamoClient({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials: () => ({ accessKeyId: 'AKID', secretAccessKey: 'SECRET' }),
+    });
+
+    await expect(client.send('GetItem', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});

@@ -14,6 +14,8 @@
  * `__proto__`, `constructor` or `prototype`.
  * Error messages name the field and the fix, and echo at most 60 characters of client input.
  */
+
+import JSON5 from 'json5';
 import { PayloadTooLargeError, ValidationError } from './errors.ts';
 import type { DeviceCheckin, DeviceObject, DeviceReport, ReportStatus } from './types.ts';
 import { isSemver, quoteInput } from './version.ts';
@@ -65,8 +67,16 @@ function decodeObject(raw: Uint8Array): JsonObject {
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (cause) {
-    throw new ValidationError('Invalid body: not JSON; send a JSON object', { cause });
+  } catch {
+    // Existing clients send looser JSON: the EmbedThis updater 1.1 and the first updater.sh end
+    // bodies with `,}`, and Ioto's own tools post JSON5 (`{id: 'x'}`). JSON5 is a superset of JSON
+    // (json5 >= 2.2.2 defines `__proto__` keys as own properties, so the reserved-key check below
+    // still sees them); strict JSON stays the fast path.
+    try {
+      value = JSON5.parse(text);
+    } catch (cause) {
+      throw new ValidationError('Invalid body: not JSON; send a JSON object', { cause });
+    }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ValidationError('Invalid body: send a JSON object, not an array or a bare value');

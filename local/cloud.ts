@@ -145,12 +145,22 @@ function readBody(req: IncomingMessage): Promise<Uint8Array | undefined> {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * `content-type` → `Content-Type`. Node writes header names as given, and the EmbedThis C updater
+ * looks for `Content-Length:` case-sensitively.
+ */
+function canonicalHeader(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase());
+}
+
 /** Serves the app over node:http: fixed Content-Length, never chunked (DESIGN §2). */
 export function nodeHandler(app: App, log: Logger) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const send = (status: number, headers: Readonly<Record<string, string>>, body: string) => {
       const bytes = Buffer.from(body);
-      res.writeHead(status, { ...headers, 'content-length': bytes.length });
+      const out: Record<string, string | number> = { 'Content-Length': bytes.length };
+      for (const name in headers) out[canonicalHeader(name)] = headers[name]!;
+      res.writeHead(status, out);
       res.end(bytes);
     };
     const url = req.url ?? '/';

@@ -251,3 +251,18 @@ describe('parseReport', () => {
     );
   });
 });
+
+describe('looser JSON that existing clients send', () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  it('accepts a trailing comma (EmbedThis updater 1.1) and JSON5 (Ioto tools)', () => {
+    expect(parseCheckin(enc('{"id":"d1","product":"demo","version":"1.0.0",}')).id).toBe('d1');
+    expect(parseCheckin(enc("{id: 'd2', product: 'demo', version: '1.0.0', rev: '3'}")).body.rev).toBe('3');
+  });
+  it('still sees reserved keys and still rejects what is not JSON5 either', () => {
+    expect(() =>
+      parseCheckin(enc("{id: 'd', product: 'demo', version: '1.0.0', __proto__: {x: 1},}")),
+    ).toThrow(/__proto__/);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+    expect(() => parseCheckin(enc('{"id":'))).toThrow('Invalid body: not JSON; send a JSON object');
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * The real agent process against the real local cloud (issue 5): publish with the real CLI, run
+ * `updraft-agent --once` with the default apply script, and read the outcome back with `updraft stats`.
+ * Also through a proxy that cuts the image download at 20 random offsets, and with signed updates.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCloud } from '#local/cloud.ts';
+import {
+  type FaultProxy,
+  runAgent,
+  seededRandom,
+  startFaultProxy,
+  writeAgentFiles,
+} from '#test/integration/agent-fixtures.ts';
+import { runUpdraft } from './cli-helpers.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const AGENT = join(ROOT, 'bin/updraft-agent.js');
+const SCRIPT = join(ROOT, 'scripts/update');
+const quiet = { info() {}, warn() {}, error() {} };
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+let work: string;
+let dataDir: string;
+let cloud: Awaited<ReturnType<typeof startLocalCloud>>;
+let proxy: FaultProxy;
+let image: Buffer;
+const env = () => ({ UPDRAFT_DATA: dataDir, UPDRAFT_TOKEN: cloud.devToken });
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'updraft-agent-e2e-'));
+  dataDir = join(work, 'data');
+  // Images reach devices through a fault proxy in front of the embedded S3, as a flaky network would.
+  const s3Port = await freePort();
+  const rnd = seededRandom(7);
+  image = randomBytes(4 * 1024 * 1024);
+  const cuts = Array.from({ length: 20 }, () => 1 + Math.floor(rnd() * (image.length - 2))).sort(
+    (a, b) => a - b,
+  );
+  proxy = await startFaultProxy(
+    `http://127.0.0.1:${s3Port}`,
+    cuts.map((at) => ({ kind: 'cut', at })),
+  );
+  const s3PublicUrl = new URL(proxy.rewrite('http://127.0.0.1:1/')).origin;
+  cloud = await startLocalCloud({ dataDir, port: 0, s3Port, s3PublicUrl, log: quiet });
+});
+
+afterAll(async () => {
+  await cloud?.stop();
+  await proxy?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('updraft-agent --once against the local cloud', () => {
+  it('downloads through 20 cuts, verifies, applies with scripts/update, reports; stats shows the success', async () => {
+    const file = join(work, 'image-1.1.0.bin');
+    writeFileSync(file, image);
+    const published = await runUpdraft(
+      ['publish', '--product', 'demo', '--version', '1.1.0', '--file', file],
+      env(),
+    );
+    expect(published.code, published.stderr).toBe(0);
+
+    const device = join(work, 'device');
+    const files = writeAgentFiles(device, { api: cloud.apiUrl, token: '${UPDRAFT_TOKEN}', script: SCRIPT });
+    const args = [
+      '--once',
+      '--config',
+      files.ioto,
+      '--device',
+      files.device,
+      '--state',
+      join(device, 'state'),
+    ];
+    const run = await runAgent(AGENT, args, { cwd: device, env: env(), timeoutMs: 60_000 });
+    expect(run.code, run.stderr).toBe(0);
+    expect(proxy.pending).toHaveLength(0);
+    expect(proxy.triggered.length).toBe(20);
+
+    // The default script installed the exact bytes and recorded the new version.
+    const installed = readFileSync(join(device, 'state/installed/demo-1.1.0.img'));
+    expect(createHash('sha256').update(installed).digest('hex')).toBe(
+      createHash('sha256').update(image).digest('hex'),
+    );
+    expect(readFileSync(files.ioto, 'utf8')).toMatch(/"version": "1\.1\.0"/);
+
+    await cloud.flush();
+    const stats = await runUpdraft(['stats', '--product', 'demo', '--json'], env());
+    expect(stats.code, stats.stderr).toBe(0);
+    const update = (
+      JSON.parse(stats.stdout) as {
+        updates: { version: string; success: number; failure: number; started: number }[];
+      }
+    ).updates.find((u) => u.version === '1.1.0');
+    expect(update).toMatchObject({ started: 1, success: 1, failure: 0 });
+
+    // Running again: already at 1.1.0, nothing to do.
+    const again = await runAgent(AGENT, args, { cwd: device, env: env(), timeoutMs: 30_000 });
+    expect(again.code, again.stderr).toBe(0);
+  }, 120_000);
+
+  it('applies a signed update with the right key, rejects it with another, and reports the rejection', async () => {
+    const keys = join(work, 'keys');
+    const generated = await runUpdraft(['keys', 'generate', '--out', keys, '--json'], env());
+    expect(generated.code, generated.stderr).toBe(0);
+    const { publicKey, privateKeyFile } = JSON.parse(generated.stdout) as {
+      publicKey: string;
+      privateKeyFile: string;
+    };
+    const file = join(work, 'image-2.0.0.bin');
+    writeFileSync(file, randomBytes(64 * 1024));
+    const published = await runUpdraft(
+      ['publish', '--product', 'demo', '--version', '2.0.0', '--file', file, '--sign-key', privateKeyFile],
+      env(),
+    );
+    expect(published.code, published.stderr).toBe(0);
+
+    const wrongKey = (
+      JSON.parse((await runUpdraft(['keys', 'generate', '--json'], env())).stdout) as { publicKey: string }
+    ).publicKey;
+    const rejecting = join(work, 'rejecting');
+    const bad = writeAgentFiles(rejecting, {
+      api: cloud.apiUrl,
+      token: '${UPDRAFT_TOKEN}',
+      script: SCRIPT,
+      keys: [wrongKey],
+      version: '1.1.0',
+      device: { id: 'dev-wrong-key' },
+    });
+    const badRun = await runAgent(
+      AGENT,
+      ['--once', '--config', bad.ioto, '--device', bad.device, '--state', join(rejecting, 'state')],
+      { cwd: rejecting, env: env(), timeoutMs: 30_000 },
+    );
+    expect(badRun.code).not.toBe(0);
+    expect(badRun.stderr).toMatch(/signature/i);
+    expect(readFileSync(bad.ioto, 'utf8')).toMatch(/"version": "1\.1\.0"/);
+
+    const accepting = join(work, 'accepting');
+    const good = writeAgentFiles(accepting, {
+      api: cloud.apiUrl,
+      token: '${UPDRAFT_TOKEN}',
+      script: SCRIPT,
+      keys: [publicKey],
+      version: '1.1.0',
+      device: { id: 'dev-right-key' },
+    });
+    const goodRun = await runAgent(
+      AGENT,
+      ['--once', '--config', good.ioto, '--device', good.device, '--state', join(accepting, 'state')],
+      { cwd: accepting, env: env(), timeoutMs: 30_000 },
+    );
+    expect(goodRun.code, goodRun.stderr).toBe(0);
+    expect(readFileSync(good.ioto, 'utf8')).toMatch(/"version": "2\.0\.0"/);
+
+    const stats = await runUpdraft(['stats', '--product', 'demo', '--json'], env());
+    const update = (
+      JSON.parse(stats.stdout) as { updates: { version: string; success: number; failure: number }[] }
+    ).updates.find((u) => u.version === '2.0.0');
+    expect(update).toMatchObject({ success: 1, failure: 1 });
+  }, 120_000);
+});

@@ -47,7 +47,8 @@ export function isValidId(s: string): boolean {
 }
 
 export function isValidProduct(s: string): boolean {
-  return typeof s === 'string' && PRODUCT.test(s);
+  // Products name S3 prefixes (images/<product>/…): "." and ".." would be normalised away by URL parsers.
+  return typeof s === 'string' && PRODUCT.test(s) && s !== '.' && s !== '..';
 }
 
 type JsonObject = Record<string, unknown>;
@@ -145,8 +146,8 @@ export function parseCheckin(raw: Uint8Array): DeviceCheckin {
   const body = decodeObject(raw);
   const { id, product, version, iotoVersion } = body;
   if (typeof id !== 'string' || !ID.test(id)) throw new ValidationError(`Invalid "id": ${ID_RULE}`);
-  if (typeof product !== 'string' || !PRODUCT.test(product)) {
-    throw new ValidationError('Invalid "product": use 1–64 characters of A-Z a-z 0-9 . _ : -');
+  if (typeof product !== 'string' || !isValidProduct(product)) {
+    throw new ValidationError('Invalid "product": use 1–64 characters of A-Z a-z 0-9 . _ : -, not only dots');
   }
   if (typeof version !== 'string') {
     throw new ValidationError(

@@ -108,7 +108,9 @@ function jsLiteral(value: LiteralValue): string {
   if (value === null) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error('non-finite number in a validated policy');
+    // A numeric string such as "1e400" reads as Infinity; these are expressions, not identifiers.
+    if (Number.isNaN(value)) return '(0/0)';
+    if (!Number.isFinite(value)) return value > 0 ? '(1/0)' : '(-1/0)';
     if (Object.is(value, -0)) return '(-0)';
     return value < 0 ? `(${String(value)})` : String(value);
   }

@@ -129,6 +129,8 @@ export function createApp(options: AppOptions): App {
       await registered;
       return json({});
     }
+    // Presign before granting: a presigning failure must not leave a device counted as started.
+    const url = imageUrl(candidate, at);
     const [grant] = await Promise.all([grantUpdate(store, candidate, device.id, at), registered]);
     if (!grant.granted) {
       metrics.count(device.product, 'UpdateDeferred');
@@ -137,7 +139,7 @@ export function createApp(options: AppOptions): App {
     }
     if (!grant.again) metrics.count(device.product, 'UpdateStarted');
     return json({
-      url: imageUrl(candidate, at),
+      url,
       checksum: candidate.checksum,
       update: candidate.id,
       version: candidate.version,
@@ -154,12 +156,21 @@ export function createApp(options: AppOptions): App {
     }
     const update = await store.getUpdate(scope.product, body.update);
     if (!update) throw new NotFoundError(`Unknown update "${body.update}"`);
+    // Only devices that were offered the update report on it; a product token cannot forge outcomes
+    // for invented devices (and so cannot trip auto-abort).
+    if (!(await store.hasGrant(update.id, body.id))) {
+      throw new ForbiddenError(`Update "${body.update}" was not offered to device "${body.id}"`);
+    }
     const success = outcomeOf(body);
-    const uncounted = await store.recordReport(body, success !== undefined);
-    if (!uncounted || success === undefined) return json({});
-    metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
+    const claim = await store.claimReport(body, success !== undefined);
+    if (claim === 'busy') {
+      throw new HttpError(503, 'Report being recorded, retry later', { 'retry-after': RETRY_AFTER_SECONDS });
+    }
+    if (claim === 'done' || success === undefined) return json({});
     const counters = await store.countOutcome(update, success);
+    if (!counters) throw new NotFoundError(`Unknown update "${body.update}"`);
     await store.markReportCounted(body);
+    metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
     const { abortThreshold, abortMin } = update;
     if (!success && abortThreshold !== undefined && abortMin !== undefined) {
       const reports = counters.success + counters.failure;

@@ -27,12 +27,12 @@ export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-function numberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+function numberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > max)
-    throw new ConfigError(`Invalid ${name}: use a number 0–${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`Invalid ${name}: use a whole number ${min}–${max}`);
   return n;
 }
 
@@ -53,7 +53,7 @@ export function cloudConfigFromEnv(env: NodeJS.ProcessEnv, needs: { images: bool
     region: requireEnv(env, 'AWS_REGION'),
     ...(dynamoEndpoint ? { dynamoEndpoint } : {}),
     ...(s3Endpoint ? { s3Endpoint } : {}),
-    urlExpiresSeconds: numberEnv(env, ENV.urlExpires, 3600, 3600),
-    updatesCacheSeconds: numberEnv(env, ENV.updatesCache, 30, 30),
+    urlExpiresSeconds: numberEnv(env, ENV.urlExpires, 3600, 1, 3600),
+    updatesCacheSeconds: numberEnv(env, ENV.updatesCache, 30, 0, 30),
   };
 }

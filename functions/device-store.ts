@@ -2,10 +2,10 @@
  * What the checkin and report handlers need from the table: token scopes, a product's updates,
  * grants and limit counters, reports and the device registry. Caches live here, per container.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { DeviceCheckin, DeviceReport, UpdateCounters, UpdateRecord } from '#core/types.ts';
-import { sortByVersionDescending } from '#core/version.ts';
-import type { Table } from './dynamo.ts';
+import { isSemver, sortByVersionDescending } from '#core/version.ts';
+import type { Item, Table } from './dynamo.ts';
 import { keys } from './keys.ts';
 import { updateFromItem } from './records.ts';
 
@@ -33,8 +33,15 @@ export interface DeviceStoreOptions {
    * whose container may freeze before a timer fires.
    */
   readonly registryBatchMs?: number;
+  /** Told about stored items that are not valid updates (skipped, never served). */
+  readonly onBadRecord?: (item: Item) => void;
   readonly now?: () => number;
 }
+
+/** Reload a product's update list at least this often, even when its stamp did not move. */
+const FULL_RELOAD_MS = 5 * 60 * 1000;
+/** A report counting claim older than this is taken to have died with its request. */
+const CLAIM_STALE_MS = 10 * 1000;
 
 type DeviceEntry = ReturnType<typeof keys.device> & { version: string; lastSeen: string; properties: string };
 
@@ -42,6 +49,7 @@ interface CachedUpdates {
   readonly updates: readonly UpdateRecord[];
   readonly stamp: number;
   readonly signal: number;
+  readonly loadedAt: number;
   checkedAt: number;
 }
 
@@ -66,10 +74,11 @@ export class DeviceStore {
   private readonly registryCache = new BoundedMap<string, { fingerprint: string; at: number }>(100_000);
   private readonly pendingDevices = new Map<string, DeviceEntry>();
   private readonly deferred = new Map<string, { update: UpdateRecord; n: number }>();
-  private readonly limitReached = new WeakSet<UpdateRecord>();
+  private readonly limitReached = new BoundedMap<string, number>(10_000);
   private readonly fullWindows = new BoundedMap<string, number>(10_000);
   private readonly knownGrants = new BoundedMap<string, true>(100_000);
   private registryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private readonly now: () => number;
 
   constructor(
@@ -110,20 +119,39 @@ export class DeviceStore {
     }
     const stampItem = await this.table.get(keys.stamp(product), true);
     const stamp = typeof stampItem?.n === 'number' ? stampItem.n : 0;
-    if (cached && cached.stamp === stamp && cached.signal === signal) {
+    // A stamp bump can be lost (the store failed right after a change): reload at least every
+    // FULL_RELOAD_MS whatever the stamp says.
+    if (
+      cached &&
+      cached.stamp === stamp &&
+      cached.signal === signal &&
+      now - cached.loadedAt < FULL_RELOAD_MS
+    ) {
       cached.checkedAt = now;
       return cached.updates;
     }
     const { pk, skPrefix } = keys.updatesOf(product);
     const items = await this.table.query(pk, skPrefix, true);
-    const updates = sortByVersionDescending(items.map(updateFromItem));
-    this.updatesCache.set(product, { updates, stamp, signal, checkedAt: now });
+    const updates = sortByVersionDescending(items.flatMap((item) => this.validUpdate(item)));
+    this.updatesCache.set(product, { updates, stamp, signal, checkedAt: now, loadedAt: now });
     return updates;
   }
 
   async getUpdate(product: string, updateId: string): Promise<UpdateRecord | undefined> {
     const item = await this.table.get(keys.update(product, updateId));
-    return item ? updateFromItem(item) : undefined;
+    return item ? this.validUpdate(item)[0] : undefined;
+  }
+
+  /**
+   * A stored item as an update, or nothing when it is not one (a record damaged by hand, or left
+   * by a writer of another version): stored data must never turn into a client's 400.
+   */
+  private validUpdate(item: Item): UpdateRecord[] {
+    const update = updateFromItem(item);
+    if (typeof item.version === 'string' && isSemver(update.version) && typeof item.key === 'string')
+      return [update];
+    this.options.onBadRecord?.(item);
+    return [];
   }
 
   /** Whether the device was granted the update. Grants are permanent, so found ones are remembered. */
@@ -135,11 +163,15 @@ export class DeviceStore {
     return found;
   }
 
-  /** True when this container already saw the update's limit reached (no write needed to defer). */
+  /**
+   * True when this container saw the update's limit reached less than `updatesRevalidateMs` ago
+   * (deferring then needs no write). It expires because a start can be given back (a deferral by a
+   * later limit, a concurrent duplicate), freeing a place.
+   */
   limitKnownReached(update: UpdateRecord): boolean {
-    return (
-      update.limit !== undefined && (this.limitReached.has(update) || update.counters.started >= update.limit)
-    );
+    if (update.limit === undefined) return false;
+    const seen = this.limitReached.get(update.id);
+    return seen !== undefined && this.now() - seen < this.options.updatesRevalidateMs;
   }
 
   /** True when this container already saw the rate window full. */
@@ -149,26 +181,34 @@ export class DeviceStore {
 
   /**
    * Counts one more device granted: conditionally when the update has a limit. False when the
-   * limit is reached. Once reached, this container defers without writing until the update
-   * record is reloaded (an edit, or the revalidation period).
+   * limit is reached, or when the update was deleted meanwhile (every counter write requires the
+   * item, so none re-creates a deleted update as a stub).
    */
   async countStarted(update: UpdateRecord): Promise<boolean> {
     const key = keys.update(update.product, update.id);
-    if (update.limit === undefined)
-      return (await this.table.update(key, { add: { started: 1 } })) !== undefined;
+    if (update.limit === undefined) {
+      return (
+        (await this.table.update(key, { add: { started: 1 }, condition: 'attribute_exists(pk)' })) !==
+        undefined
+      );
+    }
     if (this.limitKnownReached(update)) return false;
     const out = await this.table.update(key, {
       add: { started: 1 },
-      condition: 'attribute_not_exists(#started) OR #started < :limit',
+      condition: 'attribute_exists(pk) AND (attribute_not_exists(#started) OR #started < :limit)',
       values: { ':limit': update.limit },
     });
-    if (out === undefined) this.limitReached.add(update);
+    if (out === undefined) this.limitReached.set(update.id, this.now());
     return out !== undefined;
   }
 
-  /** Gives back a start counted by a checkin that was deferred afterwards. */
+  /** Gives back a start counted by a checkin that was deferred or failed afterwards. */
   async uncountStarted(update: UpdateRecord): Promise<void> {
-    await this.table.update(keys.update(update.product, update.id), { add: { started: -1 } });
+    await this.table.update(keys.update(update.product, update.id), {
+      add: { started: -1 },
+      condition: 'attribute_exists(pk)',
+    });
+    this.limitReached.delete(update.id);
   }
 
   /**
@@ -188,12 +228,16 @@ export class DeviceStore {
     return out !== undefined;
   }
 
-  /** Records that the device was granted the update; false when it already was (a concurrent checkin). */
+  /**
+   * Records that the device was granted the update; false when it already was (a concurrent
+   * checkin). A nonce tells our own write apart from another's when the client retried a put whose
+   * answer was lost and the retry met the item we had already written.
+   */
   async putGrant(updateId: string, deviceId: string): Promise<boolean> {
-    return this.table.put(
-      { ...keys.grant(updateId, deviceId), at: new Date(this.now()).toISOString() },
-      true,
-    );
+    const key = keys.grant(updateId, deviceId);
+    const nonce = randomUUID();
+    if (await this.table.put({ ...key, at: new Date(this.now()).toISOString(), nonce }, true)) return true;
+    return (await this.table.get(key, true))?.nonce === nonce;
   }
 
   /** Counts a deferral; summed in memory and written by `flushCounters`. */
@@ -227,17 +271,19 @@ export class DeviceStore {
   /** Registry entry: last seen, version, properties. Unchanged devices are rewritten only every `registryRefreshMs`. */
   async recordDevice(device: DeviceCheckin): Promise<void> {
     const properties = JSON.stringify(device.body);
+    // A digest, not the body: up to 100,000 cached bodies of up to 16 KiB would be gigabytes.
+    const fingerprint = createHash('sha256').update(properties).digest('base64');
     const cacheKey = `${device.product}\u0000${device.id}`;
     const now = this.now();
     const seen = this.registryCache.get(cacheKey);
-    if (seen && seen.fingerprint === properties && now - seen.at < this.options.registryRefreshMs) return;
+    if (seen && seen.fingerprint === fingerprint && now - seen.at < this.options.registryRefreshMs) return;
     const entry = {
       ...keys.device(device.product, device.id),
       version: device.version,
       lastSeen: new Date(now).toISOString(),
       properties,
     };
-    this.registryCache.set(cacheKey, { fingerprint: properties, at: now });
+    this.registryCache.set(cacheKey, { fingerprint, at: now });
     if (this.options.registryBatchMs === undefined) {
       try {
         await this.table.put(entry);
@@ -248,10 +294,23 @@ export class DeviceStore {
       return;
     }
     this.pendingDevices.set(cacheKey, entry);
-    this.registryTimer ??= setTimeout(
+    this.scheduleRegistryFlush();
+  }
+
+  private scheduleRegistryFlush(): void {
+    if (this.closed || this.registryTimer) return;
+    this.registryTimer = setTimeout(
       () => void this.flushRegistry().catch(() => {}),
       this.options.registryBatchMs,
     );
+    this.registryTimer.unref();
+  }
+
+  /** Stops background flushing (the host flushes once more itself before closing). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.registryTimer);
+    this.registryTimer = undefined;
   }
 
   /**
@@ -270,47 +329,60 @@ export class DeviceStore {
       for (const [cacheKey, entry] of batch) {
         if (!this.pendingDevices.has(cacheKey)) this.pendingDevices.set(cacheKey, entry);
       }
-      this.registryTimer ??= setTimeout(
-        () => void this.flushRegistry().catch(() => {}),
-        this.options.registryBatchMs,
-      );
+      this.scheduleRegistryFlush();
       throw err;
     }
   }
 
   /**
-   * Stores a report once per (device, update, status). Returns true when its outcome (applied,
-   * failed, rejected; progress reports have none) still has to be counted: a new report, or a retry of one whose counting did not finish (the store failed
-   * between the two writes; without transactions the `counted` flag closes that gap).
+   * Stores a report once per (device, update, status) and claims the counting of its outcome
+   * (applied, failed, rejected; progress reports have none):
+   * - `count`: this request must count it (a new report, or a retry of one whose counting was cut
+   *   off by a store failure more than CLAIM_STALE_MS ago);
+   * - `done`: already counted, or nothing to count;
+   * - `busy`: another request holds a fresh claim (an identical report arriving at the same time, or
+   *   one that failed moments ago): the client should retry, and then gets `done` or `count`.
+   * The claim is a conditional write, so two identical reports never both count.
    */
-  async recordReport(report: DeviceReport, hasOutcome: boolean): Promise<boolean> {
+  async claimReport(report: DeviceReport, hasOutcome: boolean): Promise<'count' | 'done' | 'busy'> {
     const key = keys.report(report.update, report.id, report.status);
+    const now = this.now();
     const fresh = await this.table.put(
       {
         ...key,
         success: report.success,
         error: report.error,
         version: report.version,
-        at: new Date(this.now()).toISOString(),
+        at: new Date(now).toISOString(),
         counted: !hasOutcome,
+        ...(hasOutcome ? { claimed: now } : {}),
       },
       true,
     );
-    if (fresh) return hasOutcome;
-    return (await this.table.get(key, true))?.counted === false;
+    if (!hasOutcome) return 'done';
+    if (fresh) return 'count';
+    const claimed = await this.table.update(key, {
+      set: { claimed: now },
+      condition: '#counted = :no AND (attribute_not_exists(#claimed) OR #claimed < :stale)',
+      names: { '#counted': 'counted', '#claimed': 'claimed' },
+      values: { ':no': false, ':stale': now - CLAIM_STALE_MS },
+    });
+    if (claimed) return 'count';
+    return (await this.table.get(key, true))?.counted === true ? 'done' : 'busy';
   }
 
-  /** Marks a report's outcome as counted (see recordReport). */
+  /** Marks a report's outcome as counted (see claimReport). */
   async markReportCounted(report: DeviceReport): Promise<void> {
     await this.table.update(keys.report(report.update, report.id, report.status), { set: { counted: true } });
   }
 
-  /** Adds a success or failure; returns the counters after it. */
-  async countOutcome(update: UpdateRecord, success: boolean): Promise<UpdateCounters> {
+  /** Adds a success or failure; the counters after it, or undefined when the update was deleted meanwhile. */
+  async countOutcome(update: UpdateRecord, success: boolean): Promise<UpdateCounters | undefined> {
     const out = await this.table.update(keys.update(update.product, update.id), {
       add: success ? { success: 1 } : { failure: 1 },
+      condition: 'attribute_exists(pk)',
     });
-    return updateFromItem({ ...out }).counters;
+    return out ? updateFromItem(out).counters : undefined;
   }
 
   /** Pauses the update unless already paused; bumps the product stamp so every container sees it. */

@@ -74,17 +74,24 @@ export async function grantUpdate(
   if (window !== undefined && store.rateWindowKnownFull(update, window))
     return { granted: false, reason: 'rate' };
   if (!(await store.countStarted(update))) return { granted: false, reason: 'limit' };
-  if (window !== undefined && update.period !== undefined) {
-    const expiresAt = (window + 2) * update.period * 1000;
-    if (!(await store.takeRateWindow(update, window, expiresAt))) {
-      await store.uncountStarted(update);
-      return { granted: false, reason: 'rate' };
+  try {
+    if (window !== undefined && update.period !== undefined) {
+      const expiresAt = (window + 2) * update.period * 1000;
+      if (!(await store.takeRateWindow(update, window, expiresAt))) {
+        await store.uncountStarted(update);
+        return { granted: false, reason: 'rate' };
+      }
     }
-  }
-  if (!(await store.putGrant(update.id, deviceId))) {
-    // The same device checked in twice at once and the other request recorded the grant.
-    await store.uncountStarted(update);
-    return { granted: true, again: true };
+    if (!(await store.putGrant(update.id, deviceId))) {
+      // The same device checked in twice at once and the other request recorded the grant.
+      await store.uncountStarted(update);
+      return { granted: true, again: true };
+    }
+  } catch (err) {
+    // Give the place back when the store failed after counting, or a limit would leak a place
+    // per failure (best effort: the store may still be down).
+    await store.uncountStarted(update).catch(() => {});
+    throw err;
   }
   return { granted: true, again: false };
 }

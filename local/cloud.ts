@@ -263,6 +263,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     cleanups.push(async () => {
       clearInterval(timer);
       await flush();
+      cloud.store.close();
     });
 
     const devTokenFile = join(dataDir, 'dev-token');

@@ -216,9 +216,16 @@ describe('tokens', () => {
 });
 
 describe('reports', () => {
+  /** Checks the devices in so each is granted the update, as a real device is before it reports. */
+  async function granted(p: { name: string; token: string }, ids: string[]) {
+    for (const id of ids)
+      expect((await checkin(cloud, device(p.name, id), p.token)).json.update).toBeDefined();
+  }
+
   it('counts each (device, update, status) once and 404s unknown updates', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    await granted(p, ['d1', 'd2', 'd3']);
     const ok = { id: 'd1', update: update.id, success: true };
     expect((await report(cloud, ok, p.token)).text).toBe('{}');
     expect((await report(cloud, ok, p.token)).status).toBe(200);
@@ -238,6 +245,34 @@ describe('reports', () => {
     expect(unknown.text).toContain('nope');
   });
 
+  it('counts identical reports arriving together once', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    await granted(p, ['twice']);
+    const body = { id: 'twice', update: update.id, success: false };
+    const answers = await Promise.all(Array.from({ length: 6 }, () => report(cloud, body, p.token)));
+    // Each answer is 200, or 503 + Retry-After while another copy holds the claim.
+    for (const a of answers) expect([200, 503]).toContain(a.status);
+    expect(answers.some((a) => a.status === 200)).toBe(true);
+    expect((await stored(p.name, update.id)).counters.failure).toBe(1);
+  });
+
+  it('refuses reports from devices that were never offered the update', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, {
+      product: p.name,
+      version: '2.0.0',
+      abortThreshold: 50,
+      abortMin: 1,
+    });
+    const forged = await report(cloud, { id: 'invented', update: update.id, success: false }, p.token);
+    expect(forged.status).toBe(403);
+    expect(forged.text).toContain('invented');
+    const after = await stored(p.name, update.id);
+    expect(after.counters.failure).toBe(0);
+    expect(after.paused).toBe(false);
+  });
+
   it('pauses an update once failures reach the abort threshold', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, {
@@ -246,6 +281,7 @@ describe('reports', () => {
       abortThreshold: 50,
       abortMin: 4,
     });
+    await granted(p, ['a', 'b', 'c', 'd', 'e']);
     await report(cloud, { id: 'a', update: update.id, success: true }, p.token);
     await report(cloud, { id: 'b', update: update.id, success: false }, p.token);
     await report(cloud, { id: 'c', update: update.id, success: false }, p.token);
@@ -258,6 +294,24 @@ describe('reports', () => {
     expect(paused.paused).toBe(true);
     expect(paused.pauseReason).toMatch(/3 of 5 reports failed/);
     expect((await checkin(cloud, device(p.name, 'y'), p.token)).text).toBe('{}');
+  });
+
+  it('a deleted update is never re-created by a counter, and stored junk never breaks checkins', async () => {
+    const p = await freshProduct();
+    const good = await seedUpdate(cloud, { product: p.name, version: '1.5.0' });
+    const doomed = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    await granted(p, ['g1']);
+    // Delete the newest behind the container's back (its cached list still offers it).
+    await cloud.table.delete(keys.update(p.name, doomed.id));
+    const late = await checkin(cloud, device(p.name, 'g2'), p.token);
+    expect(late.status).toBe(200);
+    expect(await cloud.table.get(keys.update(p.name, doomed.id), true)).toBeUndefined();
+    // A damaged record (no version) is skipped, not turned into a 400 for every device.
+    await cloud.table.put({ ...keys.update(p.name, 'junk'), started: 1 });
+    await editUpdate(cloud, good, { description: 'touch' });
+    const after = await checkin(cloud, device(p.name, 'g3'), p.token);
+    expect(after.status).toBe(200);
+    expect(after.json.update).toBe(good.id);
   });
 });
 

@@ -208,11 +208,14 @@ describe('C updater (release 1.2)', () => {
     const okAnswer = await exchange(api, cRequest('POST', reportUrl(), cApiHeaders(p.token), ok));
     expect(okAnswer.statusLine).toBe('HTTP/1.1 200 OK');
     expect(okAnswer.body.toString()).toBe('{}');
+    // A second device is offered the update too, and reports a failure.
+    const second = cCheckinBody('c-dev-2', p.name, '1.0.0', { beta: 'true', rev: '3' });
+    await exchange(api, cRequest('POST', checkinUrl(), cApiHeaders(p.token), second));
     const failed = `{"success":false,"id":"c-dev-2","update":"${update}"}`;
     expect(
       (await exchange(api, cRequest('POST', reportUrl(), cApiHeaders(p.token), failed))).statusLine,
     ).toBe('HTTP/1.1 200 OK');
-    expect(await counters(p)).toMatchObject({ started: 1, success: 1, failure: 1 });
+    expect(await counters(p)).toMatchObject({ started: 2, success: 1, failure: 1 });
   });
 
   it('reads "no update" from {} (no "url" key)', async () => {
@@ -420,10 +423,13 @@ describe('older releases (trailing commas)', () => {
     // Its heredocs put a comma after the last property and send success as a JSON boolean.
     const data = heredoc(
       'sh-old-checkin.json',
-      `{\n    "id":"sh-old",\n    "product":"${p.name}",\n    "version":"1.0.0",\n}\n`,
+      `{\n    "id":"sh-old",\n    "product":"${p.name}",\n    "version":"1.0.0",\n    "beta":"true",\n    "rev":"3",\n}\n`,
     );
     // No -f: a 400 line would reach `jq -r .url`, fail, and read as "No update required".
-    expect((await curlPost('/tok/provision/update', p.token, data, false)).stdout).toBe('{}');
+    const offer = JSON.parse((await curlPost('/tok/provision/update', p.token, data, false)).stdout) as {
+      update?: string;
+    };
+    expect(offer.update).toBe(p.update.id);
     const report = heredoc(
       'sh-old-report.json',
       `{\n    "success":true,\n    "id":"sh-old",\n    "update":"${p.update.id}",\n}\n`,

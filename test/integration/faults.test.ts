@@ -198,6 +198,9 @@ describe('report counted exactly once across a store failure between its two wri
 
   it('a retried report whose counting failed is counted on the retry, and only once', async () => {
     const update = await seedUpdate(cloud, { version: '1.1.0' });
+    expect((await checkin(cloud, { id: 'dev', product: 'demo', version: '1.0.0' })).json.update).toBe(
+      update.id,
+    );
     // The report item exists but its outcome was never counted: what a failure right after the
     // first write leaves behind.
     await cloud.table.put({ ...keys.report(update.id, 'dev', 'applied'), success: true, counted: false });

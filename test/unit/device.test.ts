@@ -99,8 +99,14 @@ describe('parseCheckin', () => {
     [{ ...base, id: 'a b' }, 'Invalid "id": use 1–128 characters of A-Z a-z 0-9 . _ : -'],
     [{ ...base, id: 7 }, 'Invalid "id": use 1–128 characters of A-Z a-z 0-9 . _ : -'],
     [{ ...base, id: 'x'.repeat(129) }, 'Invalid "id": use 1–128 characters of A-Z a-z 0-9 . _ : -'],
-    [{ ...base, product: '' }, 'Invalid "product": use 1–64 characters of A-Z a-z 0-9 . _ : -'],
-    [{ ...base, product: 'p'.repeat(65) }, 'Invalid "product": use 1–64 characters of A-Z a-z 0-9 . _ : -'],
+    [
+      { ...base, product: '' },
+      'Invalid "product": use 1–64 characters of A-Z a-z 0-9 . _ : -, not only dots',
+    ],
+    [
+      { ...base, product: 'p'.repeat(65) },
+      'Invalid "product": use 1–64 characters of A-Z a-z 0-9 . _ : -, not only dots',
+    ],
     [{ ...base, version: '1.2' }, 'Invalid version "1.2": not SemVer 2.0'],
     [{ ...base, version: 'v1.2.3' }, 'Invalid version "v1.2.3": not SemVer 2.0'],
     [

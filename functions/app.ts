@@ -171,6 +171,7 @@ export function createApp(options: AppOptions): App {
     if (!counters) throw new NotFoundError(`Unknown update "${body.update}"`);
     await store.markReportCounted(body);
     metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
+    if (success) await store.recordAppliedVersion(update.product, body.id, body.version ?? update.version);
     const { abortThreshold, abortMin } = update;
     if (!success && abortThreshold !== undefined && abortMin !== undefined) {
       const reports = counters.success + counters.failure;

@@ -371,6 +371,17 @@ export class DeviceStore {
     return (await this.table.get(key, true))?.counted === true ? 'done' : 'busy';
   }
 
+  /**
+   * After an applied update the device runs the new version: record it in the registry now rather
+   * than at its next checkin (possibly a day later), so `updraft stats` shows the rollout.
+   */
+  async recordAppliedVersion(product: string, deviceId: string, version: string): Promise<void> {
+    await this.table.update(keys.device(product, deviceId), {
+      set: { version, lastSeen: new Date(this.now()).toISOString() },
+      condition: 'attribute_exists(pk)',
+    });
+  }
+
   /** Marks a report's outcome as counted (see claimReport). */
   async markReportCounted(report: DeviceReport): Promise<void> {
     await this.table.update(keys.report(report.update, report.id, report.status), { set: { counted: true } });

@@ -110,18 +110,27 @@ try {
   fail((err as Error).message);
 }
 
+const dataDir = args.data ?? '.data';
+const dataEnv = args.data === undefined ? '' : `UPDRAFT_DATA=${args.data} `;
+// config/ioto.json5 points the agent at the default address; say so when this cloud is elsewhere.
+const apiHint =
+  cloud.apiUrl === 'http://127.0.0.1:4000'
+    ? ''
+    : `\n  # then set update.api to '${cloud.apiUrl}' in /tmp/device/ioto.json5`;
 console.log(`Updraft local device cloud
   API     ${cloud.apiUrl}   (POST /tok/provision/update, /tok/provision/updateReport)
   Images  ${cloud.s3Url}
-  Data    ${args.data ?? '.data'}
+  Data    ${dataDir}
 
-Development token for product "${DEV_PRODUCT}" (also in ${args.data ?? '.data'}/dev-token):
+Development token for product "${DEV_PRODUCT}" (also in ${dataDir}/dev-token):
   ${cloud.devToken}
 
 Quickstart, in another terminal:
-  echo 'v1.1.0 image' > /tmp/image.bin
-  npx updraft publish --product ${DEV_PRODUCT} --version 1.1.0 --file /tmp/image.bin
-  UPDRAFT_TOKEN=$(cat ${args.data ?? '.data'}/dev-token) npx updraft-agent --once
+  echo 'firmware 1.1.0' > /tmp/image.bin
+  ${dataEnv}npx updraft publish --product ${DEV_PRODUCT} --version 1.1.0 --file /tmp/image.bin
+  cp -r config /tmp/device        # the update script records the new version in the copy${apiHint}
+  UPDRAFT_TOKEN=$(cat ${dataDir}/dev-token) npx updraft-agent --once \\
+    --config /tmp/device/ioto.json5 --device /tmp/device/device.json5 --state /tmp/device/state
 Press Ctrl-C to stop.`);
 
 let stopping = false;

@@ -323,5 +323,11 @@ describe('registry', () => {
     const item = await cloud.table.get(keys.device(p.name, 'reg1'), true);
     expect(item?.version).toBe('1.4.0');
     expect(JSON.parse(String(item?.properties))).toMatchObject({ region: 'eu', hw: { rev: 2 } });
+    // An applied report moves the device to the new version at once.
+    const update = await seedUpdate(cloud, { product: p.name, version: '1.5.0' });
+    expect((await checkin(cloud, device(p.name, 'reg1', '1.4.0'), p.token)).json.update).toBe(update.id);
+    await cloud.flush();
+    await report(cloud, { id: 'reg1', update: update.id, success: true }, p.token);
+    expect((await cloud.table.get(keys.device(p.name, 'reg1'), true))?.version).toBe('1.5.0');
   });
 });

@@ -25,15 +25,23 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeviceObject } from '#core/types.ts';
 import { compareVersions, isSemver } from '#core/version.ts';
-import { type ApplyAction, runUpdateScript, runVersionCommand } from './apply.ts';
+import {
+  type ApplyAction,
+  endScriptGroup,
+  runUpdateScript,
+  runVersionCommand,
+  scriptStillRunning,
+} from './apply.ts';
 import { type CheckinAnswer, CloudClient } from './cloud.ts';
 import { type AgentConfig, loadAgentConfig, readConfiguredVersion } from './config.ts';
 import { type DownloadRetry, downloadImage } from './download.ts';
 import { ApplyError, DownloadRefusedError, errorLine, HttpStatusError, VerificationError } from './errors.ts';
 import { type Logger, silentLogger } from './log.ts';
+import { identify } from './proc.ts';
 import {
   DEFAULT_UPDATE_BACKOFF,
   dueAt,
+  MAX_DOWNLOAD_CYCLES,
   nextAfterCheckin,
   nextAfterFailure,
   recordUpdateFailure,
@@ -51,6 +59,7 @@ import {
   type PersistedState,
   type ReportRecord,
   StateStore,
+  stateDirError,
 } from './state.ts';
 import { checkDigest, checkOffer } from './verify.ts';
 
@@ -130,6 +139,8 @@ export interface AgentOptions {
 
 /** Longest single sleep of the schedule loop, so clock changes are noticed (and timers stay in range). */
 const MAX_SLEEP_MS = 3_600_000;
+/** How often a restart checks whether the update script a previous run left behind is over. */
+const ORPHAN_POLL_MS = 200;
 
 export interface Agent {
   on(event: 'device:update', listener: UpdateListener): this;
@@ -214,7 +225,10 @@ export class Agent extends EventEmitter {
 
   /**
    * Ends the schedule and interrupts a checkin or download under way (a partial download is kept
-   * for resuming); an update script already running is left to finish. Releases the state directory.
+   * for resuming). An update script under way is stopped: its process group gets SIGTERM, then
+   * SIGKILL after a grace period, and the apply stays recorded as interrupted, so the next start
+   * confirms it against the running version or reports it failed. A `device:update` listener under
+   * way is awaited. Releases the state directory.
    */
   async stop(): Promise<void> {
     this.abort.abort(new Error('Agent stopped'));
@@ -227,9 +241,15 @@ export class Agent extends EventEmitter {
 
   private acquire(): void {
     if (this.unlock) return;
-    this.unlock = this.store.lock();
-    mkdirSync(this.downloads, { recursive: true, mode: 0o700 });
-    this.removeStrayDownloads();
+    const unlock = this.store.lock();
+    try {
+      mkdirSync(this.downloads, { recursive: true, mode: 0o700 });
+      this.removeStrayDownloads();
+    } catch (err) {
+      unlock();
+      throw stateDirError(this.stateDir, err, 'downloads');
+    }
+    this.unlock = unlock;
   }
 
   private async runLoop(signal: AbortSignal): Promise<void> {
@@ -375,13 +395,33 @@ export class Agent extends EventEmitter {
         return this.fail('download-refused', 'failed', offer, err, { download: undefined }, reports, signal);
       }
       // Kept for resuming at the next checkin (a fresh checkin also renews an expired URL), which
-      // comes on the backoff rather than a whole period later.
-      const failures = this.state.checkinFailures + 1;
-      this.go('download-failed', {
-        checkinFailures: failures,
-        nextCheckin: nextAfterFailure(this.now(), failures, this.config, this.random),
-      });
-      this.log.warn(`Download of update ${offer.update} failed, will resume: ${errorLine(err)}`);
+      // comes on a backoff of its own: the checkin succeeded, so checkinFailures says nothing here.
+      // A cycle that added bytes starts the count over, so a slow link is never given up on.
+      const now = this.now();
+      const current = this.state.download ?? record;
+      const progressed = current.offset > record.offset;
+      const failures = progressed ? 1 : (record.failures ?? 0) + 1;
+      if (failures >= MAX_DOWNLOAD_CYCLES) {
+        this.discardDownload();
+        const gaveUp = new DownloadRefusedError(
+          `Download failed ${failures} times in a row: ${errorLine(err)}`,
+          { cause: err },
+        );
+        return this.fail(
+          'download-refused',
+          'failed',
+          offer,
+          gaveUp,
+          { download: undefined },
+          reports,
+          signal,
+        );
+      }
+      const next = nextAfterFailure(now, failures, this.config, this.random);
+      this.go('download-failed', { download: { ...current, failures }, nextCheckin: next });
+      this.log.warn(
+        `Download of update ${offer.update} failed (${failures} of ${MAX_DOWNLOAD_CYCLES} without progress, next try in ${seconds(next - now)}), will resume: ${errorLine(err)}`,
+      );
       return result('error', { ...about, error: errorLine(err) });
     }
 
@@ -400,8 +440,14 @@ export class Agent extends EventEmitter {
     this.log.info(`Applying update ${offer.update} (version ${offer.version})`);
     let action: ApplyAction | undefined;
     try {
-      action = await this.applyImage(offer, this.imagePath(record));
+      action = await this.applyImage(offer, this.imagePath(record), apply, signal);
     } catch (err) {
+      if (signal.aborted) {
+        // stop() ended the script: the state stays `applying`, and the next start confirms against
+        // the running version (the script may have switched it before it was stopped).
+        this.log.warn(`Stopped while applying update ${offer.update}; the next start confirms or fails it`);
+        return result('error', { ...about, error: 'Agent stopped while applying' });
+      }
       this.discardDownload();
       return this.fail(
         'apply-failed',
@@ -449,6 +495,8 @@ export class Agent extends EventEmitter {
         return undefined;
       case 'applying':
         this.log.warn(`The agent stopped while applying update ${this.state.apply?.update ?? '?'}`);
+        // A script that outlived the agent may still switch the version: confirm once it is over.
+        if (!(await this.awaitOrphanedScript(signal))) return 'Agent stopped';
         this.go('interrupted');
         await this.confirm(reports, signal);
         break;
@@ -460,6 +508,29 @@ export class Agent extends EventEmitter {
         break;
     }
     return this.state.state === 'reporting' ? 'Report not delivered; will retry' : undefined;
+  }
+
+  /**
+   * Waits for an update script left running by a previous agent process, up to its applyTimeout
+   * counted from its start, then ends its process group. False when stop() came first.
+   */
+  private async awaitOrphanedScript(signal: AbortSignal): Promise<boolean> {
+    const script = this.state.apply?.script;
+    if (!script || !scriptStillRunning(script)) return true;
+    const deadline = script.startedAt + this.config.applyTimeout * 1000;
+    this.log.warn(
+      `Update script (process group ${script.pid}) is still running; waiting up to ${seconds(deadline - this.now())} for it`,
+    );
+    while (scriptStillRunning(script)) {
+      if (signal.aborted) return false;
+      if (this.now() >= deadline) {
+        this.log.warn(`Update script (process group ${script.pid}) ran past update.applyTimeout; killing it`);
+        await endScriptGroup(script.pid);
+        break;
+      }
+      await sleep(ORPHAN_POLL_MS, undefined, { signal }).catch(() => undefined);
+    }
+    return !signal.aborted;
   }
 
   /** Compares the running version with the pending update's and reports the outcome. */
@@ -501,7 +572,9 @@ export class Agent extends EventEmitter {
       };
       this.log.error(`Update ${apply.update} failed: ${error}`);
     }
-    this.go('confirmed', { apply: undefined, report, failed });
+    // After a restart the image may still be there; it is of no use once the outcome is known.
+    this.discardDownload();
+    this.go('confirmed', { apply: undefined, download: undefined, report, failed });
     await this.sendReport(reports, signal);
     return report;
   }
@@ -591,7 +664,12 @@ export class Agent extends EventEmitter {
     return result.sha256;
   }
 
-  private async applyImage(offer: Offer, path: string): Promise<ApplyAction | undefined> {
+  private async applyImage(
+    offer: Offer,
+    path: string,
+    apply: ApplyRecord,
+    signal: AbortSignal,
+  ): Promise<ApplyAction | undefined> {
     const event: DeviceUpdateEvent = {
       path,
       version: offer.version,
@@ -621,6 +699,10 @@ export class Agent extends EventEmitter {
         args: [path],
         env: this.scriptEnv(offer, path),
         timeoutMs: this.config.applyTimeout * 1000,
+        signal,
+        // On disk before the script can get far: a restart then waits for this very process group.
+        onSpawn: (pid) =>
+          this.patch({ apply: { ...apply, script: { ...identify(pid), startedAt: this.now() } } }),
         onLine: (line, stream) => this.log.debug(`update script ${stream}: ${line}`),
       });
       applied = true;

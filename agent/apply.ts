@@ -5,15 +5,19 @@
  *   invoked as `<script> <absolute image path>`, working directory unchanged, environment plus
  *   UPDATE_PATH, UPDATE_VERSION, UPDATE_ID, UPDATE_CHECKSUM, UPDATE_SIZE, UPDATE_PRODUCT, UPDATE_DEVICE,
  *   UPDATE_CURRENT_VERSION, UPDATE_CONFIG (absolute path of ioto.json5, when known), UPDATE_STATE_DIR.
- *   Exit 0 = applied. Any other exit, a signal or running past `update.applyTimeout` = failed (the
- *   whole process group is killed on timeout). The image file is deleted after the script returns.
+ *   Exit 0 = applied. Any other exit, a signal or running past `update.applyTimeout` = failed. The
+ *   script runs in a process group of its own; on timeout, and when the agent stops, the whole group
+ *   gets SIGTERM and, after KILL_GRACE_MS, SIGKILL, before the step settles: nothing it started
+ *   outlives it. The image file is deleted after the script returns.
  *   A stdout line `restart` or `exit` (as in Ioto) tells the agent what the update needs:
  *     restart  the agent re-reads its configuration and confirms the update at once;
  *     exit     the agent exits with code 3 without confirming; the next start (a supervisor restart,
  *              a reboot) confirms. Use it when the new software only runs after a restart.
  */
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplyError } from './errors.ts';
+import { bootId, groupAlive, isAlive, type ProcessIdentity, processStartTime } from './proc.ts';
 
 export type ApplyAction = 'restart' | 'exit';
 
@@ -22,7 +26,10 @@ export interface ScriptRun {
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
+  /** Aborting stops the script like a timeout does: SIGTERM to its group, SIGKILL after a grace period. */
   readonly signal?: AbortSignal;
+  /** Called synchronously right after the spawn with the script's PID, which is its process group id. */
+  readonly onSpawn?: (pid: number) => void;
   /** Each line the script prints, for the log. */
   readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
@@ -39,10 +46,16 @@ export interface ScriptOutcome {
 const KILL_GRACE_MS = 3000;
 /** After the script exits, background children may hold its pipes open: wait this long for them. */
 const PIPE_DRAIN_MS = 500;
+/** While a killed script's group empties, how often to look whether it has. */
+const GROUP_POLL_MS = 25;
 
-/** Runs the script; resolves with its exit code, rejects only when it cannot run or times out. */
+/** Runs the script; resolves with its exit code, rejects when it cannot run, times out or is stopped. */
 export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
   return new Promise((resolve, reject) => {
+    if (run.signal?.aborted) {
+      reject(new ApplyError(`Update script ${run.script} not started: the agent is stopping`));
+      return;
+    }
     const child = spawn(run.script, run.args, {
       env: { ...process.env, ...run.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -52,7 +65,10 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     let action: ApplyAction | undefined;
     let lastOut = '';
     let lastErr = '';
-    let timedOut = false;
+    /** Why the group is being killed: the timeout, or stop(). */
+    let ending: 'timeout' | 'stop' | undefined;
+    /** SIGKILL went to the group (or it was found empty): nothing of it can outlive the settlement. */
+    let groupEnded = false;
     const lines = (stream: 'stdout' | 'stderr') => {
       let rest = '';
       return (chunk: Buffer) => {
@@ -83,33 +99,57 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       }
     };
     let killTimer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    // The whole group gets SIGTERM, then SIGKILL after the grace period, even when the script itself
+    // exits at once: a child that ignores SIGTERM must not outlive the apply step.
+    const endGroup = (why: 'timeout' | 'stop') => {
+      if (ending) return;
+      ending = why;
       killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
-    }, run.timeoutMs);
-    const onAbort = () => killGroup('SIGTERM');
+      killTimer = setTimeout(() => {
+        killGroup('SIGKILL');
+        groupEnded = true;
+        finish();
+      }, KILL_GRACE_MS);
+    };
+    const timer = setTimeout(() => endGroup('timeout'), run.timeoutMs);
+    const onAbort = () => endGroup('stop');
     run.signal?.addEventListener('abort', onAbort, { once: true });
 
     child.on('error', (err) => {
       clearTimeout(timer);
+      clearTimeout(killTimer);
+      run.signal?.removeEventListener('abort', onAbort);
       const code = (err as NodeJS.ErrnoException).code ?? err.message;
       reject(new ApplyError(`Cannot run update script ${run.script}: ${code}`, { cause: err }));
     });
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let drain: NodeJS.Timeout | undefined;
+    let groupPoll: NodeJS.Timeout | undefined;
     let settled = false;
     const finish = () => {
       if (settled || !exited) return;
+      // Being killed, the script is gone but its group may not be: settle once the group is empty
+      // or the grace period is over and SIGKILL went out.
+      if (ending && !groupEnded) {
+        if (child.pid && groupAlive(child.pid)) {
+          // Its last members are usually reaped a few ms later: look again soon.
+          groupPoll ??= setInterval(finish, GROUP_POLL_MS);
+          return;
+        }
+        groupEnded = true;
+      }
       settled = true;
+      clearInterval(groupPoll);
       clearTimeout(drain);
       // A background process the script left running must not keep the agent alive through the pipes.
       child.stdout.destroy();
       child.stderr.destroy();
       clearTimeout(killTimer);
       const { code, signal } = exited;
-      if (timedOut) {
+      if (ending === 'timeout') {
         reject(new ApplyError(`Update script timed out after ${run.timeoutMs / 1000} s and was killed`));
+      } else if (ending === 'stop') {
+        reject(new ApplyError('Update script stopped: the agent is stopping'));
       } else if (signal) {
         reject(new ApplyError(`Update script was killed by ${signal}${lastErr ? `: ${lastErr}` : ''}`));
       } else {
@@ -124,7 +164,50 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     });
     // 'close' follows 'exit' once the pipes closed, so the last lines have been read.
     child.on('close', finish);
+    if (!child.pid) return;
+    try {
+      run.onSpawn?.(child.pid);
+    } catch (err) {
+      // Unrecorded, the script could outlive a crash of the agent unnoticed: end it before it does harm.
+      killGroup('SIGKILL');
+      settled = true;
+      clearTimeout(timer);
+      run.signal?.removeEventListener('abort', onAbort);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      reject(err);
+    }
   });
+}
+
+/**
+ * Whether the process group of a script started by an earlier agent process is still there: never
+ * after a reboot, and not when the leader's PID now names another process (another start time). The
+ * leader may have exited while its children run on: the group id stays theirs until the last ends.
+ */
+export function scriptStillRunning(script: ProcessIdentity): boolean {
+  const boot = bootId();
+  if (script.boot && boot && script.boot !== boot) return false;
+  if (!groupAlive(script.pid)) return false;
+  if (script.start && isAlive(script.pid)) {
+    const start = processStartTime(script.pid);
+    if (start && start !== script.start) return false;
+  }
+  return true;
+}
+
+/** Ends a process group as a timeout does: SIGTERM, then SIGKILL after the grace period. */
+export async function endScriptGroup(pgid: number): Promise<void> {
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-pgid, name);
+    } catch {
+      // Already gone.
+    }
+  };
+  signal('SIGTERM');
+  for (let waited = 0; waited < KILL_GRACE_MS && groupAlive(pgid); waited += 100) await sleep(100);
+  signal('SIGKILL');
 }
 
 /** Runs the update script on an image; resolves with the action it asked for, rejects with ApplyError. */

@@ -2,13 +2,14 @@
  * `updraft-agent [--config F] [--device F] [--state DIR] [--once] [--verbose]`
  *
  * Exit codes: 0 updated or nothing to do (and a clean stop of the daemon), 1 the cycle failed
- * (checkin, download, verification, apply or report), 2 bad usage or invalid configuration,
+ * (checkin, download, verification, apply or report) or a --once run was stopped by SIGINT/SIGTERM,
+ * 2 bad usage, invalid configuration or an unusable --state directory,
  * 3 the update script printed `exit`: restart the agent (systemd `Restart=always`) to confirm the update.
  */
 import { parseArgs } from 'node:util';
 import { Agent, type CycleResult } from './agent.ts';
 import { DEFAULT_CONFIG_FILES, loadAgentConfig } from './config.ts';
-import { ConfigError, errorLine } from './errors.ts';
+import { ConfigError, errorLine, StateDirError } from './errors.ts';
 import { StreamLogger } from './log.ts';
 
 export const EXIT_OK = 0;
@@ -72,6 +73,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     tty,
     write: (text) => process.stderr.write(text),
   });
+  const stateDir = values.state ?? 'state';
+  /** A state directory that cannot be used is a usage error: one line naming --state, exit 2. */
+  const stateProblem = (err: unknown): number | undefined => {
+    if (!(err instanceof StateDirError)) return undefined;
+    process.stderr.write(`updraft-agent: --state ${stateDir}: ${err.problem}\n`);
+    return EXIT_USAGE;
+  };
   let agent: Agent;
   try {
     const config = loadAgentConfig({
@@ -82,24 +90,41 @@ export async function main(argv: readonly string[]): Promise<number> {
       log.info('Updates are disabled (services.update or update.enable is false)');
       return EXIT_OK;
     }
-    agent = new Agent({ config, stateDir: values.state ?? 'state', log });
+    agent = new Agent({ config, stateDir, log });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`updraft-agent: ${err.message}\n`);
       return EXIT_USAGE;
     }
+    const code = stateProblem(err);
+    if (code !== undefined) return code;
     throw err;
   }
   agent.on('progress', (p) => log.progress(p.received, p.size));
 
   if (values.once) {
+    // As in daemon mode: a stop ends the update script's process group and leaves the state on disk
+    // saying what was interrupted, rather than orphaning the script.
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) return;
+      stopping = true;
+      log.info('Stopping');
+      agent.stop().catch((err: unknown) => log.error(errorLine(err)));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       return exitCodeOf(await agent.checkin());
     } catch (err) {
+      const code = stateProblem(err);
+      if (code !== undefined) return code;
       log.error(errorLine(err));
       return EXIT_FAILED;
     } finally {
       await agent.stop();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   }
 
@@ -126,9 +151,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         `Agent started for device ${agent.deviceId}; next checkin ${new Date(agent.nextCheckinAt).toISOString()}`,
       );
     } catch (err) {
-      log.error(errorLine(err));
       stopping = true;
-      resolve(EXIT_FAILED);
+      const code = stateProblem(err);
+      if (code === undefined) log.error(errorLine(err));
+      resolve(code ?? EXIT_FAILED);
     }
   });
 }

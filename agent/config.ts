@@ -7,12 +7,14 @@
  *   update.enable    false turns the agent off (default true).
  *   update.api       device cloud endpoint, http(s) URL, e.g. "https://xyz.execute-api…/" (required).
  *   update.token     device token; "${NAME}" reads the environment variable NAME (required).
- *   update.period    time between checkins, Ioto duration (default "24 hrs").
+ *   update.period    time between checkins, Ioto duration (default "24 hrs"). A cloud's `nextCheckin`
+ *                    overrides it, clamped to [60 secs, 7 days] (schedule.ts).
  *   update.jitter    random delay added to each period (default "0 secs").
  *   update.keys      Ed25519 public keys (base64 raw 32 bytes or PEM), one string or a list. When set,
  *                    every offer must carry a signature that verifies with one of them.
- *   update.applyTimeout  limit on the update script (default "10 mins"). Updraft extension.
- *   update.stallTimeout  a download with no byte for this long is retried (default "60 secs"). Extension.
+ *   update.applyTimeout  limit on the update script (default "10 mins", at most 24 days). Updraft extension.
+ *   update.stallTimeout  a download with no byte for this long is retried (default "60 secs", at most
+ *                    24 days). Extension.
  *   scripts.update   executable run as `<script> <absolute image path>`; relative paths are from the
  *                    working directory, as in Ioto.
  *   scripts.version  optional shell command whose stdout is the running version; used to confirm an
@@ -73,6 +75,12 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Node timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires at once, which would kill
+ * every update script on the spot. 24 days is the round limit below that.
+ */
+const MAX_TIMEOUT_SECONDS = 24 * 86_400;
+
 const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 const BASE64_KEY = /^[A-Za-z0-9+/]{43}=$/;
 
@@ -94,6 +102,9 @@ export function loadAgentConfig(
 export function readConfiguredVersion(file: string): string {
   const value = readJson5(file, file);
   const version = isObject(value) ? value.version : undefined;
+  if (version !== undefined && typeof version !== 'string') {
+    throw new ConfigError(file, 'version', `must be a string, e.g. "1.0.0", not ${JSON.stringify(version)}`);
+  }
   if (typeof version !== 'string' || !isSemver(version)) {
     throw new ConfigError(file, 'version', 'missing or not SemVer 2.0');
   }
@@ -199,8 +210,16 @@ export function parseIotoConfig(
 ): Omit<AgentConfig, 'device' | 'files'> {
   if (!isObject(value)) throw new ConfigError(file, '', 'must hold a JSON5 object');
   const { version } = value;
-  if (typeof version !== 'string') {
+  if (version === undefined || version === null) {
     throw new ConfigError(file, 'version', 'missing; set the running version, e.g. "1.0.0"');
+  }
+  if (typeof version !== 'string') {
+    // `version: 1.0` parses as the number 1: say so rather than "missing".
+    throw new ConfigError(
+      file,
+      'version',
+      `must be a string, e.g. "1.0.0", not ${JSON.stringify(version)} (quote it)`,
+    );
   }
   if (!isSemver(version))
     throw new ConfigError(file, 'version', `${JSON.stringify(version)} is not SemVer 2.0`);
@@ -223,8 +242,13 @@ export function parseIotoConfig(
   if (period < 1) throw new ConfigError(file, 'update.period', 'must be at least 1 second');
   const applyTimeout = duration(file, 'update.applyTimeout', update.applyTimeout, '10 mins');
   const stallTimeout = duration(file, 'update.stallTimeout', update.stallTimeout, '60 secs');
-  if (applyTimeout <= 0) throw new ConfigError(file, 'update.applyTimeout', 'must be more than 0');
-  if (stallTimeout <= 0) throw new ConfigError(file, 'update.stallTimeout', 'must be more than 0');
+  for (const [key, seconds] of [
+    ['update.applyTimeout', applyTimeout],
+    ['update.stallTimeout', stallTimeout],
+  ] as const) {
+    if (seconds <= 0) throw new ConfigError(file, key, 'must be more than 0');
+    if (seconds > MAX_TIMEOUT_SECONDS) throw new ConfigError(file, key, 'must be at most 24 days');
+  }
   const script = optionalString(file, 'scripts.update', scripts.update);
   const versionCommand = optionalString(file, 'scripts.version', scripts.version);
   return {

@@ -175,11 +175,19 @@ class ImageFile {
   private checkpointAt = Date.now();
   /** The server answered 200 to a Range request: the body restarts at byte 0. */
   private restartPending = false;
+  /** A 416 to a Range request restarted the download from byte 0; a second one refuses it. */
+  private restartedAfter416 = false;
+  /** A non-success answer: its body (the first bytes) is read for the error, e.g. S3's `<Code>`. */
+  private failure: { head: ResponseHead; from: number; body: Buffer[]; bytes: number } | undefined;
+  /** Scheme, host and port of the image URL: named in errors, unlike the signed path and query. */
+  readonly origin: string;
 
   constructor(
     private readonly fh: FileHandle,
     private readonly req: DownloadRequest,
-  ) {}
+  ) {
+    this.origin = new URL(req.url).origin;
+  }
 
   /** Keeps the first `offset` bytes (as far as the file has them) and re-hashes them. */
   async resume(offset: number): Promise<void> {
@@ -204,18 +212,27 @@ class ImageFile {
   /** One request from `received` on. Resolves when the file is complete; throws on any interruption. */
   async fetch(): Promise<void> {
     const from = this.received;
-    await streamGet(
-      this.req.url,
-      {
-        headers: { 'accept-encoding': 'identity', ...(from > 0 ? { range: `bytes=${from}-` } : {}) },
-        idleTimeoutMs: this.req.stallTimeoutMs,
-        ...(this.req.signal ? { signal: this.req.signal } : {}),
-      },
-      { onHead: (head) => this.onHead(head, from), onData: (chunk) => this.onData(chunk) },
-    );
+    this.failure = undefined;
+    try {
+      await streamGet(
+        this.req.url,
+        {
+          headers: { 'accept-encoding': 'identity', ...(from > 0 ? { range: `bytes=${from}-` } : {}) },
+          idleTimeoutMs: this.req.stallTimeoutMs,
+          ...(this.req.signal ? { signal: this.req.signal } : {}),
+        },
+        { onHead: (head) => this.onHead(head, from), onData: (chunk) => this.onData(chunk) },
+      );
+    } catch (err) {
+      // An error answer whose body was cut short is still reported by its status.
+      if (!this.failure || this.req.signal?.aborted) throw err;
+    }
+    if (this.failure) await this.refuse(this.failure);
     if (this.restartPending) await this.restart();
     if (this.received < this.req.size) {
-      throw new TransientError(`Connection closed after ${this.received} of ${this.req.size} bytes`);
+      throw new TransientError(
+        `Connection to ${this.origin} closed after ${this.received} of ${this.req.size} bytes`,
+      );
     }
   }
 
@@ -229,7 +246,8 @@ class ImageFile {
     } else if (status === 206) {
       checkContentRange(headers['content-range'], from, this.req.size);
     } else if (status !== 200) {
-      throw statusError(status, headers);
+      this.failure = { head, from, body: [], bytes: 0 };
+      return;
     }
     const length = Number(headers['content-length']);
     if (Number.isFinite(length) && start + length > this.req.size) {
@@ -241,6 +259,14 @@ class ImageFile {
 
   /** Takes one read's worth of body; returns a promise only when it must wait for the disk. */
   private onData(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure) {
+      // `chunk` is a view of the read buffer: copy the little that is kept.
+      const keep = Math.min(chunk.length, ERROR_BODY_BYTES - this.failure.bytes);
+      this.failure.body.push(Buffer.from(chunk.subarray(0, keep)));
+      this.failure.bytes += keep;
+      if (this.failure.bytes >= ERROR_BODY_BYTES) throw new TransientError('Error body cut short');
+      return undefined;
+    }
     if (this.restartPending) {
       return this.restart().then(() => this.onData(chunk));
     }
@@ -365,7 +391,46 @@ class ImageFile {
     await this.fh.truncate(0);
     this.hash = createHash('sha256');
     this.received = this.written = this.checkpointed = 0;
+    // The persisted offset must not claim bytes the truncation removed.
+    this.checkpointAt = Date.now();
+    this.req.onCheckpoint?.(0);
   }
+
+  /** Turns a non-success answer into the error to throw, after a 416 restarting once from byte 0. */
+  private async refuse(failure: { head: ResponseHead; from: number; body: Buffer[] }): Promise<never> {
+    const { status, headers } = failure.head;
+    const code = s3ErrorCode(Buffer.concat(failure.body).toString('utf8'));
+    const answered = `HTTP ${status}${code ? ` ${code}` : ''}`;
+    if (status === 416 && failure.from > 0 && !this.restartedAfter416) {
+      // The kept prefix does not fit the object (it changed, or the offset is past its end): the
+      // whole image again, once. A second 416 means the server cannot serve the offered image.
+      this.restartedAfter416 = true;
+      await this.restart();
+      throw new TransientError(
+        `Image URL at ${this.origin} answered ${answered} to a resume at byte ${failure.from}; restarting from byte 0`,
+      );
+    }
+    if (status === 416) {
+      throw new DownloadRefusedError(
+        `Image URL at ${this.origin} answered ${answered} to a resume at byte ${failure.from}, after restarting from byte 0 once`,
+      );
+    }
+    if (status === 403 || status === 404 || status === 410) {
+      // A presigned URL that expired or an image that was deleted: only a new checkin can help.
+      throw new UrlRefusedError(`Image URL refused with ${answered} by ${this.origin}`);
+    }
+    const retryAfter =
+      status === 429 || status === 503 ? parseRetryAfter(headers['retry-after'], Date.now()) : undefined;
+    throw new StatusError(`Image download from ${this.origin} answered ${answered}`, retryAfter);
+  }
+}
+
+/** Bytes of an error answer's body read for its error code. */
+const ERROR_BODY_BYTES = 4096;
+
+/** The `<Code>` of an S3 error body (`AccessDenied`, `NoSuchKey`, …), if it has one. */
+export function s3ErrorCode(body: string): string | undefined {
+  return /<Code>\s*([A-Za-z0-9._-]{1,64})\s*<\/Code>/.exec(body)?.[1];
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
@@ -393,14 +458,4 @@ function checkContentRange(header: string | undefined, from: number, size: numbe
   if (m[3] !== '*' && Number(m[3]) !== size) {
     throw new DownloadRefusedError(`The image has ${m[3]} bytes, the offer says ${size}`);
   }
-}
-
-function statusError(status: number, headers: Readonly<Record<string, string>>): Error {
-  if (status === 403 || status === 404 || status === 410) {
-    // A presigned URL that expired or an image that was deleted: only a new checkin can help.
-    return new UrlRefusedError(`Image URL refused with HTTP ${status}`);
-  }
-  const retryAfter =
-    status === 429 || status === 503 ? parseRetryAfter(headers['retry-after'], Date.now()) : undefined;
-  return new StatusError(`Image download answered HTTP ${status}`, retryAfter);
 }

@@ -51,6 +51,19 @@ export class StateLockedError extends Error {
   override readonly name = 'StateLockedError';
 }
 
+/** The state directory cannot be created, read or locked (a file in the way, no permission). */
+export class StateDirError extends Error {
+  override readonly name = 'StateDirError';
+  constructor(
+    readonly dir: string,
+    /** What is wrong, without the directory: the CLI names it as the user gave it. */
+    readonly problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(`State directory ${dir}: ${problem}`, options);
+  }
+}
+
 /** `err` as one line of text, for logs and reports. */
 export function errorLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);

@@ -121,17 +121,24 @@ export function streamGet(target: string, options: GetOptions, sink: BodySink): 
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
     socket.setNoDelay(true);
+    // The origin names the server in errors; the path and query (a presigned signature) never appear.
     socket.setTimeout(options.idleTimeoutMs, () => {
-      finish(new TransientError(`No data for ${options.idleTimeoutMs / 1000} s`));
+      finish(new TransientError(`No data from ${url.origin} for ${options.idleTimeoutMs / 1000} s`));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      failure = new TransientError(`Image download: ${err.code ?? err.message}`, { cause: err });
+      failure = new TransientError(`Image download from ${url.origin}: ${err.code ?? err.message}`, {
+        cause: err,
+      });
     });
     socket.on('close', () => {
       if (settled) return;
       // A body framed by the end of the connection is complete now; any other is cut short.
       if (!failure && response.endOfStream()) finish();
-      else finish(failure ?? new TransientError(`Connection closed after ${response.bodyBytes} body bytes`));
+      else
+        finish(
+          failure ??
+            new TransientError(`Connection to ${url.origin} closed after ${response.bodyBytes} body bytes`),
+        );
     });
     const path = `${url.pathname}${url.search}`;
     const headers = Object.entries({ ...options.headers, host: url.host, connection: 'close' })

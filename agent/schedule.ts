@@ -16,15 +16,31 @@ export const CHECKIN_BACKOFF_BASE_MS = 30_000;
 /** Longest wait after failed checkins (never longer than one period either). */
 export const CHECKIN_BACKOFF_CAP_MS = 3_600_000;
 
-/** When to check in next after a checkin that got an answer; `serverNextCheckin` (seconds) wins. */
+/**
+ * Bounds of a server's `nextCheckin`, in seconds. A faulty or hostile cloud must neither make a fleet
+ * hammer it (`0.05` would mean 20 checkins a second) nor silence devices for months.
+ */
+export const MIN_SERVER_NEXT_CHECKIN = 60;
+export const MAX_SERVER_NEXT_CHECKIN = 7 * 86_400;
+
+/**
+ * When to check in next after a checkin that got an answer. A server `nextCheckin` (seconds, > 0)
+ * wins over period and jitter, clamped to [MIN_SERVER_NEXT_CHECKIN, MAX_SERVER_NEXT_CHECKIN].
+ */
 export function nextAfterCheckin(
   now: number,
   settings: ScheduleSettings,
   random: () => number,
   serverNextCheckin?: number,
 ): number {
-  if (serverNextCheckin !== undefined && serverNextCheckin > 0) return now + serverNextCheckin * 1000;
+  if (serverNextCheckin !== undefined && serverNextCheckin > 0) {
+    return now + clamp(serverNextCheckin, MIN_SERVER_NEXT_CHECKIN, MAX_SERVER_NEXT_CHECKIN) * 1000;
+  }
   return now + settings.period * 1000 + Math.floor(random() * settings.jitter * 1000);
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
 }
 
 /**
@@ -42,7 +58,9 @@ export function nextAfterFailure(
   const cap = Math.min(CHECKIN_BACKOFF_CAP_MS, settings.period * 1000);
   const exponential = Math.min(cap, CHECKIN_BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1));
   let delay = exponential / 2 + random() * (exponential / 2);
-  if (retryAfter !== undefined && retryAfter > 0) delay = Math.max(delay, retryAfter * 1000);
+  // A Retry-After of years would silence the device as surely as a bad nextCheckin.
+  if (retryAfter !== undefined && retryAfter > 0)
+    delay = Math.max(delay, Math.min(retryAfter, MAX_SERVER_NEXT_CHECKIN) * 1000);
   return now + Math.floor(delay);
 }
 
@@ -55,6 +73,13 @@ export function dueAt(state: { lastCheckin?: number; nextCheckin?: number }, now
   if (state.lastCheckin !== undefined && state.lastCheckin > now + 60_000) return now;
   return state.nextCheckin;
 }
+
+/**
+ * Download cycles (a checkin, then the download with its own bounded retries) that may fail in a row
+ * without adding a byte before the update is failed and reported. Each failed cycle is retried on the
+ * checkin backoff, counted per update: a checkin that gets an answer does not reset it.
+ */
+export const MAX_DOWNLOAD_CYCLES = 5;
 
 /** Seconds an update id is skipped after its 1st, 2nd, … failure; after the last it is skipped for good. */
 export const UPDATE_RETRY_DELAYS: readonly number[] = [3600, 6 * 3600];

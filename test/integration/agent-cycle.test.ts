@@ -2,16 +2,28 @@
  * The agent's state sequences under injected faults, through real components: an HTTP cloud, an image
  * server, a fault proxy and real scripts (the repository's scripts/update by default).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, type AgentOptions, type CycleOutcome } from '#agent/agent.ts';
 import { loadAgentConfig } from '#agent/config.ts';
-import type { AgentStateName } from '#agent/state.ts';
+import { identify } from '#agent/proc.ts';
+import { type AgentStateName, initialState } from '#agent/state.ts';
 import { generateKeyPair, signManifest } from '#core/manifest.ts';
 import {
   type CloudAnswer,
+  closedPort,
   type FakeCloud,
   type Fault,
   type FaultProxy,
@@ -19,6 +31,8 @@ import {
   type ImageServerOptions,
   makeImage,
   offer,
+  processAlive,
+  s3ErrorBody,
   startFakeCloud,
   startFaultProxy,
   startImageServer,
@@ -54,6 +68,7 @@ interface EnvOptions {
   readonly keys?: readonly string[];
   readonly version?: string;
   readonly applyTimeout?: string;
+  readonly period?: string;
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -85,6 +100,7 @@ async function makeEnv(o: EnvOptions = {}): Promise<Env> {
     ...(o.version ? { version: o.version } : {}),
     applyTimeout: o.applyTimeout ?? '20 secs',
     stallTimeout: '2 secs',
+    ...(o.period ? { period: o.period } : {}),
   });
   const url = proxy ? proxy.rewrite(server.url) : server.url;
   return { dir, stateDir: join(dir, 'state'), cloud, server, image, url, files, ...(proxy ? { proxy } : {}) };
@@ -496,14 +512,178 @@ echo restart`,
   });
 
   it('start() checks in on the schedule until stop()', async () => {
-    const env = await makeEnv();
-    env.cloud.onCheckin = () => ({ body: { nextCheckin: 0.2 } });
+    const env = await makeEnv({ period: '1 sec' });
+    env.cloud.onCheckin = () => ({ body: {} });
     const { agent } = newAgent(env);
     agent.start();
     await until(() => env.cloud.checkins.length >= 3, 5000, 'three checkins');
     await agent.stop();
     const count = env.cloud.checkins.length;
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 1200));
     expect(env.cloud.checkins.length).toBe(count);
+  });
+
+  it('start() holds a tiny server nextCheckin to the 60 s floor', async () => {
+    const env = await makeEnv({ period: '1 sec' });
+    env.cloud.onCheckin = () => ({ body: { nextCheckin: 0.05 } });
+    const { agent } = newAgent(env);
+    agent.start();
+    await until(() => env.cloud.checkins.length >= 1, 5000, 'the first checkin');
+    await new Promise((r) => setTimeout(r, 1500));
+    await agent.stop();
+    // Before the floor, 0.05 s between checkins made about 30 of them here.
+    expect(env.cloud.checkins.length).toBe(1);
+    expect(agent.nextCheckinAt - Date.now()).toBeGreaterThan(55_000);
+  });
+
+  describe('a download that keeps failing', () => {
+    /** Runs cycles on a fake clock, each at the time the agent scheduled; returns outcomes and delays. */
+    async function cycles(agent: Agent, clock: { now: number }, count: number) {
+      const outcomes: string[] = [];
+      const delays: number[] = [];
+      for (let i = 0; i < count; i++) {
+        if (i > 0) clock.now = Math.max(clock.now, agent.nextCheckinAt);
+        const result = await agent.checkin();
+        outcomes.push(result.outcome);
+        delays.push(agent.nextCheckinAt - clock.now);
+      }
+      return { outcomes, delays };
+    }
+
+    it('403 with an S3 error body: backs off per update, fails and reports after 5 cycles', async () => {
+      const env = await makeEnv({
+        server: { refuse: { status: 403, body: s3ErrorBody('AccessDenied', 'Request has expired') } },
+      });
+      offerImage(env);
+      const clock = { now: 1_700_000_000_000 };
+      const { agent } = newAgent(env, { now: () => clock.now, random: () => 0 });
+      const { outcomes, delays } = await cycles(agent, clock, 5);
+      // Every checkin got an answer, which used to reset the backoff and retry every 15 s forever.
+      expect(outcomes).toEqual(['error', 'error', 'error', 'error', 'failed']);
+      expect(delays.slice(0, 4)).toEqual([15_000, 30_000, 60_000, 120_000]);
+      // Then the update id is backed off like any failed update.
+      expect((await agent.checkin()).outcome).toBe('skipped');
+      expect(env.cloud.checkins.length).toBe(6);
+      expect(env.server.ranges.length).toBe(5);
+      expect(env.cloud.reports.map((r) => r.body)).toEqual([
+        {
+          id: 'dev-1',
+          update: 'upd-1',
+          success: false,
+          status: 'failed',
+          version: '1.0.0',
+          error: `Download failed 5 times in a row: Image URL refused with HTTP 403 AccessDenied by ${new URL(env.server.url).origin}`,
+        },
+      ]);
+      expect(readdirSync(join(env.stateDir, 'downloads'))).toEqual([]);
+    });
+
+    it('connection refused: fails and reports after 5 cycles, naming the origin', async () => {
+      const env = await makeEnv();
+      const port = await closedPort();
+      offerImage(env, { url: `http://127.0.0.1:${port}/image.bin?X-Amz-Signature=secret` });
+      const clock = { now: 1_700_000_000_000 };
+      const { agent } = newAgent(env, {
+        now: () => clock.now,
+        random: () => 0,
+        downloadRetry: { baseDelayMs: 1, maxWithoutProgress: 2 },
+      });
+      const { outcomes } = await cycles(agent, clock, 5);
+      expect(outcomes).toEqual(['error', 'error', 'error', 'error', 'failed']);
+      const error = String(env.cloud.reports[0]?.body.error);
+      expect(error).toBe(
+        `Download failed 5 times in a row: Download failed after 2 attempts: Image download from http://127.0.0.1:${port}: ECONNREFUSED`,
+      );
+    });
+
+    it('a cycle that adds bytes starts the count over', async () => {
+      const env = await makeEnv({
+        imageSize: 3 * MiB,
+        faults: [MiB, 2 * MiB].map((at) => ({ kind: 'stall', at }) as const),
+      });
+      offerImage(env);
+      const clock = { now: 1_700_000_000_000 };
+      // One attempt per cycle: each stall fails the cycle, after some progress.
+      const { agent } = newAgent(env, {
+        now: () => clock.now,
+        random: () => 0,
+        downloadRetry: { maxAttempts: 1 },
+      });
+      const { outcomes, delays } = await cycles(agent, clock, 3);
+      expect(outcomes).toEqual(['error', 'error', 'applied']);
+      expect(delays.slice(0, 2)).toEqual([15_000, 15_000]);
+    });
+  });
+
+  it('stop() while the script runs ends its process group; the next start confirms or fails it', async () => {
+    const env = await makeEnv({
+      script:
+        'echo $$ > "$UPDATE_STATE_DIR/script.pid"; sleep 30 & echo $! > "$UPDATE_STATE_DIR/child.pid"; wait',
+    });
+    offerImage(env);
+    const first = newAgent(env);
+    const run = first.agent.checkin();
+    const child = join(env.stateDir, 'child.pid');
+    await until(() => existsSync(child) && readFileSync(child, 'utf8').endsWith('\n'), 10_000, 'the script');
+    await first.agent.stop();
+    const stopped = await run;
+    expect(stopped).toMatchObject({ outcome: 'error', error: 'Agent stopped while applying' });
+    const script = Number(readFileSync(join(env.stateDir, 'script.pid'), 'utf8'));
+    expect(processAlive(script)).toBe(false);
+    expect(processAlive(Number(readFileSync(child, 'utf8')))).toBe(false);
+    // No false failure: nothing reported, the interrupted apply is on disk with its process group.
+    expect(env.cloud.reports).toEqual([]);
+    const persisted = JSON.parse(readFileSync(join(env.stateDir, 'state.json'), 'utf8'));
+    expect(persisted.state).toBe('applying');
+    expect(persisted.apply.script.pid).toBe(script);
+
+    env.cloud.onCheckin = () => ({ body: {} });
+    const second = newAgent(env);
+    const result = await second.agent.checkin();
+    expect(result.reports).toMatchObject([{ status: 'failed', success: false }]);
+    expect(result.reports[0]!.error).toMatch(/Interrupted while applying; the running version is 1.0.0/);
+    expect(readdirSync(join(env.stateDir, 'downloads'))).toEqual([]);
+  });
+
+  it('a restart waits for the script a killed agent left running, then confirms it', async () => {
+    const env = await makeEnv();
+    offerImage(env);
+    // What a killed agent leaves: the state `applying`, and the script still at work in its own group.
+    const image = join(env.stateDir, 'downloads', 'upd-1.img');
+    mkdirSync(join(env.stateDir, 'downloads'), { recursive: true });
+    copyFileSync(env.image.path, image);
+    const script = spawn('/bin/sh', ['-c', `sleep 1; exec ${DEFAULT_SCRIPT} "$0" >/dev/null`, image], {
+      detached: true,
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        UPDATE_VERSION: '1.1.0',
+        UPDATE_STATE_DIR: env.stateDir,
+        UPDATE_CONFIG: env.files.ioto,
+      },
+    });
+    const exited = new Promise((resolve) => script.on('exit', resolve));
+    const download = { update: 'upd-1', checksum: env.image.sha256, size: env.image.size, file: 'upd-1.img' };
+    writeFileSync(
+      join(env.stateDir, 'state.json'),
+      JSON.stringify({
+        ...initialState(),
+        state: 'applying',
+        download: { ...download, offset: env.image.size },
+        apply: {
+          update: 'upd-1',
+          version: '1.1.0',
+          from: '1.0.0',
+          script: { ...identify(script.pid!), startedAt: Date.now() },
+        },
+      }),
+    );
+    env.cloud.onCheckin = () => ({ body: {} });
+    const { agent } = newAgent(env);
+    const result = await agent.checkin();
+    await exited;
+    // Confirming at once would have read 1.0.0 and reported a failure the script was about to undo.
+    expect(result.reports).toMatchObject([{ status: 'applied', success: true, version: '1.1.0' }]);
+    expect(runningVersion(env)).toBe('1.1.0');
   });
 });

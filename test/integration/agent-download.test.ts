@@ -3,11 +3,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadImage } from '#agent/download.ts';
+import { downloadImage, s3ErrorCode } from '#agent/download.ts';
 import { DownloadRefusedError, TransientError } from '#agent/errors.ts';
 import {
+  closedPort,
   type Fault,
   makeImage,
+  s3ErrorBody,
   seededRandom,
   startFaultProxy,
   startImageServer,
@@ -289,5 +291,107 @@ describe('downloadImage', () => {
       await server.close();
       execFileSync('umount', [mount]);
     }
+  });
+
+  it('restarts from byte 0 once after a 416 to a resume, then refuses', async () => {
+    // The server's object is shorter than the kept prefix says: a Range past its end gets 416.
+    const served = data.subarray(0, MiB);
+    const server = await startImageServer(served);
+    try {
+      const file = target('416.img');
+      const kept = MiB + 50;
+      writeFileSync(file, data.subarray(0, kept));
+      const checkpoints: number[] = [];
+      const attempt = downloadImage({
+        url: server.url,
+        size: MiB + 100,
+        file,
+        offset: kept,
+        stallTimeoutMs: 5000,
+        retry: { baseDelayMs: 10 },
+        onCheckpoint: (offset) => checkpoints.push(offset),
+      });
+      await expect(attempt).rejects.toThrow(DownloadRefusedError);
+      await expect(attempt).rejects.toThrow(
+        /answered HTTP 416 to a resume at byte 1048576, after restarting from byte 0 once$/,
+      );
+      // Once from the kept prefix, once from 0 (the whole object, still short), once more: refused.
+      expect(server.ranges).toEqual([`bytes=${kept}-`, '', `bytes=${MiB}-`]);
+      // The truncation to byte 0 reached the persisted offset before any new byte did.
+      expect(checkpoints[0]).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('names the origin and the S3 error code, never the signed query, in errors', async () => {
+    const server = await startImageServer(data, {
+      refuse: { status: 403, body: s3ErrorBody('AccessDenied', 'Request has expired') },
+    });
+    try {
+      const origin = new URL(server.url).origin;
+      const attempt = downloadImage({
+        url: server.url,
+        size: image.size,
+        file: target('403.img'),
+        offset: 0,
+        stallTimeoutMs: 5000,
+      });
+      const err = await attempt.then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toBe(`Image URL refused with HTTP 403 AccessDenied by ${origin}`);
+      expect(err?.message).not.toMatch(/X-Amz|images\/demo/);
+      // 403 is not retried within the download: only a fresh checkin (a new URL) can help.
+      expect(server.ranges.length).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('retries a 503 SlowDown and gives up naming origin and code', async () => {
+    const server = await startImageServer(data, {
+      refuse: { status: 503, body: s3ErrorBody('SlowDown', 'Please reduce your request rate.') },
+    });
+    try {
+      const attempt = downloadImage({
+        url: server.url,
+        size: image.size,
+        file: target('503.img'),
+        offset: 0,
+        stallTimeoutMs: 5000,
+        retry: { maxWithoutProgress: 2, baseDelayMs: 10 },
+      });
+      await expect(attempt).rejects.toThrow(
+        `Download failed after 2 attempts: Image download from ${new URL(server.url).origin} answered HTTP 503 SlowDown`,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('names the origin when the connection is refused', async () => {
+    const port = await closedPort();
+    const attempt = downloadImage({
+      url: `http://127.0.0.1:${port}/images/x.bin?X-Amz-Signature=secret`,
+      size: 10,
+      file: target('refused.img'),
+      offset: 0,
+      stallTimeoutMs: 1000,
+      retry: { maxWithoutProgress: 1 },
+    });
+    await expect(attempt).rejects.toThrow(
+      `Download failed after 1 attempts: Image download from http://127.0.0.1:${port}: ECONNREFUSED`,
+    );
+  });
+
+  it.each([
+    [s3ErrorBody('NoSuchKey', 'The specified key does not exist.'), 'NoSuchKey'],
+    ['<Error><Code> AccessDenied </Code></Error>', 'AccessDenied'],
+    ['Forbidden', undefined],
+    ['<Code>two words</Code>', undefined],
+  ])('s3ErrorCode(%j) is %s', (body, code) => {
+    expect(s3ErrorCode(body)).toBe(code);
   });
 });

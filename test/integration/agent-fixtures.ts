@@ -2,7 +2,7 @@
  * Real components for agent tests, reusable by e2e tests against the local cloud:
  * - makeImage: a random image file and its sha256;
  * - startImageServer: a Range-capable static server (206 like S3), optionally throttled, oversized,
- *   or ignoring Range;
+ *   ignoring Range, or refusing every request with an S3-style error;
  * - startFaultProxy: an HTTP proxy in front of any image URL (presigned S3 URLs included: it keeps the
  *   path, query and Host) that cuts, corrupts or stalls the body at absolute image offsets;
  * - startFakeCloud: DESIGN §2 checkin/report endpoints answering what a test tells them, recording calls;
@@ -74,6 +74,13 @@ export interface ImageServerOptions {
   readonly chunked?: boolean;
   /** Serve HTTPS with this key and certificate (PEM). */
   readonly tls?: TlsFiles;
+  /** Answer every request with this status and body instead of the image (an S3 error, say). */
+  readonly refuse?: { readonly status: number; readonly body?: string };
+}
+
+/** The body S3 sends with an error status. */
+export function s3ErrorBody(code: string, message: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>4442587FB7D0A2F9</RequestId></Error>`;
 }
 
 export interface TlsFiles {
@@ -128,6 +135,15 @@ export async function startImageServer(data: Buffer, options: ImageServerOptions
   const server = createServer(options.tls, (req, res) => {
     const range = req.headers.range ?? '';
     ranges.push(range);
+    if (options.refuse) {
+      const body = options.refuse.body ?? '';
+      res.writeHead(options.refuse.status, {
+        'content-type': 'application/xml',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+      return;
+    }
     const m = /^bytes=(\d+)-$/.exec(range);
     let start = 0;
     if (m && !options.ignoreRange) {
@@ -437,6 +453,30 @@ export function runAgent(
   options: { cwd: string; env?: Readonly<Record<string, string>>; timeoutMs?: number },
 ): Promise<AgentRun> {
   return waitForExit(spawnAgent(bundle, args, options), options.timeoutMs);
+}
+
+/** Whether `pid` runs (a zombie, dead but not yet reaped, does not). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** A TCP port on 127.0.0.1 with nothing listening: connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** Polls `check` every 20 ms until it returns true. */

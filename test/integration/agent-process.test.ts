@@ -2,7 +2,7 @@
  * The single-file agent (as built for devices) run as a real process: exit codes, configuration
  * errors, and SIGKILL at the worst moments followed by a restart.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   makeCertificate,
   makeImage,
   offer,
+  processAlive,
   runAgent,
   spawnAgent,
   startFakeCloud,
@@ -224,6 +225,82 @@ describe('updraft-agent configuration errors: one line naming file and key, exit
   });
 });
 
+describe('updraft-agent --state problems: one line naming --state, exit 2', () => {
+  it.each([
+    [
+      'an existing file',
+      (dir: string) => join(dir, 'config/ioto.json5'),
+      /exists and is not a directory \(EEXIST\)$/,
+    ],
+    [
+      'a path under a file',
+      (dir: string) => join(dir, 'config/ioto.json5/state'),
+      /a component of the path is not a directory \(ENOTDIR\)$/,
+    ],
+    [
+      'a directory whose downloads/ is a file',
+      (dir: string) => {
+        mkdirSync(join(dir, 'st'));
+        writeFileSync(join(dir, 'st/downloads'), '');
+        return join(dir, 'st');
+      },
+      /downloads: exists and is not a directory \(EEXIST\)$/,
+    ],
+  ])('%s', async (_name, stateOf, problem) => {
+    const env = await makeEnv();
+    const state = stateOf(env.dir);
+    const args = [...env.args.slice(0, -1), state];
+    for (const mode of [['--once'], []]) {
+      const run = await runAgent(bundle, [...args.filter((a) => a !== '--once'), ...mode], {
+        cwd: env.dir,
+        env: ENV,
+      });
+      expect(run.code, run.stderr).toBe(2);
+      const lines = run.stderr.trimEnd().split('\n');
+      expect(lines, run.stderr).toHaveLength(1);
+      expect(lines[0]!.startsWith(`updraft-agent: --state ${state}: `), lines[0]).toBe(true);
+      expect(lines[0]).toMatch(problem);
+    }
+    expect(env.cloud.checkins).toEqual([]);
+  });
+});
+
+describe('updraft-agent --once stopped by a signal while the script runs', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s: the script group is ended, nothing is reported, the apply stays recorded; the rerun fails it',
+    async (signal) => {
+      const env = await makeEnv({
+        script:
+          'echo $$ > "$UPDATE_STATE_DIR/script.pid"; sleep 30 & echo $! > "$UPDATE_STATE_DIR/child.pid"; wait',
+      });
+      const childFile = join(env.dir, 'state/child.pid');
+      const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+      const exited = waitForExit(child);
+      await until(
+        () => existsSync(childFile) && readFileSync(childFile, 'utf8').endsWith('\n'),
+        15_000,
+        'the script',
+      );
+      child.kill(signal);
+      const run = await exited;
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(/Stopping/);
+      const script = Number(readFileSync(join(env.dir, 'state/script.pid'), 'utf8'));
+      // Without signal handling in --once, the agent died and the script ran on, orphaned.
+      expect(processAlive(script)).toBe(false);
+      expect(processAlive(Number(readFileSync(childFile, 'utf8')))).toBe(false);
+      expect(env.cloud.reports).toEqual([]);
+      const state = persisted(env) as { state: string; apply?: { script?: { pid: number } } };
+      expect(state.state).toBe('applying');
+      expect(state.apply?.script?.pid).toBe(script);
+
+      const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+      expect(rerun.code, rerun.stderr).toBe(1);
+      expect(env.cloud.reports.map((r) => r.body)).toMatchObject([{ status: 'failed', version: '1.0.0' }]);
+    },
+  );
+});
+
 describe('updraft-agent killed with SIGKILL', () => {
   it('mid-download: the restart resumes at the persisted offset and applies the exact image', async () => {
     const env = await makeEnv({ imageSize: 8 * MiB, bytesPerSecond: 3 * MiB });
@@ -242,6 +319,37 @@ describe('updraft-agent killed with SIGKILL', () => {
     expect(rerun.stderr).toMatch(new RegExp(`Resuming download of update upd-1 at byte ${offset}`));
     expect(version(env)).toBe('1.1.0');
     expect(env.cloud.reports.map((r) => r.body.status)).toEqual(['applied']);
+  });
+
+  it('mid-apply with the script still running: the restart waits for it and confirms the update', async () => {
+    // The script outlives the agent; its output goes to a file, since the agent's pipes die with it.
+    const env = await makeEnv({
+      script: `exec > "$UPDATE_STATE_DIR/script.log" 2>&1
+echo $$ > "$UPDATE_STATE_DIR/script.pid"
+sleep 1.5
+exec ${resolve('scripts/update')} "$1"`,
+    });
+    const pidFile = join(env.dir, 'state/script.pid');
+    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    const exited = waitForExit(child);
+    await until(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
+      15_000,
+      'the script',
+    );
+    child.kill('SIGKILL');
+    await exited;
+    expect(persisted(env).state).toBe('applying');
+    expect(version(env)).toBe('1.0.0');
+
+    env.cloud.onCheckin = () => ({ body: {} });
+    const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stderr).toMatch(/Update script \(process group \d+\) is still running; waiting/);
+    expect(version(env)).toBe('1.1.0');
+    expect(env.cloud.reports.map((r) => r.body)).toMatchObject([
+      { update: 'upd-1', success: true, status: 'applied', version: '1.1.0' },
+    ]);
   });
 
   it('mid-apply: the restart reports the interrupted update as failed and keeps the old version', async () => {

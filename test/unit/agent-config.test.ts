@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadAgentConfig, parseDeviceConfig, parseIotoConfig } from '#agent/config.ts';
+import { loadAgentConfig, parseDeviceConfig, parseIotoConfig, readConfiguredVersion } from '#agent/config.ts';
 import { ConfigError } from '#agent/errors.ts';
 import { generateKeyPair } from '#core/manifest.ts';
 
@@ -69,6 +69,14 @@ describe('parseIotoConfig', () => {
       updateScript: '/opt/device/scripts/update',
       versionCommand: 'cat /etc/version',
     });
+  });
+
+  it('accepts timeouts up to 24 days', () => {
+    const config = parse({
+      ...VALID,
+      update: { ...VALID.update, applyTimeout: '24 days', stallTimeout: '1 day' },
+    });
+    expect([config.applyTimeout, config.stallTimeout]).toEqual([24 * 86_400, 86_400]);
   });
 
   it('is disabled by services.update or update.enable, and then needs no endpoint', () => {
@@ -149,6 +157,23 @@ describe('parseIotoConfig', () => {
       { ...VALID, scripts: { update: true } },
       `${FILE}: scripts.update: must be a string`,
     ],
+    [
+      // `version: 1.0` in JSON5 is the number 1, not a missing key.
+      'version a number',
+      { ...VALID, version: 1.0 },
+      `${FILE}: version: must be a string, e.g. "1.0.0", not 1 (quote it)`,
+    ],
+    [
+      // Past 2^31-1 ms a Node timer fires at once: every script would be killed on the spot.
+      'applyTimeout past what a timer holds',
+      { ...VALID, update: { ...VALID.update, applyTimeout: '25 days' } },
+      `${FILE}: update.applyTimeout: must be at most 24 days`,
+    ],
+    [
+      'stallTimeout past what a timer holds',
+      { ...VALID, update: { ...VALID.update, stallTimeout: '1 month' } },
+      `${FILE}: update.stallTimeout: must be at most 24 days`,
+    ],
   ])('%s', (_name, value, message) => {
     expect(problem(() => parse(value))).toBe(message);
   });
@@ -209,6 +234,13 @@ describe('loadAgentConfig', () => {
       device: { product: 'demo' },
     });
     expect(config.files?.ioto).toBe(resolve('config/ioto.json5'));
+  });
+
+  it('readConfiguredVersion says a numeric version must be a string', () => {
+    writeFileSync(join(dir, 'numeric.json5'), '{ version: 1.0 }\n');
+    expect(problem(() => readConfiguredVersion(join(dir, 'numeric.json5')))).toBe(
+      `${join(dir, 'numeric.json5')}: version: must be a string, e.g. "1.0.0", not 1`,
+    );
   });
 
   it('names the file in read and syntax errors', () => {

@@ -3,6 +3,8 @@ import {
   CHECKIN_BACKOFF_BASE_MS,
   CHECKIN_BACKOFF_CAP_MS,
   dueAt,
+  MAX_SERVER_NEXT_CHECKIN,
+  MIN_SERVER_NEXT_CHECKIN,
   nextAfterCheckin,
   nextAfterFailure,
   recordUpdateFailure,
@@ -26,6 +28,16 @@ describe('nextAfterCheckin', () => {
     expect(nextAfterCheckin(NOW, DAY, () => 0.9, 120)).toBe(NOW + 120_000);
     expect(nextAfterCheckin(NOW, DAY, () => 0, 0)).toBe(NOW + 86_400_000);
   });
+
+  it('clamps the server nextCheckin to [60 s, 7 days]', () => {
+    expect(MIN_SERVER_NEXT_CHECKIN).toBe(60);
+    expect(MAX_SERVER_NEXT_CHECKIN).toBe(7 * 86_400);
+    // `{"nextCheckin":0.05}` once made a device check in 83 times in 5 s.
+    expect(nextAfterCheckin(NOW, DAY, () => 0, 0.05)).toBe(NOW + 60_000);
+    expect(nextAfterCheckin(NOW, DAY, () => 0, 59)).toBe(NOW + 60_000);
+    expect(nextAfterCheckin(NOW, DAY, () => 0, 61)).toBe(NOW + 61_000);
+    expect(nextAfterCheckin(NOW, DAY, () => 0, 365 * 86_400)).toBe(NOW + 7 * 86_400_000);
+  });
 });
 
 describe('nextAfterFailure: capped exponential backoff', () => {
@@ -40,6 +52,10 @@ describe('nextAfterFailure: capped exponential backoff', () => {
     expect(nextAfterFailure(NOW, 30, DAY, () => 1) - NOW).toBe(CHECKIN_BACKOFF_CAP_MS);
     expect(nextAfterFailure(NOW, 1000, DAY, () => 1) - NOW).toBe(CHECKIN_BACKOFF_CAP_MS);
     expect(nextAfterFailure(NOW, 30, { period: 60, jitter: 0 }, () => 1) - NOW).toBe(60_000);
+  });
+
+  it('caps Retry-After at 7 days', () => {
+    expect(nextAfterFailure(NOW, 1, DAY, () => 0, 10 * 365 * 86_400) - NOW).toBe(7 * 86_400_000);
   });
 
   it('never retries before Retry-After', () => {

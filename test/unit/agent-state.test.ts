@@ -3,13 +3,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StateLockedError } from '#agent/errors.ts';
+import { StateDirError, StateLockedError } from '#agent/errors.ts';
+import { bootId, identify, processStartTime } from '#agent/proc.ts';
 import {
   type AgentEvent,
   type AgentStateName,
   InvalidTransitionError,
   initialState,
   nextState,
+  parseLock,
   STATE_FORMAT,
   STATES,
   StateStore,
@@ -181,14 +183,117 @@ describe('StateStore', () => {
 
   it('locks the directory against a live process and takes over the lock of a dead one', () => {
     const s = store();
-    // The parent process is alive and is not this one.
+    // The parent process is alive and is not this one (a bare PID, as older agents wrote it).
     writeFileSync(join(s.dir, 'agent.pid'), String(process.ppid));
     expect(() => s.lock()).toThrow(StateLockedError);
     const dead = spawnSync('true').pid!;
     writeFileSync(join(s.dir, 'agent.pid'), String(dead));
     const unlock = s.lock();
-    expect(readFileSync(join(s.dir, 'agent.pid'), 'utf8')).toBe(String(process.pid));
+    expect(parseLock(readFileSync(join(s.dir, 'agent.pid'), 'utf8'))).toEqual(identify(process.pid));
     unlock();
     expect(existsSync(join(s.dir, 'agent.pid'))).toBe(false);
+  });
+
+  it('records the boot id and the start time with the PID', () => {
+    const s = store();
+    s.lock();
+    const holder = JSON.parse(readFileSync(join(s.dir, 'agent.pid'), 'utf8'));
+    expect(holder.pid).toBe(process.pid);
+    expect(holder.boot).toBe(bootId());
+    expect(holder.start).toBe(processStartTime(process.pid));
+    expect(holder.start).toMatch(/^\d+$/);
+  });
+
+  // A PID written before a reboot may name an unrelated live process now: that must not block the agent.
+  it.each([
+    ['from another boot', { boot: '00000000-0000-4000-8000-000000000000' }],
+    ['whose PID was reused (another start time)', { start: '1' }],
+  ])('takes over a lock %s held by a live PID', (_name, differs) => {
+    const s = store();
+    const parent = identify(process.ppid);
+    expect(parent.boot && parent.start, 'needs /proc').toBeTruthy();
+    writeFileSync(join(s.dir, 'agent.pid'), JSON.stringify({ ...parent, ...differs }));
+    s.lock();
+    expect(parseLock(readFileSync(join(s.dir, 'agent.pid'), 'utf8'))?.pid).toBe(process.pid);
+  });
+
+  it('keeps a lock whose PID, boot and start time all match a live process', () => {
+    const s = store();
+    writeFileSync(join(s.dir, 'agent.pid'), JSON.stringify(identify(process.ppid)));
+    expect(() => s.lock()).toThrow(`in use by agent process ${process.ppid}`);
+  });
+
+  it.each([
+    ['a bare PID', '123\n', { pid: 123 }],
+    ['JSON', '{"pid":7,"boot":"b","start":"99"}', { pid: 7, boot: 'b', start: '99' }],
+    ['garbage', 'hello', undefined],
+    ['a PID of 0', '0', undefined],
+    ['JSON without a PID', '{"boot":"b"}', undefined],
+  ])('parseLock reads %s', (_name, text, expected) => {
+    expect(parseLock(text)).toEqual(expected);
+  });
+
+  it('turns a file in the way of the state directory into a one-line StateDirError', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-state-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'file'), '');
+    expect(() => new StateStore(join(dir, 'file'))).toThrow(StateDirError);
+    expect(() => new StateStore(join(dir, 'file'))).toThrow(/: exists and is not a directory \(EEXIST\)$/);
+    expect(() => new StateStore(join(dir, 'file', 'state'))).toThrow(
+      /: a component of the path is not a directory \(ENOTDIR\)$/,
+    );
+  });
+});
+
+describe('StateStore.load: nested record shapes', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const apply = { update: 'u', version: '1.1.0', from: '1.0.0' };
+  const download = { update: 'u', checksum: 'ab', size: 10, file: 'u.img', offset: 0 };
+  const report = { update: 'u', success: false, status: 'failed', version: '1.0.0' };
+
+  it.each([
+    ['applying with "apply": null', { state: 'applying', apply: null }],
+    ['idle with "apply": null', { apply: null }],
+    [
+      'an apply record without its version',
+      { state: 'pending-confirm', apply: { update: 'u', from: '1.0.0' } },
+    ],
+    ['a script record without a PID', { state: 'applying', apply: { ...apply, script: { startedAt: 1 } } }],
+    ['a download file name that leaves the downloads directory', { download: { ...download, file: '../x' } }],
+    ['a download offset that is not a count', { download: { ...download, offset: -1 } }],
+    ['a report with an unknown status', { state: 'reporting', report: { ...report, status: 'done' } }],
+    ['a report whose success is a string', { state: 'reporting', report: { ...report, success: 'no' } }],
+    ['a failure record that is a number', { failed: { u: 3 } }],
+    ['an offer without a URL', { offer: { update: 'u', version: '1.1.0', checksum: 'ab', size: 1 } }],
+    ['a lastCheckin that is a string', { lastCheckin: 'yesterday' }],
+  ])('sets aside %s', (_name, fields) => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-state-'));
+    dirs.push(dir);
+    const s = new StateStore(dir);
+    writeFileSync(s.file, JSON.stringify({ ...initialState(), ...fields }));
+    expect(s.load()).toEqual(initialState());
+    expect(s.discarded).toBeDefined();
+  });
+
+  it('reads every record of a full state back', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-state-'));
+    dirs.push(dir);
+    const s = new StateStore(dir);
+    const record = {
+      ...initialState(),
+      state: 'applying' as const,
+      lastCheckin: 1,
+      nextCheckin: 2,
+      offer: { update: 'u', version: '1.1.0', url: 'http://x/', checksum: 'ab', size: 10 },
+      download: { ...download, failures: 2 },
+      apply: { ...apply, script: { pid: 42, boot: 'b', start: '7', startedAt: 3 } },
+      failed: { old: { failures: 1, retryAt: 5 } },
+    };
+    s.save(record);
+    expect(s.load()).toEqual(record);
+    expect(s.discarded).toBeUndefined();
   });
 });

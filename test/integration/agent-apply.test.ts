@@ -1,0 +1,100 @@
+/**
+ * The update script as real processes: its process group is killed whole on timeout and on stop,
+ * and a group left by an earlier agent process is recognised, or not, by PID, boot and start time.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runUpdateScript, scriptStillRunning } from '#agent/apply.ts';
+import { ApplyError } from '#agent/errors.ts';
+import { identify } from '#agent/proc.ts';
+import { processAlive, until, writeScript } from './agent-fixtures.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'agent-apply-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A script that starts a child ignoring SIGTERM, records its PID, then waits on a sleep of its own. */
+function stubbornScript(name: string): { script: string; childPid: () => number } {
+  const pidFile = join(dir, `${name}.child`);
+  const script = writeScript(
+    dir,
+    `${name}.sh`,
+    // `trap '' TERM` is inherited through exec: the sleep ignores SIGTERM and only SIGKILL ends it.
+    `(trap '' TERM; exec sleep 47.5) &
+echo $! > ${pidFile}
+sleep 30`,
+  );
+  return { script, childPid: () => Number(readFileSync(pidFile, 'utf8')) };
+}
+
+describe('runUpdateScript', () => {
+  it('on timeout, SIGKILLs the group before settling, even when the script itself exits on SIGTERM', async () => {
+    const { script, childPid } = stubbornScript('timeout');
+    const started = Date.now();
+    const run = runUpdateScript({ script, args: [], env: {}, timeoutMs: 300 });
+    await expect(run).rejects.toThrow('Update script timed out after 0.3 s and was killed');
+    // The script died at SIGTERM; its child did not, and settling waited for the grace period and SIGKILL.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    await until(() => !processAlive(childPid()), 2000, 'the SIGTERM-proof child to be killed');
+  });
+
+  it('settles at once when SIGTERM ends the whole group', async () => {
+    const script = writeScript(dir, 'polite.sh', 'sleep 30');
+    const started = Date.now();
+    await expect(runUpdateScript({ script, args: [], env: {}, timeoutMs: 300 })).rejects.toThrow(/timed out/);
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it('an abort (the agent stopping) ends the group the same way and says so', async () => {
+    const { script, childPid } = stubbornScript('abort');
+    const abort = new AbortController();
+    let pid = 0;
+    const run = runUpdateScript({
+      script,
+      args: [],
+      env: {},
+      timeoutMs: 60_000,
+      signal: abort.signal,
+      onSpawn: (p) => {
+        pid = p;
+      },
+    });
+    await until(() => {
+      try {
+        return childPid() > 0;
+      } catch {
+        return false;
+      }
+    });
+    abort.abort();
+    await expect(run).rejects.toThrow(new ApplyError('Update script stopped: the agent is stopping'));
+    expect(processAlive(pid)).toBe(false);
+    await until(() => !processAlive(childPid()), 2000, 'the child to be killed');
+  });
+
+  it('does not start the script once the agent is stopping', async () => {
+    const script = writeScript(dir, 'never.sh', `touch ${join(dir, 'ran')}`);
+    const abort = new AbortController();
+    abort.abort();
+    await expect(
+      runUpdateScript({ script, args: [], env: {}, timeoutMs: 1000, signal: abort.signal }),
+    ).rejects.toThrow(/not started/);
+  });
+});
+
+describe('scriptStillRunning: a group left by an earlier agent process', () => {
+  it('is the same group while it runs, and not once it ended', async () => {
+    const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const who = identify(child.pid!);
+    expect(scriptStillRunning(who)).toBe(true);
+    // After a reboot, or with the PID taken by a process that started at another time, it is not ours.
+    expect(scriptStillRunning({ ...who, boot: '00000000-0000-4000-8000-000000000000' })).toBe(false);
+    expect(scriptStillRunning({ ...who, start: '1' })).toBe(false);
+    process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+    expect(scriptStillRunning(who)).toBe(false);
+  });
+});

@@ -271,8 +271,10 @@ export class DeviceStore {
   /** Registry entry: last seen, version, properties. Unchanged devices are rewritten only every `registryRefreshMs`. */
   async recordDevice(device: DeviceCheckin): Promise<void> {
     const properties = JSON.stringify(device.body);
-    // A digest, not the body: up to 100,000 cached bodies of up to 16 KiB would be gigabytes.
-    const fingerprint = createHash('sha256').update(properties).digest('base64');
+    // Typical bodies are kept as they are (cheaper than hashing on every checkin); large ones as a
+    // digest, or up to 100,000 cached bodies of up to 16 KiB would be gigabytes.
+    const fingerprint =
+      properties.length <= 512 ? properties : createHash('sha256').update(properties).digest('base64');
     const cacheKey = `${device.product}\u0000${device.id}`;
     const now = this.now();
     const seen = this.registryCache.get(cacheKey);

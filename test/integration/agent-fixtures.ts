@@ -88,8 +88,11 @@ export interface TlsFiles {
   readonly cert: string;
 }
 
-/** A self-signed certificate for 127.0.0.1 (needs the openssl CLI); trust it with NODE_EXTRA_CA_CERTS. */
-export function makeCertificate(dir: string): TlsFiles & { readonly certFile: string } {
+/** A self-signed certificate for the given addresses (needs the openssl CLI); trust it with NODE_EXTRA_CA_CERTS. */
+export function makeCertificate(
+  dir: string,
+  ips: readonly string[] = ['127.0.0.1'],
+): TlsFiles & { readonly certFile: string } {
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
   execFileSync(
@@ -105,9 +108,9 @@ export function makeCertificate(dir: string): TlsFiles & { readonly certFile: st
       '-days',
       '1',
       '-subj',
-      '/CN=127.0.0.1',
+      `/CN=${ips[0]}`,
       '-addext',
-      'subjectAltName=IP:127.0.0.1',
+      `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}`,
       '-keyout',
       keyFile,
       '-out',

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { keys } from '#functions/keys.ts';
 import { startLocalCloud } from '#local/cloud.ts';
+import { makeCertificate } from '#test/integration/agent-fixtures.ts';
 import { checkin, report, seedUpdate, startTestCloud } from '#test/support/cloud.ts';
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -53,32 +54,8 @@ function httpsPost(
 describe('HTTPS', () => {
   it('serves the API and images over TLS on separate addresses with the given certificate', async () => {
     const dir = tempDir();
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=updraft-test',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,IP:127.0.0.2',
-      ],
-      { stdio: 'ignore' },
-    );
-    const pem = { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8'), certFile: cert };
+    const tls = makeCertificate(dir, ['127.0.0.1', '127.0.0.2']);
+    const pem = { cert: tls.cert, key: tls.key, certFile: tls.certFile };
     const cloud = await startLocalCloud({
       dataDir: join(dir, 'data'),
       port: 0,

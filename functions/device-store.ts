@@ -378,8 +378,15 @@ export class DeviceStore {
    * than at its next checkin (possibly a day later), so `updraft stats` shows the rollout.
    */
   async recordAppliedVersion(product: string, deviceId: string, version: string): Promise<void> {
+    const lastSeen = new Date(this.now()).toISOString();
+    // A buffered entry (local cloud) would otherwise land later with the old version.
+    const pending = this.pendingDevices.get(`${product}\u0000${deviceId}`);
+    if (pending) {
+      pending.version = version;
+      pending.lastSeen = lastSeen;
+    }
     await this.table.update(keys.device(product, deviceId), {
-      set: { version, lastSeen: new Date(this.now()).toISOString() },
+      set: { version, lastSeen },
       condition: 'attribute_exists(pk)',
     });
   }

@@ -326,8 +326,13 @@ describe('registry', () => {
     // An applied report moves the device to the new version at once.
     const update = await seedUpdate(cloud, { product: p.name, version: '1.5.0' });
     expect((await checkin(cloud, device(p.name, 'reg1', '1.4.0'), p.token)).json.update).toBe(update.id);
-    await cloud.flush();
     await report(cloud, { id: 'reg1', update: update.id, success: true }, p.token);
+    await cloud.flush(); // the checkin's buffered registry entry must not bring 1.4.0 back
     expect((await cloud.table.get(keys.device(p.name, 'reg1'), true))?.version).toBe('1.5.0');
+    // Also for a device whose entry had not been written yet when it reported.
+    expect((await checkin(cloud, device(p.name, 'reg2', '1.4.0'), p.token)).json.update).toBe(update.id);
+    await report(cloud, { id: 'reg2', update: update.id, success: true }, p.token);
+    await cloud.flush();
+    expect((await cloud.table.get(keys.device(p.name, 'reg2'), true))?.version).toBe('1.5.0');
   });
 });

@@ -64,6 +64,21 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** A device at 1.1.0 trusting `keys`, run once against the cloud. */
+async function device1_1(id: string, keys: string[]) {
+  const dir = join(work, id);
+  const files = writeAgentFiles(dir, {
+    api: cloud.apiUrl,
+    token: '${UPDRAFT_TOKEN}',
+    script: SCRIPT,
+    keys,
+    version: '1.1.0',
+    device: { id },
+  });
+  const args = ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')];
+  return { ...files, run: await runAgent(AGENT, args, { cwd: dir, env: env(), timeoutMs: 30_000 }) };
+}
+
 describe('updraft-agent --once against the local cloud', () => {
   it('downloads through 20 cuts, verifies, applies with scripts/update, reports; stats shows the success', async () => {
     const file = join(work, 'image-1.1.0.bin');
@@ -131,39 +146,13 @@ describe('updraft-agent --once against the local cloud', () => {
     const wrongKey = (
       JSON.parse((await runUpdraft(['keys', 'generate', '--json'], env())).stdout) as { publicKey: string }
     ).publicKey;
-    const rejecting = join(work, 'rejecting');
-    const bad = writeAgentFiles(rejecting, {
-      api: cloud.apiUrl,
-      token: '${UPDRAFT_TOKEN}',
-      script: SCRIPT,
-      keys: [wrongKey],
-      version: '1.1.0',
-      device: { id: 'dev-wrong-key' },
-    });
-    const badRun = await runAgent(
-      AGENT,
-      ['--once', '--config', bad.ioto, '--device', bad.device, '--state', join(rejecting, 'state')],
-      { cwd: rejecting, env: env(), timeoutMs: 30_000 },
-    );
-    expect(badRun.code).not.toBe(0);
-    expect(badRun.stderr).toMatch(/signature/i);
+    const bad = await device1_1('dev-wrong-key', [wrongKey]);
+    expect(bad.run.code).not.toBe(0);
+    expect(bad.run.stderr).toMatch(/signature/i);
     expect(readFileSync(bad.ioto, 'utf8')).toMatch(/"version": "1\.1\.0"/);
 
-    const accepting = join(work, 'accepting');
-    const good = writeAgentFiles(accepting, {
-      api: cloud.apiUrl,
-      token: '${UPDRAFT_TOKEN}',
-      script: SCRIPT,
-      keys: [publicKey],
-      version: '1.1.0',
-      device: { id: 'dev-right-key' },
-    });
-    const goodRun = await runAgent(
-      AGENT,
-      ['--once', '--config', good.ioto, '--device', good.device, '--state', join(accepting, 'state')],
-      { cwd: accepting, env: env(), timeoutMs: 30_000 },
-    );
-    expect(goodRun.code, goodRun.stderr).toBe(0);
+    const good = await device1_1('dev-right-key', [publicKey]);
+    expect(good.run.code, good.run.stderr).toBe(0);
     expect(readFileSync(good.ioto, 'utf8')).toMatch(/"version": "2\.0\.0"/);
 
     const stats = await runUpdraft(['stats', '--product', 'demo', '--json'], env());

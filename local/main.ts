@@ -137,7 +137,7 @@ Development token for product "${DEV_PRODUCT}" (also in ${dataDir}/dev-token):
 Quickstart, in another terminal:
   echo 'firmware 1.1.0' > /tmp/image.bin
   ${dataEnv}npx updraft publish --product ${DEV_PRODUCT} --version 1.1.0 --file /tmp/image.bin
-  cp -r config /tmp/device        # the update script records the new version in the copy${apiHint}
+  mkdir -p /tmp/device && cp config/*.json5 /tmp/device/   # the update script edits the copy${apiHint}
   UPDRAFT_TOKEN=$(cat ${dataDir}/dev-token) npx updraft-agent --once \\
     --config /tmp/device/ioto.json5 --device /tmp/device/device.json5 --state /tmp/device/state
 Press Ctrl-C to stop.`);

@@ -83,12 +83,21 @@ export function openCloud(name: string, sources: CloudSources): CloudTarget {
   }
   // Profiles, SSO, web identity, instance roles: whatever the user's AWS setup provides. The provider
   // caches the credentials until they expire, so the table may call it before every request.
+  // The SDK's own convention for other endpoints (a VPC endpoint, a local stand-in for tests):
+  // AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3, or AWS_ENDPOINT_URL for both.
+  const dynamoEndpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL || undefined;
+  const s3Endpoint = process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
   const table = new Table({
     tableName: cloud.tableName,
     region: cloud.region,
     credentials: defaultProvider(),
+    ...(dynamoEndpoint ? { endpoint: dynamoEndpoint } : {}),
   });
-  const images = new ImageStore({ region: cloud.region, bucket: cloud.bucketName });
+  const images = new ImageStore({
+    region: cloud.region,
+    bucket: cloud.bucketName,
+    ...(s3Endpoint ? { endpoint: s3Endpoint } : {}),
+  });
   return {
     name,
     apiUrl: cloud.apiUrl,

@@ -6,6 +6,7 @@
 import type SemVer from 'semver/classes/semver.js';
 import parseSemver from 'semver/functions/parse.js';
 import { type PolicyNode, SEMVER_OPS } from './policy-parse.ts';
+import { OWN_ONLY } from './safe-object.ts';
 
 export type PolicyContext = Record<string, unknown>;
 /** A value during evaluation: JSON-like; objects are nested device properties. */
@@ -252,25 +253,6 @@ export function semverDynamic(a: Value, op: Value, b: Value): Value {
 }
 
 // ---------------------------------------------------------------- reads
-
-/**
- * Marks objects made by {@link safeObject}: their prototype is frozen, has no prototype itself and no
- * string keys, so every string-keyed property found on them is their own and `Object.hasOwn` can be
- * skipped. Any other object is read with `Object.hasOwn`.
- */
-const OWN_ONLY = Symbol('policy.ownOnly');
-const SAFE_PROTOTYPE: object = Object.freeze(Object.create(null, { [OWN_ONLY]: { value: true } }));
-
-/** A copy of a JSON-like object (nested objects too) that policies read without own-property checks. */
-export function safeObject(source: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const out = Object.create(SAFE_PROTOTYPE) as Record<string, unknown>;
-  for (const key of Object.keys(source)) {
-    const v = source[key];
-    out[key] =
-      v !== null && typeof v === 'object' && !Array.isArray(v) ? safeObject(v as Record<string, unknown>) : v;
-  }
-  return out;
-}
 
 /** Whether `v`, read as `o[k]`, is `o`'s own property. */
 export function own(o: Record<string | symbol, unknown>, k: string): boolean {

@@ -24,12 +24,13 @@ import { generatePolicy } from './policy-codegen.ts';
 import { explainPolicy } from './policy-explain.ts';
 import { interpretPolicy } from './policy-interpret.ts';
 import { parsePolicy } from './policy-parse.ts';
-import { type PolicyContext, safeObject } from './policy-values.ts';
+import type { PolicyContext } from './policy-values.ts';
+import { safeObject } from './safe-object.ts';
 import type { DeviceObject } from './types.ts';
 
 export { POLICY_LIMITS } from './policy-parse.ts';
 export type { PolicyContext } from './policy-values.ts';
-export { safeObject } from './policy-values.ts';
+export { safeObject } from './safe-object.ts';
 
 export interface CompiledPolicy {
   readonly source: string;

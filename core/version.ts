@@ -9,7 +9,7 @@
  * compare exactly (by length, then digits), since they cannot have leading zeros.
  */
 import { ValidationError } from './errors.ts';
-import { safeObject } from './policy-values.ts';
+import { safeObject } from './safe-object.ts';
 import type { DeviceCheckin } from './types.ts';
 
 export interface ParsedVersion {

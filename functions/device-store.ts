@@ -236,8 +236,12 @@ export class DeviceStore {
   async putGrant(updateId: string, deviceId: string): Promise<boolean> {
     const key = keys.grant(updateId, deviceId);
     const nonce = randomUUID();
-    if (await this.table.put({ ...key, at: new Date(this.now()).toISOString(), nonce }, true)) return true;
-    return (await this.table.get(key, true))?.nonce === nonce;
+    const ours =
+      (await this.table.put({ ...key, at: new Date(this.now()).toISOString(), nonce }, true)) ||
+      (await this.table.get(key, true))?.nonce === nonce;
+    // Either way the grant exists now: the device's next checkin needs no read to find it.
+    this.knownGrants.set(`${updateId}\u0000${deviceId}`, true);
+    return ours;
   }
 
   /** Counts a deferral; summed in memory and written by `flushCounters`. */

@@ -23,6 +23,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const AGENT = join(ROOT, 'bin/updraft-agent.js');
 const SCRIPT = join(ROOT, 'scripts/update');
 const quiet = { info() {}, warn() {}, error() {} };
+// biome-ignore lint/suspicious/noTemplateCurlyInString: ioto.json5 substitutes ${VAR} from the environment.
+const TOKEN_FROM_ENV = '${UPDRAFT_TOKEN}';
 
 function freePort(): Promise<number> {
   return new Promise((done) => {
@@ -69,7 +71,7 @@ async function device1_1(id: string, keys: string[]) {
   const dir = join(work, id);
   const files = writeAgentFiles(dir, {
     api: cloud.apiUrl,
-    token: '${UPDRAFT_TOKEN}',
+    token: TOKEN_FROM_ENV,
     script: SCRIPT,
     keys,
     version: '1.1.0',
@@ -90,7 +92,7 @@ describe('updraft-agent --once against the local cloud', () => {
     expect(published.code, published.stderr).toBe(0);
 
     const device = join(work, 'device');
-    const files = writeAgentFiles(device, { api: cloud.apiUrl, token: '${UPDRAFT_TOKEN}', script: SCRIPT });
+    const files = writeAgentFiles(device, { api: cloud.apiUrl, token: TOKEN_FROM_ENV, script: SCRIPT });
     const args = [
       '--once',
       '--config',

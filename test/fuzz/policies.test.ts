@@ -39,7 +39,7 @@ const literals = [
   'false',
   'null',
   '"1.2.3"',
-  '"' + 'a'.repeat(40) + '"',
+  `"${'a'.repeat(40)}"`,
 ];
 const operators = [
   '==',
@@ -126,7 +126,7 @@ const source = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
 );
 
-const long = 'a'.repeat(1023) + '!';
+const long = `${'a'.repeat(1023)}!`;
 const devices = [
   {
     id: 'd1',

@@ -53,7 +53,7 @@ describe('selection', () => {
 
   it('offers the highest matching version with a URL that downloads the exact bytes and honours Range', async () => {
     const p = await freshProduct();
-    const image = Buffer.from('x'.repeat(5000) + 'the 1.2.0 image');
+    const image = Buffer.from(`${'x'.repeat(5000)}the 1.2.0 image`);
     await seedUpdate(cloud, { product: p.name, version: '1.1.0' });
     const newest = await seedUpdate(cloud, { product: p.name, version: '1.2.0' }, image);
     await seedUpdate(cloud, { product: p.name, version: '1.3.0-beta.1', policy: 'test == true' });

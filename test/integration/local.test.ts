@@ -2,7 +2,7 @@
  * The local cloud as a process and as a service: HTTPS with a given certificate on two addresses,
  * restart keeping state, clean shutdown on signals, and one instance per data dir.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -11,17 +11,8 @@ import {
   REQUEST_TIMEOUT,
 } from '#functions/dynamo-client.ts';
 import type { AwsCredentials } from '#functions/sigv4.ts';
+import { CREDS, NOW, SESSION } from '#test/support/aws-credentials.ts';
 
-const CREDS: AwsCredentials = {
-  accessKeyId: 'AKIDEXAMPLE',
-  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
-};
-const SESSION: AwsCredentials = {
-  accessKeyId: 'ASIAEXAMPLE',
-  secretAccessKey: 'c2VjcmV0/with+slash=',
-  sessionToken: 'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+abc/def==',
-};
-const NOW = Date.UTC(2024, 4, 6, 12, 34, 56);
 const INPUT = { TableName: 'updraft', Key: { pk: { S: 'device#demo' }, sk: { S: 'dev-1 ✓' } } };
 
 /** The reference: the SDK's signer configured as @aws-sdk/client-dynamodb configures it, on the same request. */

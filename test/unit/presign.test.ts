@@ -3,17 +3,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type AwsCredentials, credentialsFromEnv, Presigner, type S3Location } from '#functions/presign.ts';
+import { CREDS, NOW, SESSION } from '#test/support/aws-credentials.ts';
 
-const CREDS: AwsCredentials = {
-  accessKeyId: 'AKIDEXAMPLE',
-  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
-};
-const SESSION: AwsCredentials = {
-  accessKeyId: 'ASIAEXAMPLE',
-  secretAccessKey: 'c2VjcmV0/with+slash=',
-  sessionToken: 'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+abc/def==',
-};
-const NOW = Date.UTC(2024, 4, 6, 12, 34, 56);
 const SPECIAL_KEY = 'images/demo/1.2.3/my image+v(1)!.bin';
 
 const AWS_VIRTUAL: S3Location = { region: 'us-east-1', bucket: 'updraft-images', forcePathStyle: false };

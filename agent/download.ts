@@ -7,7 +7,7 @@
  * a 2-core machine: handing 1 MiB writes to the thread pool (four buffers in flight) ran at 239–286
  * MiB/s against 343–442 synchronously, and O_DIRECT from aligned buffers was slower still; writes of
  * 512 KiB and more cost twice the system time of 256 KiB ones (208–264 ms against 92–100 ms for
- * the whole image: larger page-cache folios). A write holds the event loop for tens of microseconds;
+ * the whole image, likely from larger page-cache folios). A write holds the event loop for tens of microseconds;
  * when the kernel throttles a slow disk, the download cannot go faster than the disk anyway.
  *
  * Durability: once at least 1 MiB was written and 2 s passed since the last checkpoint, the written

@@ -1,8 +1,14 @@
 /**
  * `npm run bench` — every figure beside its baseline measured in the same run (DESIGN §9).
  * `npm run bench -- --json` prints one JSON array; `--only NAME[,NAME]` runs the suites named.
+ *
+ * Each suite runs in a fresh node process of its own, so that none measures in a heap, a JIT state
+ * or a page cache the previous ones left behind (the agent suite's s3rver, for one, served ~20%
+ * slower in a process that had just run the checkin suite).
  */
-import type { BenchRow, BenchSuite } from './row.ts';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type BenchRow, type BenchSuite, unmeasured } from './row.ts';
 
 /** Suite name → module exporting `suite: BenchSuite`. Each suite measures one area. */
 const suites: Record<string, () => Promise<{ suite: BenchSuite }>> = {
@@ -40,20 +46,70 @@ function printTable(rows: BenchRow[]): void {
   console.log('ratio: > 1.00x means better than the baseline (higher rate, or lower time/size/memory).');
 }
 
+/** Runs one suite in a child process (this file with `--suite NAME`, same node flags) and reads its rows. */
+function runSuite(name: string): Promise<BenchRow[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), '--suite', name],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const rows = code === 0 ? lastJsonLine(out) : undefined;
+      resolve(
+        Array.isArray(rows)
+          ? (rows as BenchRow[])
+          : [unmeasured(name, '-', '-', 'higher', `suite ${name} exited with ${signal ?? code}`)],
+      );
+    });
+  });
+}
+
+function lastJsonLine(text: string): unknown {
+  try {
+    return JSON.parse(text.trim().split('\n').at(-1) ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  const suiteAt = args.indexOf('--suite');
+  if (suiteAt >= 0) {
+    const load = suites[args[suiteAt + 1] ?? ''];
+    if (!load) throw new Error(`Unknown bench suite "${args[suiteAt + 1]}"`);
+    const { suite } = await load();
+    process.stdout.write(`${JSON.stringify(await suite())}\n`);
+    return;
+  }
   const json = args.includes('--json');
   const onlyAt = args.indexOf('--only');
   const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? '').split(',')) : undefined;
+  if (only) {
+    const unknown = [...only].filter((name) => !(name in suites));
+    if (unknown.length > 0) {
+      throw new Error(`Unknown bench suite ${unknown.join(', ')}: use ${Object.keys(suites).join(', ')}`);
+    }
+  }
   const rows: BenchRow[] = [];
-  for (const [name, load] of Object.entries(suites)) {
+  for (const name of Object.keys(suites)) {
     if (only && !only.has(name)) continue;
     if (!json) process.stderr.write(`bench: ${name}…\n`);
-    const { suite } = await load();
-    rows.push(...(await suite()));
+    rows.push(...(await runSuite(name)));
   }
   if (json) console.log(JSON.stringify(rows));
   else printTable(rows);
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exitCode = 2;
+}

@@ -15,6 +15,7 @@
  *              a reboot) confirms. Use it when the new software only runs after a restart.
  */
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplyError } from './errors.ts';
 import { bootId, groupAlive, isAlive, type ProcessIdentity, processStartTime } from './proc.ts';
@@ -28,7 +29,10 @@ export interface ScriptRun {
   readonly timeoutMs: number;
   /** Aborting stops the script like a timeout does: SIGTERM to its group, SIGKILL after a grace period. */
   readonly signal?: AbortSignal;
-  /** Called synchronously right after the spawn with the script's PID, which is its process group id. */
+  /**
+   * Called synchronously right after the spawn with the script's PID, which is its process group id,
+   * before the script itself starts: it runs only once this returned (see GATE).
+   */
   readonly onSpawn?: (pid: number) => void;
   /** Each line the script prints, for the log. */
   readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
@@ -49,6 +53,14 @@ const PIPE_DRAIN_MS = 500;
 /** While a killed script's group empties, how often to look whether it has. */
 const GROUP_POLL_MS = 25;
 
+/**
+ * With `onSpawn`, the script starts behind this gate: a shell that waits for a line on its stdin, sent
+ * once `onSpawn` has recorded the PID, then execs the script in its place (same PID, same process
+ * group). Were the agent killed between the spawn and that record, the pipe closes, the shell exits
+ * without running anything, and the next start cannot miss a script that is still running.
+ */
+const GATE = 'read -r _ || exit 125; exec "$0" "$@"';
+
 /** Runs the script; resolves with its exit code, rejects when it cannot run, times out or is stopped. */
 export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
   return new Promise((resolve, reject) => {
@@ -56,12 +68,28 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       reject(new ApplyError(`Update script ${run.script} not started: the agent is stopping`));
       return;
     }
-    const child = spawn(run.script, run.args, {
-      env: { ...process.env, ...run.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Own process group, so a timeout kills what the script started too.
-      detached: true,
-    });
+    const gated = run.onSpawn !== undefined;
+    if (gated) {
+      // Behind the gate, a missing script would only show as the shell's exit code 127.
+      try {
+        accessSync(run.script, constants.X_OK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        reject(new ApplyError(`Cannot run update script ${run.script}: ${code}`, { cause: err }));
+        return;
+      }
+    }
+    const child = spawn(
+      gated ? '/bin/sh' : run.script,
+      gated ? ['-c', GATE, run.script, ...run.args] : run.args,
+      {
+        env: { ...process.env, ...run.env },
+        // stdin is the gate's pipe; without a gate it is closed at once, so the script reads end-of-file.
+        stdio: ['pipe', 'pipe', 'pipe'],
+        // Own process group, so a timeout kills what the script started too.
+        detached: true,
+      },
+    );
     let action: ApplyAction | undefined;
     let lastOut = '';
     let lastErr = '';
@@ -88,6 +116,9 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       }
       run.onLine?.(line, stream);
     };
+    // The gate or the script may exit before reading its stdin: that exit is what gets reported.
+    child.stdin.on('error', () => {});
+    if (!gated) child.stdin.end();
     child.stdout.on('data', lines('stdout'));
     child.stderr.on('data', lines('stderr'));
 
@@ -167,6 +198,8 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     if (!child.pid) return;
     try {
       run.onSpawn?.(child.pid);
+      // The record is on disk: open the gate. The script then reads end-of-file on its stdin.
+      child.stdin.end('\n');
     } catch (err) {
       // Unrecorded, the script could outlive a crash of the agent unnoticed: end it before it does harm.
       killGroup('SIGKILL');

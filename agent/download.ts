@@ -6,8 +6,8 @@
  * Writes are synchronous, 256 KiB at a time. Measured with the bench's 256 MiB image from s3rver on
  * a 2-core machine: handing 1 MiB writes to the thread pool (four buffers in flight) ran at 239–286
  * MiB/s against 343–442 synchronously, and O_DIRECT from aligned buffers was slower still; writes of
- * 512 KiB and more cost twice the system time of 256 KiB ones (208–264 ms against 92–100 ms for
- * the whole image, likely from larger page-cache folios). A write holds the event loop for tens of microseconds;
+ * 512 KiB and more cost twice the system time of 256 KiB ones (208–264 ms against 92–100 ms for the
+ * whole image, likely from larger page-cache folios). A write holds the event loop for about 0.1 ms;
  * when the kernel throttles a slow disk, the download cannot go faster than the disk anyway.
  *
  * Durability: once at least 1 MiB was written and 2 s passed since the last checkpoint, the written
@@ -197,7 +197,9 @@ class ImageFile {
     const { size } = await this.fh.stat();
     let keep = Math.min(offset, size);
     if (keep > this.req.size) keep = 0;
-    await this.fh.truncate(keep);
+    // Only when it changes the file: on ext4, truncating to 0 (even an empty file) makes close()
+    // start writing back the whole image, and the next fsync of the state then waits for it.
+    if (keep !== size) await this.fh.truncate(keep);
     const buf = this.buffer;
     for (let pos = 0; pos < keep; ) {
       const { bytesRead } = await this.fh.read(buf, 0, Math.min(WRITE_BYTES, keep - pos), pos);

@@ -3,7 +3,7 @@
  * and a group left by an earlier agent process is recognised, or not, by PID, boot and start time.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,6 +72,62 @@ describe('runUpdateScript', () => {
     await expect(run).rejects.toThrow(new ApplyError('Update script stopped: the agent is stopping'));
     expect(processAlive(pid)).toBe(false);
     await until(() => !processAlive(childPid()), 2000, 'the child to be killed');
+  });
+
+  it('starts the script only once onSpawn has returned (a slow state write cannot be overtaken)', async () => {
+    const marker = join(dir, 'gate-started');
+    const script = writeScript(dir, 'gate.sh', `echo "$$ $1" > ${marker}`);
+    let seenDuringRecord: boolean | undefined;
+    let recorded = 0;
+    await runUpdateScript({
+      script,
+      args: ['/abs/image.bin'],
+      env: {},
+      timeoutMs: 10_000,
+      onSpawn: (pid) => {
+        recorded = pid;
+        // A state write stuck for 300 ms on a slow disk: the script must not run meanwhile.
+        const deadline = Date.now() + 300;
+        while (Date.now() < deadline) {}
+        seenDuringRecord = existsSync(marker);
+      },
+    });
+    expect(seenDuringRecord).toBe(false);
+    // The script ran afterwards, as the recorded PID (the gate execs it) and with its argument.
+    expect(readFileSync(marker, 'utf8')).toBe(`${recorded} /abs/image.bin\n`);
+  });
+
+  it('never runs the script when recording its PID fails, and says why', async () => {
+    const marker = join(dir, 'unrecorded-ran');
+    const script = writeScript(dir, 'unrecorded.sh', `touch ${marker}`);
+    let pid = 0;
+    const run = runUpdateScript({
+      script,
+      args: [],
+      env: {},
+      timeoutMs: 10_000,
+      onSpawn: (p) => {
+        pid = p;
+        // Time enough for an ungated script to run.
+        const deadline = Date.now() + 300;
+        while (Date.now() < deadline) {}
+        throw new Error('state directory: EIO');
+      },
+    });
+    await expect(run).rejects.toThrow('state directory: EIO');
+    await until(() => !processAlive(pid), 2000, 'the gate to end');
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('names a script that vanished since the config was read', async () => {
+    const run = runUpdateScript({
+      script: join(dir, 'gone.sh'),
+      args: [],
+      env: {},
+      timeoutMs: 1000,
+      onSpawn: () => {},
+    });
+    await expect(run).rejects.toThrow(`Cannot run update script ${join(dir, 'gone.sh')}: ENOENT`);
   });
 
   it('does not start the script once the agent is stopping', async () => {

@@ -704,6 +704,11 @@ export class Agent extends EventEmitter {
         onSpawn: (pid) =>
           this.patch({ apply: { ...apply, script: { ...identify(pid), startedAt: this.now() } } }),
         onLine: (line, stream) => this.log.debug(`update script ${stream}: ${line}`),
+        // Files, not pipes: a script must outlive a killed agent to the end of its work.
+        output: {
+          stdout: join(this.stateDir, 'update-script.out'),
+          stderr: join(this.stateDir, 'update-script.err'),
+        },
       });
       applied = true;
       action = scriptAction ?? action;

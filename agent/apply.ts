@@ -15,7 +15,7 @@
  *              a reboot) confirms. Use it when the new software only runs after a restart.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplyError } from './errors.ts';
 import { bootId, groupAlive, isAlive, type ProcessIdentity, processStartTime } from './proc.ts';
@@ -36,6 +36,12 @@ export interface ScriptRun {
   readonly onSpawn?: (pid: number) => void;
   /** Each line the script prints, for the log. */
   readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Files (created 0600, truncated) that take the script's stdout and stderr instead of pipes, read
+   * back every OUTPUT_POLL_MS. A script writing to a pipe dies of SIGPIPE at its next line once the
+   * agent is gone; writing to a file, it runs to its end and the next start waits for it.
+   */
+  readonly output?: { readonly stdout: string; readonly stderr: string };
 }
 
 export interface ScriptOutcome {
@@ -52,6 +58,8 @@ const KILL_GRACE_MS = 3000;
 const PIPE_DRAIN_MS = 500;
 /** While a killed script's group empties, how often to look whether it has. */
 const GROUP_POLL_MS = 25;
+/** How often the output files of a script (ScriptRun.output) are read for new lines. */
+const OUTPUT_POLL_MS = 200;
 
 /**
  * With `onSpawn`, the script starts behind this gate: a shell that waits for a line on its stdin, sent
@@ -79,17 +87,27 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
         return;
       }
     }
+    let files: OutputFiles | undefined;
+    try {
+      files = run.output ? new OutputFiles(run.output) : undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      reject(new ApplyError(`Cannot create the update script's output files: ${code}`, { cause: err }));
+      return;
+    }
     const child = spawn(
       gated ? '/bin/sh' : run.script,
       gated ? ['-c', GATE, run.script, ...run.args] : run.args,
       {
         env: { ...process.env, ...run.env },
         // stdin is the gate's pipe; without a gate it is closed at once, so the script reads end-of-file.
-        stdio: ['pipe', 'pipe', 'pipe'],
+        stdio: ['pipe', files?.stdoutFd ?? 'pipe', files?.stderrFd ?? 'pipe'],
         // Own process group, so a timeout kills what the script started too.
         detached: true,
       },
     );
+    // The child has its own copies of the write ends.
+    files?.closeWriteEnds();
     let action: ApplyAction | undefined;
     let lastOut = '';
     let lastErr = '';
@@ -117,10 +135,14 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       run.onLine?.(line, stream);
     };
     // The gate or the script may exit before reading its stdin: that exit is what gets reported.
-    child.stdin.on('error', () => {});
-    if (!gated) child.stdin.end();
-    child.stdout.on('data', lines('stdout'));
-    child.stderr.on('data', lines('stderr'));
+    child.stdin?.on('error', () => {});
+    if (!gated) child.stdin?.end();
+    const stdoutLines = lines('stdout');
+    const stderrLines = lines('stderr');
+    child.stdout?.on('data', stdoutLines);
+    child.stderr?.on('data', stderrLines);
+    const readOutput = () => files?.read(stdoutLines, stderrLines);
+    const outputPoll = files ? setInterval(readOutput, OUTPUT_POLL_MS) : undefined;
 
     const killGroup = (signal: NodeJS.Signals) => {
       try {
@@ -150,8 +172,11 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       clearTimeout(timer);
       clearTimeout(killTimer);
       run.signal?.removeEventListener('abort', onAbort);
+      clearInterval(outputPoll);
+      files?.close();
       const code = (err as NodeJS.ErrnoException).code ?? err.message;
-      reject(new ApplyError(`Cannot run update script ${run.script}: ${code}`, { cause: err }));
+      const through = gated ? ' (started through /bin/sh)' : '';
+      reject(new ApplyError(`Cannot run update script ${run.script}${through}: ${code}`, { cause: err }));
     });
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let drain: NodeJS.Timeout | undefined;
@@ -172,9 +197,12 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       settled = true;
       clearInterval(groupPoll);
       clearTimeout(drain);
+      clearInterval(outputPoll);
+      readOutput();
+      files?.close();
       // A background process the script left running must not keep the agent alive through the pipes.
-      child.stdout.destroy();
-      child.stderr.destroy();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       clearTimeout(killTimer);
       const { code, signal } = exited;
       if (ending === 'timeout') {
@@ -199,18 +227,69 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     try {
       run.onSpawn?.(child.pid);
       // The record is on disk: open the gate. The script then reads end-of-file on its stdin.
-      child.stdin.end('\n');
+      child.stdin?.end('\n');
     } catch (err) {
       // Unrecorded, the script could outlive a crash of the agent unnoticed: end it before it does harm.
       killGroup('SIGKILL');
       settled = true;
       clearTimeout(timer);
+      clearInterval(outputPoll);
+      files?.close();
       run.signal?.removeEventListener('abort', onAbort);
-      child.stdout.destroy();
-      child.stderr.destroy();
+      child.stdin?.destroy();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       reject(err);
     }
   });
+}
+
+/** The output files of a script: write ends for the child, read ends polled for new bytes. */
+class OutputFiles {
+  stdoutFd: number | undefined;
+  stderrFd: number | undefined;
+  private readonly readers: { fd: number; position: number }[] = [];
+  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+
+  constructor(paths: { readonly stdout: string; readonly stderr: string }) {
+    try {
+      for (const path of [paths.stdout, paths.stderr]) {
+        const fd = openSync(
+          path,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+          0o600,
+        );
+        if (this.stdoutFd === undefined) this.stdoutFd = fd;
+        else this.stderrFd = fd;
+        this.readers.push({ fd: openSync(path, 'r'), position: 0 });
+      }
+    } catch (err) {
+      this.closeWriteEnds();
+      this.close();
+      throw err;
+    }
+  }
+
+  closeWriteEnds(): void {
+    for (const fd of [this.stdoutFd, this.stderrFd]) if (fd !== undefined) closeSync(fd);
+    this.stdoutFd = this.stderrFd = undefined;
+  }
+
+  /** Hands what was written since the last call to `stdout` and `stderr`. */
+  read(stdout: (chunk: Buffer) => void, stderr: (chunk: Buffer) => void): void {
+    this.readers.forEach((reader, i) => {
+      for (;;) {
+        const n = readSync(reader.fd, this.buffer, 0, this.buffer.length, reader.position);
+        if (n === 0) return;
+        reader.position += n;
+        (i === 0 ? stdout : stderr)(this.buffer.subarray(0, n));
+      }
+    });
+  }
+
+  close(): void {
+    for (const reader of this.readers.splice(0)) closeSync(reader.fd);
+  }
 }
 
 /**

@@ -208,6 +208,8 @@ class ImageFile {
       pos += bytesRead;
     }
     this.received = this.written = this.checkpointed = keep;
+    // The file had fewer bytes than the persisted offset claims: a later restart must not count on them.
+    if (keep < offset) this.req.onCheckpoint?.(keep);
   }
 
   digest(): string {

@@ -149,6 +149,29 @@ describe('downloadImage', () => {
     }
   });
 
+  it('resumes from the end of a file shorter than the persisted offset, and persists that offset at once', async () => {
+    const server = await startImageServer(data);
+    try {
+      const file = target('short.img');
+      // The persisted offset says 3 MiB, but only 2 MiB + 7 survived (a damaged or replaced file).
+      writeFileSync(file, data.subarray(0, 2 * MiB + 7));
+      const checkpoints: number[] = [];
+      const result = await downloadImage({
+        url: server.url,
+        size: image.size,
+        file,
+        offset: 3 * MiB,
+        stallTimeoutMs: 5000,
+        onCheckpoint: (offset) => checkpoints.push(offset),
+      });
+      expect(result.sha256).toBe(image.sha256);
+      expect(server.ranges).toEqual([`bytes=${2 * MiB + 7}-`]);
+      expect(checkpoints[0]).toBe(2 * MiB + 7);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('starts over when the server ignores Range', async () => {
     const server = await startImageServer(data, { ignoreRange: true });
     try {

@@ -322,11 +322,13 @@ describe('updraft-agent killed with SIGKILL', () => {
   });
 
   it('mid-apply with the script still running: the restart waits for it and confirms the update', async () => {
-    // The script outlives the agent; its output goes to a file, since the agent's pipes die with it.
+    // The script outlives the agent and goes on printing: with its output in pipes the agent held, its
+    // first line after the kill would end it with SIGPIPE, half-way through the apply.
     const env = await makeEnv({
-      script: `exec > "$UPDATE_STATE_DIR/script.log" 2>&1
-echo $$ > "$UPDATE_STATE_DIR/script.pid"
+      script: `echo $$ > "$UPDATE_STATE_DIR/script.pid"
 sleep 1.5
+echo "still installing after the agent died"
+echo "a line for stderr too" >&2
 exec ${resolve('scripts/update')} "$1"`,
     });
     const pidFile = join(env.dir, 'state/script.pid');
@@ -347,6 +349,10 @@ exec ${resolve('scripts/update')} "$1"`,
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stderr).toMatch(/Update script \(process group \d+\) is still running; waiting/);
     expect(version(env)).toBe('1.1.0');
+    expect(readFileSync(join(env.dir, 'state/update-script.out'), 'utf8')).toContain(
+      'still installing after the agent died',
+    );
+    expect(readFileSync(join(env.dir, 'state/update-script.err'), 'utf8')).toBe('a line for stderr too\n');
     expect(env.cloud.reports.map((r) => r.body)).toMatchObject([
       { update: 'upd-1', success: true, status: 'applied', version: '1.1.0' },
     ]);

@@ -91,8 +91,9 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     try {
       files = run.output ? new OutputFiles(run.output) : undefined;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      reject(new ApplyError(`Cannot create the update script's output files: ${code}`, { cause: err }));
+      const { code, path } = err as NodeJS.ErrnoException;
+      const what = `${path ?? 'file'}: ${code ?? (err as Error).message}`;
+      reject(new ApplyError(`Cannot create the update script's output file ${what}`, { cause: err }));
       return;
     }
     const child = spawn(
@@ -117,11 +118,18 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     let groupEnded = false;
     const lines = (stream: 'stdout' | 'stderr') => {
       let rest = '';
-      return (chunk: Buffer) => {
+      const feed = (chunk: Buffer) => {
         const parts = (rest + chunk.toString('utf8')).split('\n');
         rest = parts.pop()!.slice(-4096);
         for (const raw of parts) take(raw, stream);
       };
+      /** The last line may lack its newline (`printf 1.2.3`, a VERSION file without one). */
+      const flush = () => {
+        const last = rest;
+        rest = '';
+        take(last, stream);
+      };
+      return { feed, flush };
     };
     const take = (raw: string, stream: 'stdout' | 'stderr') => {
       const line = raw.trim();
@@ -139,9 +147,9 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     if (!gated) child.stdin?.end();
     const stdoutLines = lines('stdout');
     const stderrLines = lines('stderr');
-    child.stdout?.on('data', stdoutLines);
-    child.stderr?.on('data', stderrLines);
-    const readOutput = () => files?.read(stdoutLines, stderrLines);
+    child.stdout?.on('data', stdoutLines.feed);
+    child.stderr?.on('data', stderrLines.feed);
+    const readOutput = () => files?.read(stdoutLines.feed, stderrLines.feed);
     const outputPoll = files ? setInterval(readOutput, OUTPUT_POLL_MS) : undefined;
 
     const killGroup = (signal: NodeJS.Signals) => {
@@ -200,6 +208,8 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       clearInterval(outputPoll);
       readOutput();
       files?.close();
+      stdoutLines.flush();
+      stderrLines.flush();
       // A background process the script left running must not keep the agent alive through the pipes.
       child.stdout?.destroy();
       child.stderr?.destroy();

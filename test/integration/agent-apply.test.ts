@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runUpdateScript, scriptStillRunning } from '#agent/apply.ts';
+import { runUpdateScript, runVersionCommand, scriptStillRunning } from '#agent/apply.ts';
 import { ApplyError } from '#agent/errors.ts';
 import { identify } from '#agent/proc.ts';
 import { processAlive, until, writeScript } from './agent-fixtures.ts';
@@ -137,6 +137,50 @@ describe('runUpdateScript', () => {
     await expect(
       runUpdateScript({ script, args: [], env: {}, timeoutMs: 1000, signal: abort.signal }),
     ).rejects.toThrow(/not started/);
+  });
+});
+
+describe('script output', () => {
+  it('takes the last line without its newline: scripts.version may print a VERSION file as it is', async () => {
+    await expect(runVersionCommand('printf 1.2.3', 5000)).resolves.toBe('1.2.3');
+    await expect(runVersionCommand('echo 1.2.4; echo', 5000)).resolves.toBe('1.2.4');
+  });
+
+  it('reads lines and a final `exit` without newline from the output files, while and after the script runs', async () => {
+    const output = { stdout: join(dir, 'out.log'), stderr: join(dir, 'err.log') };
+    const script = writeScript(
+      dir,
+      'files.sh',
+      'echo first; echo oops >&2; sleep 0.5; echo second; printf exit',
+    );
+    const seen: string[] = [];
+    const action = await runUpdateScript({
+      script,
+      args: [],
+      env: {},
+      timeoutMs: 10_000,
+      onSpawn: () => {},
+      onLine: (line, stream) => seen.push(`${stream}:${line}`),
+      output,
+    });
+    expect(action).toBe('exit');
+    expect(seen).toEqual(['stdout:first', 'stderr:oops', 'stdout:second', 'stdout:exit']);
+    expect(readFileSync(output.stdout, 'utf8')).toBe('first\nsecond\nexit');
+  });
+
+  it('names the output file it cannot create', async () => {
+    const script = writeScript(dir, 'never-runs.sh', 'exit 0');
+    const run = runUpdateScript({
+      script,
+      args: [],
+      env: {},
+      timeoutMs: 1000,
+      onSpawn: () => {},
+      output: { stdout: join(dir, 'no-such-dir', 'out'), stderr: join(dir, 'no-such-dir', 'err') },
+    });
+    await expect(run).rejects.toThrow(
+      `Cannot create the update script's output file ${join(dir, 'no-such-dir', 'out')}: ENOENT`,
+    );
   });
 });
 

@@ -30,6 +30,7 @@ import {
   endScriptGroup,
   runUpdateScript,
   runVersionCommand,
+  scriptActionIn,
   scriptStillRunning,
 } from './apply.ts';
 import { type CheckinAnswer, CloudClient } from './cloud.ts';
@@ -139,6 +140,9 @@ export interface AgentOptions {
 
 /** Longest single sleep of the schedule loop, so clock changes are noticed (and timers stay in range). */
 const MAX_SLEEP_MS = 3_600_000;
+/** recover() found that an update script left by the previous run asked the agent to exit. */
+const EXIT_REQUESTED = Symbol('exit requested');
+
 /** How often a restart checks whether the update script a previous run left behind is over. */
 const ORPHAN_POLL_MS = 200;
 
@@ -165,6 +169,8 @@ export class Agent extends EventEmitter {
   private readonly backoff: UpdateBackoff;
   private readonly stateDir: string;
   private readonly downloads: string;
+  /** Where the update script's stdout and stderr go (ScriptRun.output). */
+  private readonly scriptOutput: { readonly stdout: string; readonly stderr: string };
   private state: PersistedState;
   /** The version the device runs, as sent in checkins. */
   private running: string;
@@ -185,6 +191,10 @@ export class Agent extends EventEmitter {
     this.stateDir = resolve(options.stateDir);
     this.store = new StateStore(this.stateDir);
     this.downloads = join(this.stateDir, 'downloads');
+    this.scriptOutput = {
+      stdout: join(this.stateDir, 'update-script.out'),
+      stderr: join(this.stateDir, 'update-script.err'),
+    };
     this.state = this.store.load();
     if (this.store.discarded) {
       this.log.warn(`State record unreadable, moved to ${this.store.discarded}; starting fresh`);
@@ -318,6 +328,10 @@ export class Agent extends EventEmitter {
     if (!this.config.enabled) return result('disabled');
 
     const unfinished = await this.recover(reports, signal);
+    if (unfinished === EXIT_REQUESTED) {
+      const apply = this.state.apply;
+      return result('exit', apply ? { update: apply.update, version: apply.version } : {});
+    }
     if (unfinished) return result('error', { error: unfinished });
 
     // Checkin.
@@ -482,8 +496,14 @@ export class Agent extends EventEmitter {
     });
   }
 
-  /** Finishes what a previous run left; returns an error line when a report still cannot be sent. */
-  private async recover(reports: ReportRecord[], signal: AbortSignal): Promise<string | undefined> {
+  /**
+   * Finishes what a previous run left; returns an error line when a report still cannot be sent, or
+   * EXIT_REQUESTED when an update script that outlived that run asked the agent to exit.
+   */
+  private async recover(
+    reports: ReportRecord[],
+    signal: AbortSignal,
+  ): Promise<string | typeof EXIT_REQUESTED | undefined> {
     switch (this.state.state) {
       case 'idle':
         return undefined;
@@ -495,9 +515,20 @@ export class Agent extends EventEmitter {
         return undefined;
       case 'applying':
         this.log.warn(`The agent stopped while applying update ${this.state.apply?.update ?? '?'}`);
-        // A script that outlived the agent may still switch the version: confirm once it is over.
+        // A script that outlived the agent may still switch the version: confirm once it is over,
+        // honouring an `exit` or `restart` it printed as the agent that started it would have.
         if (!(await this.awaitOrphanedScript(signal))) return 'Agent stopped';
-        this.go('interrupted');
+        {
+          const apply = this.state.apply;
+          const action = apply?.script ? scriptActionIn(this.scriptOutput.stdout) : undefined;
+          if (apply && action === 'exit') {
+            this.go('interrupted', { apply: { ...apply, exitRequested: true } });
+            this.log.info(`Update ${apply.update} asks the agent to exit; the next start confirms it`);
+            return EXIT_REQUESTED;
+          }
+          this.go('interrupted');
+          if (action === 'restart') this.reload();
+        }
         await this.confirm(reports, signal);
         break;
       case 'pending-confirm':
@@ -705,10 +736,7 @@ export class Agent extends EventEmitter {
           this.patch({ apply: { ...apply, script: { ...identify(pid), startedAt: this.now() } } }),
         onLine: (line, stream) => this.log.debug(`update script ${stream}: ${line}`),
         // Files, not pipes: a script must outlive a killed agent to the end of its work.
-        output: {
-          stdout: join(this.stateDir, 'update-script.out'),
-          stderr: join(this.stateDir, 'update-script.err'),
-        },
+        output: this.scriptOutput,
       });
       applied = true;
       action = scriptAction ?? action;

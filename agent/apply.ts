@@ -14,10 +14,20 @@
  *     exit     the agent exits with code 3 without confirming; the next start (a supervisor restart,
  *              a reboot) confirms. Use it when the new software only runs after a restart.
  */
-import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  unlinkSync,
+} from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApplyError } from './errors.ts';
+import { ApplyError, errorLine } from './errors.ts';
 import { bootId, groupAlive, isAlive, type ProcessIdentity, processStartTime } from './proc.ts';
 
 export type ApplyAction = 'restart' | 'exit';
@@ -37,9 +47,10 @@ export interface ScriptRun {
   /** Each line the script prints, for the log. */
   readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /**
-   * Files (created 0600, truncated) that take the script's stdout and stderr instead of pipes, read
+   * Files (new on each run, 0600) that take the script's stdout and stderr instead of pipes, read
    * back every OUTPUT_POLL_MS. A script writing to a pipe dies of SIGPIPE at its next line once the
-   * agent is gone; writing to a file, it runs to its end and the next start waits for it.
+   * agent is gone; writing to a file, it runs to its end and the next start waits for it. Without
+   * pipes, 'close' follows 'exit' at once: output a background child writes later is not waited for.
    */
   readonly output?: { readonly stdout: string; readonly stderr: string };
 }
@@ -54,7 +65,7 @@ export interface ScriptOutcome {
 
 /** How long a script gets between SIGTERM and SIGKILL once its time is up. */
 const KILL_GRACE_MS = 3000;
-/** After the script exits, background children may hold its pipes open: wait this long for them. */
+/** After the script exits, background children may hold its pipes open (no `output`): wait this long for them. */
 const PIPE_DRAIN_MS = 500;
 /** While a killed script's group empties, how often to look whether it has. */
 const GROUP_POLL_MS = 25;
@@ -96,19 +107,25 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       reject(new ApplyError(`Cannot create the update script's output file ${what}`, { cause: err }));
       return;
     }
-    const child = spawn(
-      gated ? '/bin/sh' : run.script,
-      gated ? ['-c', GATE, run.script, ...run.args] : run.args,
-      {
-        env: { ...process.env, ...run.env },
-        // stdin is the gate's pipe; without a gate it is closed at once, so the script reads end-of-file.
-        stdio: ['pipe', files?.stdoutFd ?? 'pipe', files?.stderrFd ?? 'pipe'],
-        // Own process group, so a timeout kills what the script started too.
-        detached: true,
-      },
-    );
-    // The child has its own copies of the write ends.
-    files?.closeWriteEnds();
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        gated ? '/bin/sh' : run.script,
+        gated ? ['-c', GATE, run.script, ...run.args] : run.args,
+        {
+          env: { ...process.env, ...run.env },
+          // stdin is the gate's pipe; without a gate it is closed at once, so the script reads end-of-file.
+          stdio: ['pipe', files?.stdoutFd ?? 'pipe', files?.stderrFd ?? 'pipe'],
+          // Own process group, so a timeout kills what the script started too.
+          detached: true,
+        },
+      );
+    } catch (err) {
+      // spawn() itself threw (a bad environment value, E2BIG): nothing started.
+      files?.close();
+      reject(new ApplyError(`Cannot run update script ${run.script}: ${errorLine(err)}`, { cause: err }));
+      return;
+    }
     let action: ApplyAction | undefined;
     let lastOut = '';
     let lastErr = '';
@@ -118,14 +135,16 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     let groupEnded = false;
     const lines = (stream: 'stdout' | 'stderr') => {
       let rest = '';
+      // A character split between two reads is decoded whole.
+      const decoder = new StringDecoder('utf8');
       const feed = (chunk: Buffer) => {
-        const parts = (rest + chunk.toString('utf8')).split('\n');
+        const parts = (rest + decoder.write(chunk)).split('\n');
         rest = parts.pop()!.slice(-4096);
         for (const raw of parts) take(raw, stream);
       };
       /** The last line may lack its newline (`printf 1.2.3`, a VERSION file without one). */
       const flush = () => {
-        const last = rest;
+        const last = rest + decoder.end();
         rest = '';
         take(last, stream);
       };
@@ -206,7 +225,7 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       clearInterval(groupPoll);
       clearTimeout(drain);
       clearInterval(outputPoll);
-      readOutput();
+      files?.drain(stdoutLines.feed, stderrLines.feed);
       files?.close();
       stdoutLines.flush();
       stderrLines.flush();
@@ -254,52 +273,133 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
   });
 }
 
-/** The output files of a script: write ends for the child, read ends polled for new bytes. */
+/** Bytes of a script's output read per poll: a script printing faster cannot hold the event loop. */
+const OUTPUT_READ_BYTES = 256 * 1024;
+/** Past this many unread bytes, the reader skips to the newest output (and says so in the log). */
+const OUTPUT_MAX_LAG = 4 << 20;
+/** Once read up to this size, an output file is emptied: a chatty script cannot fill the disk. */
+const OUTPUT_MAX_FILE = 4 << 20;
+
+interface OutputFile {
+  /** The agent's write end, kept to empty the file (the child's copy appends: O_APPEND). */
+  readonly writeFd: number;
+  readonly readFd: number;
+  position: number;
+}
+
+/**
+ * The output files of a script. Each run gets new files (the old ones unlinked first), so a
+ * background process of an earlier script, still holding its file, cannot write into this run's.
+ */
 class OutputFiles {
-  stdoutFd: number | undefined;
-  stderrFd: number | undefined;
-  private readonly readers: { fd: number; position: number }[] = [];
-  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+  private readonly files: OutputFile[] = [];
+  private readonly buffer = Buffer.allocUnsafe(OUTPUT_READ_BYTES);
 
   constructor(paths: { readonly stdout: string; readonly stderr: string }) {
     try {
-      for (const path of [paths.stdout, paths.stderr]) {
-        const fd = openSync(
-          path,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-          0o600,
-        );
-        if (this.stdoutFd === undefined) this.stdoutFd = fd;
-        else this.stderrFd = fd;
-        this.readers.push({ fd: openSync(path, 'r'), position: 0 });
-      }
+      for (const path of [paths.stdout, paths.stderr]) this.files.push(openOutputFile(path));
     } catch (err) {
-      this.closeWriteEnds();
       this.close();
       throw err;
     }
   }
 
-  closeWriteEnds(): void {
-    for (const fd of [this.stdoutFd, this.stderrFd]) if (fd !== undefined) closeSync(fd);
-    this.stdoutFd = this.stderrFd = undefined;
+  get stdoutFd(): number {
+    return this.files[0]!.writeFd;
   }
 
-  /** Hands what was written since the last call to `stdout` and `stderr`. */
-  read(stdout: (chunk: Buffer) => void, stderr: (chunk: Buffer) => void): void {
-    this.readers.forEach((reader, i) => {
-      for (;;) {
-        const n = readSync(reader.fd, this.buffer, 0, this.buffer.length, reader.position);
-        if (n === 0) return;
-        reader.position += n;
-        (i === 0 ? stdout : stderr)(this.buffer.subarray(0, n));
+  get stderrFd(): number {
+    return this.files[1]!.writeFd;
+  }
+
+  /** Hands what was written since the last call (at most OUTPUT_READ_BYTES a file) to `stdout` and `stderr`. */
+  read(stdout: (chunk: Buffer) => void, stderr: (chunk: Buffer) => void): number {
+    let total = 0;
+    this.files.forEach((file, i) => {
+      const feed = i === 0 ? stdout : stderr;
+      const { size } = fstatSync(file.readFd);
+      if (size < file.position) file.position = 0;
+      if (size - file.position > OUTPUT_MAX_LAG) {
+        const skipped = size - OUTPUT_READ_BYTES - file.position;
+        file.position += skipped;
+        feed(Buffer.from(`\n[${skipped} bytes of output skipped]\n`));
+      }
+      const n = readSync(file.readFd, this.buffer, 0, OUTPUT_READ_BYTES, file.position);
+      file.position += n;
+      total += n;
+      if (n > 0) feed(this.buffer.subarray(0, n));
+      if (file.position >= OUTPUT_MAX_FILE && file.position >= size) {
+        // Whatever the script writes between the read above and this is lost; it appends from 0 on.
+        ftruncateSync(file.writeFd, 0);
+        file.position = 0;
       }
     });
+    return total;
+  }
+
+  /** Reads what is left once the script is over (bounded: a background child may still be writing). */
+  drain(stdout: (chunk: Buffer) => void, stderr: (chunk: Buffer) => void): void {
+    for (let round = 0; round < 32 && this.read(stdout, stderr) > 0; round++) {}
   }
 
   close(): void {
-    for (const reader of this.readers.splice(0)) closeSync(reader.fd);
+    for (const file of this.files.splice(0)) {
+      closeSync(file.writeFd);
+      closeSync(file.readFd);
+    }
   }
+}
+
+function openOutputFile(path: string): OutputFile {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const writeFd = openSync(
+    path,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND | constants.O_NOFOLLOW,
+    0o600,
+  );
+  let readFd: number | undefined;
+  try {
+    readFd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const written = fstatSync(writeFd);
+    const read = fstatSync(readFd);
+    if (written.ino !== read.ino || written.dev !== read.dev) {
+      throw Object.assign(new Error(`${path} was replaced while being opened`), { path, code: 'ECHANGED' });
+    }
+    return { writeFd, readFd, position: 0 };
+  } catch (err) {
+    closeSync(writeFd);
+    if (readFd !== undefined) closeSync(readFd);
+    throw err;
+  }
+}
+
+/** The last `restart` or `exit` line of a script's output file, as runScript would have taken it. */
+export function scriptActionIn(path: string): ApplyAction | undefined {
+  let text: string;
+  try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const { size } = fstatSync(fd);
+      const length = Math.min(size, OUTPUT_MAX_FILE);
+      const buf = Buffer.alloc(length);
+      const n = readSync(fd, buf, 0, length, size - length);
+      text = buf.subarray(0, n).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  let action: ApplyAction | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === 'restart' || line === 'exit') action = line;
+  }
+  return action;
 }
 
 /**

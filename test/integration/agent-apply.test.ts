@@ -3,7 +3,7 @@
  * and a group left by an earlier agent process is recognised, or not, by PID, boot and start time.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -166,6 +166,37 @@ describe('script output', () => {
     expect(action).toBe('exit');
     expect(seen).toEqual(['stdout:first', 'stderr:oops', 'stdout:second', 'stdout:exit']);
     expect(readFileSync(output.stdout, 'utf8')).toBe('first\nsecond\nexit');
+  });
+
+  it('keeps a script that prints without pause in check: the timeout still fires and the file stays bounded', async () => {
+    const output = { stdout: join(dir, 'chatty.out'), stderr: join(dir, 'chatty.err') };
+    const script = writeScript(dir, 'chatty.sh', 'exec yes');
+    const run = runUpdateScript({ script, args: [], env: {}, timeoutMs: 1000, onSpawn: () => {}, output });
+    // Reading the file to its end on every poll never caught up with `yes`: the timer never ran.
+    await expect(run).rejects.toThrow('Update script timed out after 1 s and was killed');
+    expect(statSync(output.stdout).size).toBeLessThan(256 << 20);
+  });
+
+  it('gives each run new output files: a background child of an earlier run cannot write into them', async () => {
+    const output = { stdout: join(dir, 'runs.out'), stderr: join(dir, 'runs.err') };
+    const first = writeScript(dir, 'first.sh', '(sleep 0.3; echo exit) & echo first');
+    await expect(
+      runUpdateScript({ script: first, args: [], env: {}, timeoutMs: 10_000, onSpawn: () => {}, output }),
+    ).resolves.toBeUndefined();
+    const second = writeScript(dir, 'second.sh', 'echo second; sleep 0.6');
+    const lines: string[] = [];
+    const action = await runUpdateScript({
+      script: second,
+      args: [],
+      env: {},
+      timeoutMs: 10_000,
+      onSpawn: () => {},
+      onLine: (line) => lines.push(line),
+      output,
+    });
+    expect(action).toBeUndefined();
+    expect(lines).toEqual(['second']);
+    expect(readFileSync(output.stdout, 'utf8')).toBe('second\n');
   });
 
   it('names the output file it cannot create', async () => {

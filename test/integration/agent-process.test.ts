@@ -358,6 +358,36 @@ exec ${resolve('scripts/update')} "$1"`,
     ]);
   });
 
+  it('mid-apply, the script left running asks for an exit: the restart honours it, the next start confirms', async () => {
+    const env = await makeEnv({
+      script: `echo $$ > "$UPDATE_STATE_DIR/script.pid"
+sleep 1.5
+${resolve('scripts/update')} "$1"
+echo exit`,
+    });
+    const pidFile = join(env.dir, 'state/script.pid');
+    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    const exited = waitForExit(child);
+    await until(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
+      15_000,
+      'the script',
+    );
+    child.kill('SIGKILL');
+    await exited;
+
+    env.cloud.onCheckin = () => ({ body: {} });
+    const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(rerun.code, rerun.stderr).toBe(3);
+    expect(rerun.stderr).toMatch(/asks the agent to exit; the next start confirms it/);
+    expect(env.cloud.reports).toEqual([]);
+    const next = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(next.code, next.stderr).toBe(0);
+    expect(env.cloud.reports.map((r) => r.body)).toMatchObject([
+      { update: 'upd-1', success: true, status: 'applied', version: '1.1.0' },
+    ]);
+  });
+
   it('mid-apply: the restart reports the interrupted update as failed and keeps the old version', async () => {
     const env = await makeEnv({ script: 'echo $$ > "$UPDATE_STATE_DIR/script.pid"; sleep 30' });
     const pidFile = join(env.dir, 'state/script.pid');

@@ -513,14 +513,19 @@ export class Agent extends EventEmitter {
         this.log.info(`Resuming after an interrupted ${this.state.state} step`);
         this.go('interrupted');
         return undefined;
-      case 'applying':
+      case 'applying': {
         this.log.warn(`The agent stopped while applying update ${this.state.apply?.update ?? '?'}`);
         // A script that outlived the agent may still switch the version: confirm once it is over,
         // honouring an `exit` or `restart` it printed as the agent that started it would have.
-        if (!(await this.awaitOrphanedScript(signal))) return 'Agent stopped';
+        const orphan = await this.awaitOrphanedScript(signal);
+        if (orphan === 'stopped') return 'Agent stopped';
         {
           const apply = this.state.apply;
-          const action = apply?.script ? scriptActionIn(this.scriptOutput.stdout) : undefined;
+          // A script killed at its deadline failed, whatever it printed before (as in runScript).
+          const action =
+            apply?.script && orphan !== 'killed'
+              ? (scriptActionIn(this.scriptOutput.stdout) ?? orphan.action)
+              : undefined;
           if (apply && action === 'exit') {
             this.go('interrupted', { apply: { ...apply, exitRequested: true } });
             this.log.info(`Update ${apply.update} asks the agent to exit; the next start confirms it`);
@@ -531,6 +536,7 @@ export class Agent extends EventEmitter {
         }
         await this.confirm(reports, signal);
         break;
+      }
       case 'pending-confirm':
         await this.confirm(reports, signal);
         break;
@@ -543,25 +549,30 @@ export class Agent extends EventEmitter {
 
   /**
    * Waits for an update script left running by a previous agent process, up to its applyTimeout
-   * counted from its start, then ends its process group. False when stop() came first.
+   * counted from its start, then ends its process group. Meanwhile its output file is kept from
+   * growing past a few MiB, remembering any `exit` or `restart` line emptied away.
    */
-  private async awaitOrphanedScript(signal: AbortSignal): Promise<boolean> {
+  private async awaitOrphanedScript(
+    signal: AbortSignal,
+  ): Promise<'stopped' | 'killed' | { action?: ApplyAction }> {
     const script = this.state.apply?.script;
-    if (!script || !scriptStillRunning(script)) return true;
+    if (!script || !scriptStillRunning(script)) return {};
     const deadline = script.startedAt + this.config.applyTimeout * 1000;
     this.log.warn(
       `Update script (process group ${script.pid}) is still running; waiting up to ${seconds(deadline - this.now())} for it`,
     );
+    let action: ApplyAction | undefined;
     while (scriptStillRunning(script)) {
-      if (signal.aborted) return false;
+      if (signal.aborted) return 'stopped';
       if (this.now() >= deadline) {
         this.log.warn(`Update script (process group ${script.pid}) ran past update.applyTimeout; killing it`);
         await endScriptGroup(script.pid);
-        break;
+        return 'killed';
       }
+      action = scriptActionIn(this.scriptOutput.stdout, { empty: true }) ?? action;
       await sleep(ORPHAN_POLL_MS, undefined, { signal }).catch(() => undefined);
     }
-    return !signal.aborted;
+    return signal.aborted ? 'stopped' : action ? { action } : {};
   }
 
   /** Compares the running version with the pending update's and reports the outcome. */

@@ -148,7 +148,28 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
         rest = '';
         take(last, stream);
       };
-      return { feed, flush };
+      /**
+       * Output was skipped: the partial line before the gap and the one after it are fragments, not
+       * lines (a fragment could read `exit`), so both are dropped and the gap is only logged.
+       */
+      let resync = false;
+      const gap = (bytes: number) => {
+        rest = '';
+        decoder.end();
+        resync = true;
+        run.onLine?.(`[${bytes} bytes of output skipped]`, stream);
+      };
+      const feedAfterGap = (chunk: Buffer) => {
+        if (!resync) {
+          feed(chunk);
+          return;
+        }
+        const newline = chunk.indexOf(10);
+        if (newline < 0) return;
+        resync = false;
+        feed(chunk.subarray(newline + 1));
+      };
+      return { feed: feedAfterGap, flush, gap };
     };
     const take = (raw: string, stream: 'stdout' | 'stderr') => {
       const line = raw.trim();
@@ -168,7 +189,16 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
     const stderrLines = lines('stderr');
     child.stdout?.on('data', stdoutLines.feed);
     child.stderr?.on('data', stderrLines.feed);
-    const readOutput = () => files?.read(stdoutLines.feed, stderrLines.feed);
+    const streams = [stdoutLines, stderrLines] as const;
+    /** A file that cannot be read any more (an I/O error) ends the reading, not the script. */
+    const readOutput = () => {
+      try {
+        files?.read(streams);
+      } catch (err) {
+        clearInterval(outputPoll);
+        run.onLine?.(`[output no longer readable: ${errorLine(err)}]`, 'stderr');
+      }
+    };
     const outputPoll = files ? setInterval(readOutput, OUTPUT_POLL_MS) : undefined;
 
     const killGroup = (signal: NodeJS.Signals) => {
@@ -225,8 +255,13 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       clearInterval(groupPoll);
       clearTimeout(drain);
       clearInterval(outputPoll);
-      files?.drain(stdoutLines.feed, stderrLines.feed);
-      files?.close();
+      try {
+        files?.drain(streams);
+      } catch {
+        // Already logged by a poll, or nothing more to read.
+      } finally {
+        files?.close();
+      }
       stdoutLines.flush();
       stderrLines.flush();
       // A background process the script left running must not keep the agent alive through the pipes.
@@ -280,6 +315,12 @@ const OUTPUT_MAX_LAG = 4 << 20;
 /** Once read up to this size, an output file is emptied: a chatty script cannot fill the disk. */
 const OUTPUT_MAX_FILE = 4 << 20;
 
+interface OutputStream {
+  feed(chunk: Buffer): void;
+  /** `bytes` of output were skipped before the next feed. */
+  gap(bytes: number): void;
+}
+
 interface OutputFile {
   /** The agent's write end, kept to empty the file (the child's copy appends: O_APPEND). */
   readonly writeFd: number;
@@ -312,24 +353,24 @@ class OutputFiles {
     return this.files[1]!.writeFd;
   }
 
-  /** Hands what was written since the last call (at most OUTPUT_READ_BYTES a file) to `stdout` and `stderr`. */
-  read(stdout: (chunk: Buffer) => void, stderr: (chunk: Buffer) => void): number {
+  /** Hands what was written since the last call (at most OUTPUT_READ_BYTES a file) to the streams. */
+  read(streams: readonly [OutputStream, OutputStream]): number {
     let total = 0;
     this.files.forEach((file, i) => {
-      const feed = i === 0 ? stdout : stderr;
+      const stream = streams[i]!;
       const { size } = fstatSync(file.readFd);
       if (size < file.position) file.position = 0;
       if (size - file.position > OUTPUT_MAX_LAG) {
         const skipped = size - OUTPUT_READ_BYTES - file.position;
         file.position += skipped;
-        feed(Buffer.from(`\n[${skipped} bytes of output skipped]\n`));
+        stream.gap(skipped);
       }
       const n = readSync(file.readFd, this.buffer, 0, OUTPUT_READ_BYTES, file.position);
       file.position += n;
       total += n;
-      if (n > 0) feed(this.buffer.subarray(0, n));
-      if (file.position >= OUTPUT_MAX_FILE && file.position >= size) {
-        // Whatever the script writes between the read above and this is lost; it appends from 0 on.
+      if (n > 0) stream.feed(this.buffer.subarray(0, n));
+      // Emptied only when nothing arrived since the read: the script appends (O_APPEND) from 0 on.
+      if (file.position >= OUTPUT_MAX_FILE && fstatSync(file.readFd).size === file.position) {
         ftruncateSync(file.writeFd, 0);
         file.position = 0;
       }
@@ -338,8 +379,8 @@ class OutputFiles {
   }
 
   /** Reads what is left once the script is over (bounded: a background child may still be writing). */
-  drain(stdout: (chunk: Buffer) => void, stderr: (chunk: Buffer) => void): void {
-    for (let round = 0; round < 32 && this.read(stdout, stderr) > 0; round++) {}
+  drain(streams: readonly [OutputStream, OutputStream]): void {
+    for (let round = 0; round < 32 && this.read(streams) > 0; round++) {}
   }
 
   close(): void {
@@ -377,17 +418,24 @@ function openOutputFile(path: string): OutputFile {
   }
 }
 
-/** The last `restart` or `exit` line of a script's output file, as runScript would have taken it. */
-export function scriptActionIn(path: string): ApplyAction | undefined {
+/**
+ * The last `restart` or `exit` line of a script's output file (its last OUTPUT_MAX_FILE bytes), as
+ * runScript would have taken it; `empty` also empties a file grown past OUTPUT_MAX_FILE, for a script
+ * that outlived the agent that read its output (it appends: O_APPEND).
+ */
+export function scriptActionIn(path: string, options: { empty?: boolean } = {}): ApplyAction | undefined {
   let text: string;
   try {
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const { size } = fstatSync(fd);
       const length = Math.min(size, OUTPUT_MAX_FILE);
       const buf = Buffer.alloc(length);
       const n = readSync(fd, buf, 0, length, size - length);
       text = buf.subarray(0, n).toString('utf8');
+      // Read from the middle of the file, the first line is a fragment.
+      if (length < size) text = text.slice(text.indexOf('\n') + 1);
+      if (options.empty && size > OUTPUT_MAX_FILE && fstatSync(fd).size === size) ftruncateSync(fd, 0);
     } finally {
       closeSync(fd);
     }

@@ -25,6 +25,10 @@ import {
   writeScript,
 } from './agent-fixtures.ts';
 
+/** For scripts that must outlive a killed agent: they wait for the test to create state/go (up to 15 s). */
+const WAIT_FOR_GO =
+  'i=0; while [ ! -e "$UPDATE_STATE_DIR/go" ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done';
+
 const MiB = 1 << 20;
 let buildDir: string;
 let bundle: string;
@@ -49,6 +53,22 @@ interface Env {
   readonly server: ImageServer;
   readonly image: TestImage;
   readonly args: string[];
+}
+
+/**
+ * Reruns the agent after a kill mid-apply and lets the script (waiting for state/go) go on once the
+ * rerun says it is waiting for it: the script surely outlives the killed agent and the rerun sees it.
+ */
+async function rerunReleasingScript(env: { dir: string; args: readonly string[] }) {
+  const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+  const exited = waitForExit(child);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  await until(() => /is still running; waiting/.test(stderr), 15_000, 'the rerun to wait for the script');
+  writeFileSync(join(env.dir, 'state/go'), '');
+  return exited;
 }
 
 async function makeEnv(
@@ -326,7 +346,7 @@ describe('updraft-agent killed with SIGKILL', () => {
     // first line after the kill would end it with SIGPIPE, half-way through the apply.
     const env = await makeEnv({
       script: `echo $$ > "$UPDATE_STATE_DIR/script.pid"
-sleep 1.5
+${WAIT_FOR_GO}
 echo "still installing after the agent died"
 echo "a line for stderr too" >&2
 exec ${resolve('scripts/update')} "$1"`,
@@ -345,7 +365,7 @@ exec ${resolve('scripts/update')} "$1"`,
     expect(version(env)).toBe('1.0.0');
 
     env.cloud.onCheckin = () => ({ body: {} });
-    const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    const rerun = await rerunReleasingScript(env);
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stderr).toMatch(/Update script \(process group \d+\) is still running; waiting/);
     expect(version(env)).toBe('1.1.0');
@@ -361,7 +381,7 @@ exec ${resolve('scripts/update')} "$1"`,
   it('mid-apply, the script left running asks for an exit: the restart honours it, the next start confirms', async () => {
     const env = await makeEnv({
       script: `echo $$ > "$UPDATE_STATE_DIR/script.pid"
-sleep 1.5
+${WAIT_FOR_GO}
 ${resolve('scripts/update')} "$1"
 echo exit`,
     });
@@ -377,7 +397,7 @@ echo exit`,
     await exited;
 
     env.cloud.onCheckin = () => ({ body: {} });
-    const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    const rerun = await rerunReleasingScript(env);
     expect(rerun.code, rerun.stderr).toBe(3);
     expect(rerun.stderr).toMatch(/asks the agent to exit; the next start confirms it/);
     expect(env.cloud.reports).toEqual([]);

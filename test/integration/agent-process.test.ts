@@ -408,6 +408,35 @@ echo exit`,
     ]);
   });
 
+  it('mid-apply, a script left running past its deadline is killed and its earlier "exit" ignored', async () => {
+    const env = await makeEnv({
+      script: `echo exit
+echo $$ > "$UPDATE_STATE_DIR/script.pid"
+${WAIT_FOR_GO}`,
+    });
+    writeFileSync(
+      join(env.dir, 'config/ioto.json5'),
+      readFileSync(join(env.dir, 'config/ioto.json5'), 'utf8').replace('"20 secs"', '"2 secs"'),
+    );
+    const pidFile = join(env.dir, 'state/script.pid');
+    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    const exited = waitForExit(child);
+    await until(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
+      15_000,
+      'the script',
+    );
+    child.kill('SIGKILL');
+    await exited;
+
+    env.cloud.onCheckin = () => ({ body: {} });
+    const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+    expect(rerun.stderr).toMatch(/ran past update.applyTimeout; killing it/);
+    expect(rerun.code, rerun.stderr).toBe(1);
+    expect(processAlive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
+    expect(env.cloud.reports.map((r) => r.body)).toMatchObject([{ update: 'upd-1', status: 'failed' }]);
+  });
+
   it('mid-apply: the restart reports the interrupted update as failed and keeps the old version', async () => {
     const env = await makeEnv({ script: 'echo $$ > "$UPDATE_STATE_DIR/script.pid"; sleep 30' });
     const pidFile = join(env.dir, 'state/script.pid');

@@ -176,7 +176,7 @@ export function runScript(run: ScriptRun): Promise<ScriptOutcome> {
       if (!line) return;
       if (stream === 'stdout') {
         lastOut = line;
-        if (line === 'restart' || line === 'exit') action = line;
+        action = actionOf(line) ?? action;
       } else {
         lastErr = line;
       }
@@ -420,8 +420,8 @@ function openOutputFile(path: string): OutputFile {
 
 /**
  * The last `restart` or `exit` line of a script's output file (its last OUTPUT_MAX_FILE bytes), as
- * runScript would have taken it; `empty` also empties a file grown past OUTPUT_MAX_FILE, for a script
- * that outlived the agent that read its output (it appends: O_APPEND).
+ * runScript would have taken it. With `empty`, for a script that outlived the agent that read its
+ * output: only a file grown past OUTPUT_MAX_FILE is read, then emptied (the script appends: O_APPEND).
  */
 export function scriptActionIn(path: string, options: { empty?: boolean } = {}): ApplyAction | undefined {
   let text: string;
@@ -429,13 +429,14 @@ export function scriptActionIn(path: string, options: { empty?: boolean } = {}):
     const fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const { size } = fstatSync(fd);
+      if (options.empty && size <= OUTPUT_MAX_FILE) return undefined;
       const length = Math.min(size, OUTPUT_MAX_FILE);
       const buf = Buffer.alloc(length);
       const n = readSync(fd, buf, 0, length, size - length);
       text = buf.subarray(0, n).toString('utf8');
       // Read from the middle of the file, the first line is a fragment.
       if (length < size) text = text.slice(text.indexOf('\n') + 1);
-      if (options.empty && size > OUTPUT_MAX_FILE && fstatSync(fd).size === size) ftruncateSync(fd, 0);
+      if (options.empty && fstatSync(fd).size === size) ftruncateSync(fd, 0);
     } finally {
       closeSync(fd);
     }
@@ -443,11 +444,13 @@ export function scriptActionIn(path: string, options: { empty?: boolean } = {}):
     return undefined;
   }
   let action: ApplyAction | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === 'restart' || line === 'exit') action = line;
-  }
+  for (const line of text.split('\n')) action = actionOf(line.trim()) ?? action;
   return action;
+}
+
+/** A stdout line `restart` or `exit` (as in Ioto) is the script telling the agent what the update needs. */
+function actionOf(line: string): ApplyAction | undefined {
+  return line === 'restart' || line === 'exit' ? line : undefined;
 }
 
 /**

@@ -88,7 +88,8 @@ async function listen(server: Server, port: number, host: string, what: string):
   }
 }
 
-async function ensureTable(table: Table): Promise<void> {
+/** Creates the table (the layout of functions/keys.ts) unless it exists, and waits until it is active. */
+export async function ensureTable(table: Pick<Table, 'client' | 'name'>): Promise<void> {
   try {
     await table.client.send('CreateTable', {
       TableName: table.name,

@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTable } from '#local/cloud.ts';
 import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { runUpdraft } from './cli-helpers.ts';
 
@@ -34,18 +35,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'updraft-clouds-'));
   const stacks: Record<string, Record<string, string>> = {};
   for (const name of clouds) {
-    await cloud.table.client.send('CreateTable', {
-      TableName: `table-${name}`,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    });
+    await ensureTable({ client: cloud.table.client, name: `table-${name}` });
     await putBucket(cloud.s3Url, `bucket-${name}`);
     stacks[`updraft-${name}`] = {
       CloudName: name,

@@ -56,6 +56,24 @@ interface Env {
 }
 
 /**
+ * Runs the agent until its update script (which writes its PID to state/script.pid first) runs, then
+ * SIGKILLs the agent; resolves with the script's PID.
+ */
+async function killAgentMidApply(env: { dir: string; args: readonly string[] }): Promise<number> {
+  const pidFile = join(env.dir, 'state/script.pid');
+  const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
+  const exited = waitForExit(child);
+  await until(
+    () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
+    15_000,
+    'the script',
+  );
+  child.kill('SIGKILL');
+  expect((await exited).signal).toBe('SIGKILL');
+  return Number(readFileSync(pidFile, 'utf8'));
+}
+
+/**
  * Reruns the agent after a kill mid-apply and lets the script (waiting for state/go) go on once the
  * rerun says it is waiting for it: the script surely outlives the killed agent and the rerun sees it.
  */
@@ -351,16 +369,7 @@ echo "still installing after the agent died"
 echo "a line for stderr too" >&2
 exec ${resolve('scripts/update')} "$1"`,
     });
-    const pidFile = join(env.dir, 'state/script.pid');
-    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
-    const exited = waitForExit(child);
-    await until(
-      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
-      15_000,
-      'the script',
-    );
-    child.kill('SIGKILL');
-    await exited;
+    await killAgentMidApply(env);
     expect(persisted(env).state).toBe('applying');
     expect(version(env)).toBe('1.0.0');
 
@@ -385,16 +394,7 @@ ${WAIT_FOR_GO}
 ${resolve('scripts/update')} "$1"
 echo exit`,
     });
-    const pidFile = join(env.dir, 'state/script.pid');
-    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
-    const exited = waitForExit(child);
-    await until(
-      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
-      15_000,
-      'the script',
-    );
-    child.kill('SIGKILL');
-    await exited;
+    await killAgentMidApply(env);
 
     env.cloud.onCheckin = () => ({ body: {} });
     const rerun = await rerunReleasingScript(env);
@@ -418,39 +418,20 @@ ${WAIT_FOR_GO}`,
       join(env.dir, 'config/ioto.json5'),
       readFileSync(join(env.dir, 'config/ioto.json5'), 'utf8').replace('"20 secs"', '"2 secs"'),
     );
-    const pidFile = join(env.dir, 'state/script.pid');
-    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
-    const exited = waitForExit(child);
-    await until(
-      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
-      15_000,
-      'the script',
-    );
-    child.kill('SIGKILL');
-    await exited;
+    const script = await killAgentMidApply(env);
 
     env.cloud.onCheckin = () => ({ body: {} });
     const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });
     expect(rerun.stderr).toMatch(/ran past update.applyTimeout; killing it/);
     expect(rerun.code, rerun.stderr).toBe(1);
-    expect(processAlive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
+    expect(processAlive(script)).toBe(false);
     expect(env.cloud.reports.map((r) => r.body)).toMatchObject([{ update: 'upd-1', status: 'failed' }]);
   });
 
   it('mid-apply: the restart reports the interrupted update as failed and keeps the old version', async () => {
     const env = await makeEnv({ script: 'echo $$ > "$UPDATE_STATE_DIR/script.pid"; sleep 30' });
-    const pidFile = join(env.dir, 'state/script.pid');
-    const child = spawnAgent(bundle, env.args, { cwd: env.dir, env: ENV });
-    const exited = waitForExit(child);
-    await until(
-      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
-      15_000,
-      'the script',
-    );
     // The device loses power: agent and script die together.
-    child.kill('SIGKILL');
-    process.kill(-Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
-    await exited;
+    process.kill(-(await killAgentMidApply(env)), 'SIGKILL');
     expect(persisted(env).state).toBe('applying');
 
     const rerun = await runAgent(bundle, env.args, { cwd: env.dir, env: ENV });

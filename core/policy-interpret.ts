@@ -1,21 +1,21 @@
 /**
- * The closure interpreter: compiles a validated policy tree into nested closures. The code generator
- * (policy-codegen.ts) is the fast path; this is its fallback where code generation from strings is
- * disabled, and the independent reference the tests compare it with. Both share policy-values.ts.
+ * The policy evaluator: compiles a validated policy tree once into nested closures, specialised by
+ * operand kind (a property against a literal, a plain-string membership, ...), so an evaluation only
+ * walks closures. The one engine (DESIGN §3): no code is generated from strings.
  */
 import type Range from 'semver/classes/range.js';
 import parseSemver from 'semver/functions/parse.js';
 import type { CompareOp, LiteralValue, PolicyNode, TextOp } from './policy-parse.ts';
 import {
+  arithmeticOperand,
+  arithmeticResult,
   clean,
   compareValues,
   compareVersions,
-  finite,
   hadDataError,
   isPlainString,
   looseEquals,
   mayRaiseDataError,
-  negative,
   numericValue,
   orderHolds,
   own,
@@ -24,7 +24,6 @@ import {
   resetDataError,
   semverDynamic,
   textOf,
-  toNumber,
   truth,
   type Value,
   type Version,
@@ -310,22 +309,23 @@ function compileSatisfies(subject: PolicyNode, range: Range): Get {
 
 // ---------------------------------------------------------------- arithmetic
 
+/** Arithmetic: a failure (see arithmeticOperand) ends the evaluation as an error, never as null. */
 function compileArithmetic(op: string, left: PolicyNode, right: PolicyNode): Get {
   const a = compileValue(left);
   const b = compileValue(right);
   switch (op) {
     case '+':
-      return (c) => finite(toNumber(a(c)) + toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) + arithmeticOperand(b(c)));
     case '-':
-      return (c) => finite(toNumber(a(c)) - toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) - arithmeticOperand(b(c)));
     case '*':
-      return (c) => finite(toNumber(a(c)) * toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) * arithmeticOperand(b(c)));
     case '/':
-      return (c) => finite(toNumber(a(c)) / toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) / arithmeticOperand(b(c)));
     case '%':
-      return (c) => finite(toNumber(a(c)) % toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) % arithmeticOperand(b(c)));
     default:
-      return (c) => finite(toNumber(a(c)) ** toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) ** arithmeticOperand(b(c)));
   }
 }
 
@@ -391,7 +391,7 @@ export function compileValue(node: PolicyNode): Get {
       return compileRef(node.path);
     case 'negate': {
       const a = compileValue(node.arg);
-      return (c) => negative(a(c));
+      return (c) => -arithmeticOperand(a(c));
     }
     case 'arith':
       return compileArithmetic(node.op, node.left, node.right);
@@ -413,8 +413,8 @@ export function compileValue(node: PolicyNode): Get {
 }
 
 /**
- * The policy's `evaluate`: never throws; true, false, or null for a non-match that met a data error
- * (or an internal failure).
+ * The policy's `evaluate`: never throws; true, false, or null for an evaluation error: a non-match
+ * that met a data error (semver() on a non-version), arithmetic that failed, or an internal failure.
  */
 export function interpretPolicy(root: PolicyNode): (context: PolicyContext) => boolean | null {
   const test = compileTest(root);

@@ -2,11 +2,8 @@
  * Parsing of distribution policies (DESIGN §3): jsep with a private configuration, then validation into
  * a small typed tree ({@link PolicyNode}) that the compiler trusts.
  *
- * jsep keeps its operators, literals and hooks in static fields shared by every user of the package.
- * Rather than reconfigure it for the whole process, {@link parseWithPolicyGrammar} installs the policy
- * grammar for the duration of one (synchronous) parse and restores the previous configuration after it,
- * so another module using jsep with its defaults is not affected. The plugins are initialised once, at
- * module load, against a private hook registry.
+ * jsep is configured once, at module load, through its public API (operators, identifier characters,
+ * hooks and plugins): see {@link configureJsep}.
  */
 import regexPlugin from '@jsep-plugin/regex';
 import ternaryPlugin from '@jsep-plugin/ternary';
@@ -104,48 +101,13 @@ export const SEMVER_OPS: ReadonlySet<string> = new Set(['<', '<=', '>', '>=', '=
 const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['constructor', '__proto__', 'prototype']);
 const NAME = /^[A-Za-z_$][A-Za-z0-9_$]*(?:-[A-Za-z0-9_$]+)*$/;
 
-// ---------------------------------------------------------------- private jsep grammar
+// ---------------------------------------------------------------- the policy grammar on jsep
 
-interface HookRegistry {
-  add(name: string, callback: (this: Scope, env: HookEnv) => void, first?: boolean): void;
-}
+/** The parser jsep passes to hooks as `this`. */
+type Scope = jsep.HookScope;
 interface HookEnv {
-  node?: jsep.Expression | false;
+  node?: jsep.Expression;
 }
-/** The parser instance jsep passes to hooks as `this`. */
-interface Scope {
-  index: number;
-  readonly expr: string;
-  readonly code: number;
-  gobbleSpaces(): void;
-  gobbleNumericLiteral(): jsep.Expression;
-  gobbleArguments(termination: number): jsep.Expression[];
-}
-interface JsepConfig {
-  unary_ops: Record<string, number>;
-  binary_ops: Record<string, number>;
-  right_associative: Set<string>;
-  additional_identifier_chars: Set<string>;
-  literals: Record<string, unknown>;
-  this_str: string;
-  max_unop_len: number;
-  max_binop_len: number;
-  hooks: HookRegistry;
-}
-type JsepClass = JsepConfig & { parse(expr: string): jsep.Expression };
-
-const Jsep = (jsep as unknown as { Jsep: JsepClass }).Jsep;
-const CONFIG_KEYS = [
-  'unary_ops',
-  'binary_ops',
-  'right_associative',
-  'additional_identifier_chars',
-  'literals',
-  'this_str',
-  'max_unop_len',
-  'max_binop_len',
-  'hooks',
-] as const;
 
 /** A failure raised inside a hook, with the 0-based offset it concerns. */
 class ParseFailure extends Error {
@@ -186,9 +148,6 @@ const BINARY_OPS: Record<string, number> = {
   '%': 10,
   '^': 11,
 };
-
-const HooksClass = (Jsep.hooks as unknown as { constructor: new () => HookRegistry }).constructor;
-const hooks = new HooksClass();
 
 /** Offsets of the tokens being parsed, innermost last: its length is the nesting depth. */
 let openTokens: number[] = [];
@@ -256,7 +215,9 @@ function gobbleName(scope: Scope): jsep.Expression {
       throw new ParseFailure('Computed member access is not allowed (use a.b)', scope.index);
     } else if (code === CODE_LPAREN) {
       scope.index++;
-      node = { type: 'CallExpression', callee: node, arguments: scope.gobbleArguments(CODE_RPAREN) };
+      // jsep's typings declare one expression; gobbleArguments returns the argument list.
+      const args = scope.gobbleArguments(CODE_RPAREN) as unknown as jsep.Expression[];
+      node = { type: 'CallExpression', callee: node, arguments: args };
     } else if (code === CODE_QUESTION && scope.expr.charCodeAt(scope.index + 1) === CODE_DOT) {
       if (!isDigit(scope.expr.charCodeAt(scope.index + 2))) {
         throw new ParseFailure(
@@ -274,7 +235,7 @@ function gobbleName(scope: Scope): jsep.Expression {
   return node;
 }
 
-hooks.add('gobble-token', function gobblePolicyToken(this: Scope, env: HookEnv) {
+function gobblePolicyToken(this: Scope, env: HookEnv): void {
   if (openTokens.length > POLICY_LIMITS.maxDepth) {
     throw new ParseFailure(`Nesting deeper than ${POLICY_LIMITS.maxDepth} levels`, this.index);
   }
@@ -285,43 +246,37 @@ hooks.add('gobble-token', function gobblePolicyToken(this: Scope, env: HookEnv) 
   else if (isDigit(code) || code === CODE_DOT) env.node = this.gobbleNumericLiteral();
   else if (code === CODE_BACKTICK) throw new ParseFailure('Template literals are not allowed', this.index);
   else if (code === CODE_LBRACE) throw new ParseFailure('Object literals are not allowed', this.index);
-});
-hooks.add('after-token', function recordStart(env: HookEnv) {
-  const start = openTokens.pop();
-  if (env.node && start !== undefined && !starts.has(env.node)) starts.set(env.node, start);
-});
-// The plugins register their hooks on whatever object they are given: give them a facade whose hooks
-// are ours and whose other fields (node type names, operator table) read through to jsep at parse time.
-const facade = Object.create(Jsep, { hooks: { value: hooks } }) as unknown;
-for (const plugin of [regexPlugin, ternaryPlugin]) {
-  (plugin.init as unknown as (this: unknown, j: unknown) => void).call(facade, facade);
 }
 
-const POLICY_CONFIG: JsepConfig = {
-  unary_ops: { '-': 1, '!': 1 },
-  binary_ops: BINARY_OPS,
-  right_associative: new Set(['^']),
+function recordStart(env: HookEnv): void {
+  const start = openTokens.pop();
+  if (env.node && start !== undefined && !starts.has(env.node)) starts.set(env.node, start);
+}
+
+/**
+ * Configures jsep, once, through its public API. jsep keeps its grammar in one process-wide
+ * configuration; the policy language owns it (nothing else in Updraft parses with jsep, and a unit test
+ * keeps it so).
+ */
+function configureJsep(): void {
+  jsep.removeAllUnaryOps();
+  jsep.addUnaryOp('-');
+  jsep.addUnaryOp('!');
+  jsep.removeAllBinaryOps();
+  for (const [op, precedence] of Object.entries(BINARY_OPS)) jsep.addBinaryOp(op, precedence, op === '^');
   // `$` and `_` names are read by gobbleName; keeping `$` out lets `$=` follow a name without a space.
-  additional_identifier_chars: new Set(['_']),
-  literals: { true: true, false: false, null: null },
-  this_str: 'this',
-  max_unop_len: 1,
-  max_binop_len: 3,
-  hooks,
-};
+  jsep.removeIdentifierChar('$');
+  // First, so that our token hook sees every token (it counts nesting and records where tokens start).
+  jsep.hooks.add('gobble-token', gobblePolicyToken, true);
+  jsep.hooks.add('after-token', recordStart);
+  jsep.plugins.register(regexPlugin as jsep.IPlugin, ternaryPlugin as jsep.IPlugin);
+}
+configureJsep();
 
 function parseWithPolicyGrammar(source: string): jsep.Expression {
-  const saved = {} as Record<string, unknown>;
-  const target = Jsep as unknown as Record<string, unknown>;
-  for (const key of CONFIG_KEYS) saved[key] = target[key];
-  Object.assign(Jsep, POLICY_CONFIG);
   openTokens = [];
   starts = new WeakMap();
-  try {
-    return Jsep.parse(source);
-  } finally {
-    Object.assign(Jsep, saved);
-  }
+  return jsep(source);
 }
 
 // ---------------------------------------------------------------- errors

@@ -16,11 +16,10 @@
  * - semver()/satisfies() on a non-null value that is not a version make a non-match an evaluation
  *   error (`evaluate` returns null), so broken device data shows up in the PolicyErrors metric.
  *
- * Evaluation runs code generated from the validated tree (policy-codegen.ts, which argues its safety);
- * where code generation from strings is disabled it runs a closure interpreter (policy-interpret.ts).
+ * Evaluation runs the validated tree compiled once into closures (policy-interpret.ts); no code is
+ * generated from strings (DESIGN §3: one engine).
  */
 import parseSemver from 'semver/functions/parse.js';
-import { generatePolicy } from './policy-codegen.ts';
 import { explainPolicy } from './policy-explain.ts';
 import { interpretPolicy } from './policy-interpret.ts';
 import { parsePolicy } from './policy-parse.ts';
@@ -63,7 +62,7 @@ export function compilePolicy(source: string): CompiledPolicy {
   const policy: CompiledPolicy = {
     source: effective,
     terms,
-    evaluate: generatePolicy(root) ?? interpretPolicy(root),
+    evaluate: interpretPolicy(root),
     explain: () => explainPolicy(root, effective === DEFAULT_POLICY),
   };
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);

@@ -128,6 +128,15 @@ function periodFlag(values: Values, clearable = false): number | null | undefine
   }
 }
 
+/** Warns on stderr (stdout may carry --json) about a policy that compiles but always fails somewhere. */
+async function warnAboutPolicy(policy: string | undefined): Promise<void> {
+  if (policy === undefined) return;
+  const { compilePolicy } = await import('#core/policy.ts');
+  for (const w of compilePolicy(policy).warnings) {
+    process.stderr.write(`updraft: warning: policy column ${w.column}: ${w.reason}\n`);
+  }
+}
+
 function settingChanges(values: Values, clearable: boolean): UpdateChanges {
   const changes: Record<string, string | number | null> = {};
   const set = (name: string, value: string | number | null | undefined) => {
@@ -300,6 +309,7 @@ const commands: Record<string, Command> = {
           targets.push(target);
           await withStore(target.store, () => preparePublish(target.table, input));
         }
+        await warnAboutPolicy(input.policy);
         const published: (UpdateRecord & { cloud: string })[] = [];
         for (const target of targets) {
           const meter = progressMeter(`Uploading ${basename(file)} to ${target.name}`);
@@ -434,6 +444,7 @@ ${SETTINGS_HELP}`,
       const changes = settingChanges(ctx.values, true);
       const { editUpdate } = await import('./updates.ts');
       const update = await editUpdate(await ctx.cloud(), product, version, changes);
+      await warnAboutPolicy(changes.policy);
       if (ctx.json) ctx.printJson(update);
       else ctx.print(`Updated ${product} ${update.version} (update ${update.id}).\n${showUpdate(update)}`);
       return 0;
@@ -481,6 +492,7 @@ or JSON5); with --product dry-run it against the devices in that product's regis
             ok: true,
             terms: policy.terms,
             ...(outcome !== undefined ? { match: outcome === true } : {}),
+            ...(policy.warnings.length > 0 ? { warnings: policy.warnings } : {}),
             ...(outcome === null ? { evaluationError: true } : {}),
             ...(fleet ? { product, ...fleet } : {}),
           }),
@@ -490,6 +502,7 @@ or JSON5); with --product dry-run it against the devices in that product's regis
       ctx.print(`Policy: ${policy.source}${source.trim() === '' ? '  (the default)' : ''}`);
       ctx.print(`Terms:  ${policy.terms}`);
       ctx.print(policy.explain());
+      for (const w of policy.warnings) ctx.print(`Warning (column ${w.column}): ${w.reason}`);
       if (device) {
         const result =
           outcome === null ? 'error (evaluation failed: counts as no match)' : outcome ? 'match' : 'no match';

@@ -23,6 +23,7 @@ import { isValidProduct } from '#core/device.ts';
 import { ValidationError } from '#core/errors.ts';
 import { signManifest } from '#core/manifest.ts';
 import { compilePolicy } from '#core/policy.ts';
+import { checkPercentage } from '#core/rollout.ts';
 import type { AbortSettings, RolloutLimits, UpdateRecord } from '#core/types.ts';
 import { parseVersion, precedenceKey, quoteInput, sortByVersionDescending } from '#core/version.ts';
 import { bumpStamp } from '#functions/device-store.ts';
@@ -129,11 +130,7 @@ function isWhole(n: number): boolean {
  */
 export function checkSettings(version: string, allowDowngrade: boolean, s: UpdateSettings): void {
   const { percentage, limit, rate, period, abortThreshold, abortMin } = s;
-  if (percentage !== undefined && !(Number.isFinite(percentage) && percentage > 0 && percentage <= 100)) {
-    throw new ValidationError(
-      `Invalid --percentage ${percentage}: use a number greater than 0 and at most 100`,
-    );
-  }
+  if (percentage !== undefined) checkPercentage(percentage);
   if (limit !== undefined && !isWhole(limit)) {
     throw new ValidationError(`Invalid --limit ${limit}: use a whole number of devices, at least 1`);
   }

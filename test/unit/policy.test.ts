@@ -221,6 +221,26 @@ describe('coercion (DESIGN §3)', () => {
     expect(run('memory == 2^10', { memory: '1024' })).toBe(true);
   });
 
+  it('warns about arithmetic that can never be a number, naming the column of the operand', () => {
+    const warned = (source: string) => compilePolicy(source).warnings.map((w) => [w.column, w.reason]);
+    const fails = 'so this arithmetic always fails (an evaluation error: no match)';
+    expect(warned('model == "X1" + "-pro"')).toEqual([
+      [10, `"X1" is not a number, ${fails}`],
+      [17, `"-pro" is not a number, ${fails}`],
+    ]);
+    expect(warned('memory == 2^2000')).toEqual([[11, `this constant is not a finite number, ${fails}`]]);
+    expect(warned('region == 0/0')).toEqual([[11, `this constant is not a finite number, ${fails}`]]);
+    expect(warned('x - null == 1')).toEqual([[5, `null is not a number, ${fails}`]]);
+    expect(warned('(a > 1) * 2 == 2')).toEqual([
+      [1, `a comparison or test gives true/false, not a number, ${fails}`],
+    ]);
+    expect(warned('(a ? "x" : "y") + 1 == 2')).toEqual([[1, `neither branch of ?: is a number, ${fails}`]]);
+    // What can be a number is not warned about: properties, numeric strings, finite constants.
+    for (const fine of ['ram * "2" == 512', 'memory == 2^10', '(a ? 1 : "y") + 1 == 2', '-ram == -256', '']) {
+      expect(warned(fine), fine).toEqual([]);
+    }
+  });
+
   it('counts an arithmetic failure as a policy error in update selection, not as a match', () => {
     const update: UpdateRecord = {
       id: 'u1',

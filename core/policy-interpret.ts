@@ -5,6 +5,7 @@
  */
 import type Range from 'semver/classes/range.js';
 import parseSemver from 'semver/functions/parse.js';
+import { type Get, orderWithNumber, orderWithString, type Test } from './policy-order.ts';
 import type { CompareOp, LiteralValue, PolicyNode, TextOp } from './policy-parse.ts';
 import {
   arithmeticOperand,
@@ -25,13 +26,9 @@ import {
   semverDynamic,
   textOf,
   truth,
-  type Value,
   type Version,
   versionOf,
 } from './policy-values.ts';
-
-type Get = (context: PolicyContext) => Value;
-type Test = (context: PolicyContext) => boolean;
 
 /** A read of `a.b.c`: own properties only, members of non-objects are null. */
 function compileRef(path: readonly string[]): Get {
@@ -69,70 +66,6 @@ const MIRROR: Record<CompareOp, CompareOp> = {
 
 function not(test: Test): Test {
   return (c) => !test(c);
-}
-
-/** `get(c) OP n` for a number n (a number literal, or a numeric string literal when the device sends a number). */
-function orderWithNumber(get: Get, op: CompareOp, n: number, s: string | null): Test {
-  // s: the literal's own spelling when it is a string, used when the device's string is not numeric.
-  switch (op) {
-    case '<':
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v < n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x < n : s !== null && v < s;
-      };
-    case '<=':
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v <= n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x <= n : s !== null && v <= s;
-      };
-    case '>':
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v > n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x > n : s !== null && v > s;
-      };
-    default:
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v >= n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x >= n : s !== null && v >= s;
-      };
-  }
-}
-
-function orderWithString(get: Get, op: CompareOp, s: string): Test {
-  switch (op) {
-    case '<':
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v < s;
-      };
-    case '<=':
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v <= s;
-      };
-    case '>':
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v > s;
-      };
-    default:
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v >= s;
-      };
-  }
 }
 
 /** `==` against a literal, specialised by the literal's kind. */

@@ -5,7 +5,13 @@
  */
 import type Range from 'semver/classes/range.js';
 import parseSemver from 'semver/functions/parse.js';
-import { type Get, orderWithNumber, orderWithString, type Test } from './policy-order.ts';
+import {
+  type Get,
+  orderWithNumber,
+  orderWithString,
+  type Test,
+  textWithLiteral,
+} from './policy-literal-tests.ts';
 import type { CompareOp, LiteralValue, PolicyNode, TextOp } from './policy-parse.ts';
 import {
   arithmeticOperand,
@@ -37,6 +43,15 @@ function compileRef(path: readonly string[]): Get {
     return (c) => {
       const v = c[k];
       return v === undefined || !own(c, k) ? null : clean(v);
+    };
+  }
+  if (path.length === 2) {
+    const [k0, k1] = path as [string, string];
+    return (c) => {
+      const o = c[k0];
+      if (o === null || typeof o !== 'object' || !own(c, k0)) return null;
+      const v = (o as Record<string, unknown>)[k1];
+      return v === undefined || !ownMember(o as Record<string, unknown>, k1) ? null : clean(v);
     };
   }
   const keys = path.slice();
@@ -81,6 +96,13 @@ function equalsLiteral(operand: PolicyNode, lit: LiteralValue): Test {
   if (typeof lit === 'boolean' || lit === 'true' || lit === 'false') {
     const b = lit === true || lit === 'true';
     const s = b ? 'true' : 'false';
+    if (operand.kind === 'ref' && operand.path.length === 1) {
+      const k = operand.path[0]!;
+      return (c) => {
+        const v = c[k];
+        return (v === b || v === s) && own(c, k);
+      };
+    }
     return (c) => {
       const v = get(c);
       return v === b || v === s;
@@ -147,9 +169,13 @@ function positiveText(op: TextOp): (text: string, part: string) => boolean {
 /** `^= $= ><` and their negations; a negated operator is exactly `!` of its positive one (null included). */
 function compileText(op: TextOp, left: PolicyNode, right: PolicyNode): Test {
   const negated = op === '^!=' || op === '$!=' || op === '<>';
-  const a = compileValue(left);
   let test: Test;
   const literal = right.kind === 'literal' ? textOf(right.value) : undefined;
+  if (typeof literal === 'string' && left.kind === 'ref' && left.path.length === 1) {
+    test = textWithLiteral(op, left.path[0]!, literal);
+    return negated ? not(test) : test;
+  }
+  const a = compileValue(left);
   if (typeof literal === 'string') {
     if (op === '^=' || op === '^!=') {
       test = (c) => {

@@ -333,6 +333,29 @@ describe('names', () => {
     expect(run('5-3 == 2')).toBe(true);
   });
 
+  it('never reads inherited properties, whatever the operator shape', () => {
+    const inherited = Object.create({ flag: true, name: 'lab-1', rev: 3, region: 'eu' }) as PolicyContext;
+    inherited.hw = Object.create({ rev: 3 }) as PolicyContext;
+    for (const source of [
+      'flag == true',
+      'flag == "true"',
+      'name >< "lab"',
+      'name ^= "lab"',
+      'name $= "1"',
+      'rev >= 3',
+      'rev == 3',
+      'hw.rev >= 3',
+      'hw.rev == 3',
+      'region == "eu"',
+      'region in ["eu"]',
+      'toString ^= "f"',
+      'toString.name == "toString"',
+    ]) {
+      expect(run(source, inherited), source).toBe(false);
+    }
+    expect(run('name <> "lab" && flag != true && hw.rev == null', inherited)).toBe(true);
+  });
+
   it('reads nested properties with dots', () => {
     expect(run('hw.rev >= 3', device)).toBe(true);
     expect(run('hw.board.gen == 2', device)).toBe(true);

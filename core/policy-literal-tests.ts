@@ -1,9 +1,9 @@
 /**
- * Ordering closures of the policy evaluator (policy-interpret.ts): a value against a number or string
- * literal, one closure per operator so that an evaluation runs no operator dispatch.
+ * Closures of the policy evaluator (policy-interpret.ts) that test one value against a literal, one
+ * closure per operator so that an evaluation runs no operator dispatch.
  */
-import type { CompareOp } from './policy-parse.ts';
-import { numericValue, type PolicyContext, type Value } from './policy-values.ts';
+import type { CompareOp, TextOp } from './policy-parse.ts';
+import { numericValue, own, type PolicyContext, type Value } from './policy-values.ts';
 
 export type Get = (context: PolicyContext) => Value;
 export type Test = (context: PolicyContext) => boolean;
@@ -70,4 +70,29 @@ export function orderWithString(get: Get, op: CompareOp, s: string): Test {
         return typeof v === 'string' && v >= s;
       };
   }
+}
+
+/** `key OP "literal"` for one property: read without the own-check, which confirms a match only. */
+export function textWithLiteral(op: TextOp, k: string, literal: string): Test {
+  if (op === '^=' || op === '^!=') {
+    return (c) => {
+      const v = c[k];
+      const t =
+        typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+      return t?.startsWith(literal) === true && own(c, k);
+    };
+  }
+  if (op === '$=' || op === '$!=') {
+    return (c) => {
+      const v = c[k];
+      const t =
+        typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+      return t?.endsWith(literal) === true && own(c, k);
+    };
+  }
+  return (c) => {
+    const v = c[k];
+    const t = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+    return t?.includes(literal) === true && own(c, k);
+  };
 }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import jsep from 'jsep';
 import { describe, expect, it } from 'vitest';
@@ -587,6 +587,18 @@ describe('compilePolicy', () => {
       encoding: 'utf8',
     });
     expect(users.trim().split('\n')).toEqual(['core/policy-grammar.ts']);
+  });
+
+  it('has one engine that generates no code: no new Function or eval in core/ or functions/', () => {
+    const grep = spawnSync(
+      'git',
+      ['grep', '--untracked', '-n', '-E', 'new Function\\(|\\beval\\(', '--', 'core', 'functions'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(grep.stdout).toBe('');
+    expect(grep.status).toBe(1); // git grep: 1 = nothing found (2 would be an error)
   });
 
   it('parses with the policy grammar configured once, not jsep defaults', () => {

@@ -199,6 +199,7 @@ class GetExchange {
 
   /** A throttle pause; the idle timer measures the network, so it stops meanwhile. */
   private pace(ms: number): Promise<void> {
+    if (this.settled) return Promise.resolve();
     this.socket?.setTimeout(0);
     return new Promise((resolve) => {
       this.pacing = setTimeout(() => {

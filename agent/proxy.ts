@@ -204,7 +204,10 @@ export async function connectThroughProxy(
       s.once('secureConnect', () => done(s));
       return s;
     },
-  );
+  ).catch((err: unknown) => {
+    socket.destroy();
+    throw err;
+  });
   // TLS reads and writes through the tunnel's handle; a fault the tunnel socket still reports ends it.
   socket.on('error', (err) => secure.destroy(err));
   return { socket: secure, usesOnread: false };

@@ -108,24 +108,36 @@ describe('the real agent through a proxy', () => {
     },
   );
 
-  it('sends http targets to the http proxy by absolute URI, and NO_PROXY host:port goes direct', async () => {
+  it.each([
+    ['no NO_PROXY: all three go through the proxy', () => '', ['checkin', 'image', 'report']],
+    [
+      'NO_PROXY host:port of the image server',
+      (image: string) => `example.invalid, ${image}`,
+      ['checkin', 'report'],
+    ],
+    ['NO_PROXY=*', () => '*', []],
+  ])('sends http targets to the http proxy by absolute URI, %s', async (_name, noProxy, expected) => {
     const proxy = await started(startTestProxy());
     const server = await started(startImageServer(data));
     const cloud = await started(startFakeCloud());
     cloud.onCheckin = () => ({ body: offer({ url: server.url, image }) });
-    const run = await runDevice('plain', cloud.api, {
+    const run = await runDevice(`plain-${expected.length}`, cloud.api, {
       // The lower-case spelling, as curl reads it; the https proxy is a dead end no request may take.
       ...proxyEnv({
         http_proxy: proxy.url.replace('://', '://u:p@'),
         HTTPS_PROXY: 'http://127.0.0.1:9',
-        NO_PROXY: `example.invalid, ${authority(server.url)}`,
+        NO_PROXY: noProxy(authority(server.url)),
       }),
     });
     expect(run.code, run.stderr).toBe(0);
-    expect(proxy.visits).toEqual([
-      { request: `POST ${cloud.api}/tok/provision/update`, authorization: 'Basic dTpw' },
-      { request: `POST ${cloud.api}/tok/provision/updateReport`, authorization: 'Basic dTpw' },
-    ]);
+    const requests: Record<string, string> = {
+      checkin: `POST ${cloud.api}/tok/provision/update`,
+      image: `GET ${server.url}`,
+      report: `POST ${cloud.api}/tok/provision/updateReport`,
+    };
+    expect(proxy.visits).toEqual(
+      expected.map((name) => ({ request: requests[name], authorization: 'Basic dTpw' })),
+    );
     expect(server.ranges).toEqual(['']);
     expect(cloud.reports.at(-1)?.body).toMatchObject({ success: true });
   });

@@ -291,4 +291,21 @@ describe('update.throttle', () => {
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(throttleMs - 1);
     expect(at.at(-1)! - at[0]!).toBeGreaterThanOrEqual((at.length - 1) * (throttleMs - 1));
   });
+
+  it('does not count its pauses as a stall: pauses longer than the stall timeout finish the download', async () => {
+    const small = data.subarray(0, 130 * KiB);
+    const server = await started(startImageServer(small));
+    const retries: Error[] = [];
+    await downloadImage({
+      url: server.url,
+      size: small.length,
+      file: join(dir, 'paced-stall.img'),
+      offset: 0,
+      stallTimeoutMs: 100,
+      throttleMs: 250,
+      onRetry: (_attempt, err) => retries.push(err),
+    });
+    expect(retries).toEqual([]);
+    expect(server.ranges).toEqual(['']);
+  });
 });

@@ -26,7 +26,6 @@ import {
   canonicalize,
   complement,
   inRanges,
-  LINE_TERMINATORS,
   normalize,
   type Ranges,
   RegexParser,
@@ -167,7 +166,7 @@ function expandedSize(node: RNode): number {
 
 // ---------------------------------------------------------------- input
 
-const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const NON_ASCII = /[\u0080-\uffff]/;
 const OTHER_LINE_ENDS = /[\r\u2028\u2029]/g;
 
 function inputPreparation(ignoreCase: boolean, multiline: boolean): (input: string) => string {
@@ -179,7 +178,7 @@ function inputPreparation(ignoreCase: boolean, multiline: boolean): (input: stri
 
 /** Each code unit replaced by its case canonical form; the `i` sets below hold canonical forms too. */
 export function canonicalInput(input: string): string {
-  if (ASCII_ONLY.test(input)) return input.toUpperCase();
+  if (!NON_ASCII.test(input)) return input.toUpperCase();
   let out = '';
   for (let i = 0; i < input.length; i++) out += String.fromCharCode(canonicalize(input.charCodeAt(i)));
   return out;

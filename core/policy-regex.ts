@@ -42,7 +42,7 @@ export const REGEX_LIMITS = {
   /** Longest value a device can send (DESIGN §2); the budget holds up to this length. */
   maxInputLength: 1024,
   /** Memory for the lazy DFA's states per pattern (re2js's default is 8 MiB). */
-  dfaMemoryBytes: 32 * 1024,
+  dfaMemoryBytes: 16 * 1024,
 } as const;
 
 export interface SafeRegex {
@@ -179,8 +179,16 @@ function inputPreparation(ignoreCase: boolean, multiline: boolean): (input: stri
 /** Each code unit replaced by its case canonical form; the `i` sets below hold canonical forms too. */
 export function canonicalInput(input: string): string {
   if (!NON_ASCII.test(input)) return input.toUpperCase();
+  const codes = new Uint16Array(input.length);
+  for (let i = 0; i < input.length; i++) {
+    const c = input.charCodeAt(i);
+    codes[i] = c < 0x80 ? (c >= 0x61 && c <= 0x7a ? c - 0x20 : c) : canonicalize(c);
+  }
+  // Not TextDecoder: it would replace a lone surrogate, which a device may send, with U+FFFD.
   let out = '';
-  for (let i = 0; i < input.length; i++) out += String.fromCharCode(canonicalize(input.charCodeAt(i)));
+  for (let i = 0; i < codes.length; i += 4096) {
+    out += String.fromCharCode.apply(null, codes.subarray(i, i + 4096) as unknown as number[]);
+  }
   return out;
 }
 
@@ -252,34 +260,46 @@ function re2Class(ranges: Ranges): string {
 
 /**
  * Under `i` JavaScript matches a character x against a set S when canonicalize(x) is canonicalize(c) for
- * some c in S. The input is canonicalised, so the set becomes S ∪ canonicalize(S). A small set is
- * enumerated; a large one (`\W`, `[\s\S]`) is its complement's reverse: a code unit missing from S joins
- * when a lower-case form of it is in S.
+ * some c in S. The input is canonicalised, so the set becomes S ∪ canonicalize(S). A small set (a letter,
+ * `[a-z]`) is enumerated; a large one (`.`, `\W`, `[\s\S]`) is its complement's reverse: a code unit
+ * missing from S joins when a lower-case form of it is in S. Large sets repeat (`.` in most patterns),
+ * so their closures are kept, few as they are.
  */
 function caseClosure(ranges: Ranges): Ranges {
-  const member = new Uint8Array(0x10000);
   let size = 0;
-  for (let i = 0; i < ranges.length; i += 2) {
-    for (let c = ranges[i]!; c <= ranges[i + 1]!; c++) member[c] = 1;
-    size += ranges[i + 1]! - ranges[i]! + 1;
+  for (let i = 0; i < ranges.length; i += 2) size += ranges[i + 1]! - ranges[i]! + 1;
+  if (size <= SMALL_SET) {
+    const out = [...ranges];
+    for (let i = 0; i < ranges.length; i += 2) {
+      for (let c = ranges[i]!; c <= ranges[i + 1]!; c++) {
+        const canonical = canonicalize(c);
+        if (canonical !== c) out.push(canonical, canonical);
+      }
+    }
+    return normalize(out);
   }
-  if (size <= 0x8000) {
-    for (let c = 0; c <= 0xffff; c++) if (member[c] === 1) member[canonicalize(c)] = 2;
-  } else {
-    for (let y = 0; y <= 0xffff; y++) {
-      if (member[y] !== 0) continue;
+  const key = ranges.join(',');
+  let closure = largeClosures.get(key);
+  if (!closure) {
+    closure = largeCaseClosure(ranges);
+    if (largeClosures.size >= 64) largeClosures.clear();
+    largeClosures.set(key, closure);
+  }
+  return closure;
+}
+
+const SMALL_SET = 0x2000;
+const largeClosures = new Map<string, Ranges>();
+
+function largeCaseClosure(ranges: Ranges): Ranges {
+  const added: Ranges = [];
+  const missing = complement(ranges);
+  for (let i = 0; i < missing.length; i += 2) {
+    for (let y = missing[i]!; y <= missing[i + 1]!; y++) {
       const lower = String.fromCharCode(y).toLowerCase();
       const c = lower.length === 1 ? lower.charCodeAt(0) : -1;
-      if (c >= 0 && member[c] === 1 && canonicalize(c) === y) member[y] = 2;
+      if (c >= 0 && inRanges(ranges, c) && canonicalize(c) === y) added.push(y, y);
     }
   }
-  const out: Ranges = [];
-  for (let c = 0; c <= 0xffff; c++) {
-    if (member[c] === 0) continue;
-    let hi = c;
-    while (hi < 0xffff && member[hi + 1] !== 0) hi++;
-    out.push(c, hi);
-    c = hi;
-  }
-  return normalize(out);
+  return normalize([...ranges, ...added]);
 }

@@ -76,6 +76,7 @@ describe('JavaScript semantics on RE2', () => {
     agree('[\\s\\S]x', 'i', ['aX', 'X']);
     agree('^[à-ÿ]+$', 'i', ['ÀÉÿ', 'Ÿ', 'ß']);
     agree('σ', 'i', ['Σ', 'ς', 'σ']);
+    agree('é[\\ud800-\\udbff]', 'i', ['É\ud83d', 'é\ud83d!', 'éa']);
   });
 
   it('treats \\r, U+2028 and U+2029 as line ends under m, and refuses sets that tell them apart', () => {

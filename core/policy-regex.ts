@@ -110,7 +110,10 @@ function compileRe2(syntax: string, multiline: boolean): RE2JS {
   }
 }
 
-/** The lazy DFA of re2js 2.10 (`RE2.dfa`): its memory budget is plain fields, reset on each cache clear. */
+/**
+ * The lazy DFA of re2js 2.10 (`RE2.dfa`): its memory budget is plain fields, reset on each cache clear.
+ * Not public API, hence re2js pinned to 2.10.0 in package.json and the check below.
+ */
 interface Re2Dfa {
   stateBudget: number;
   memBudget: number;

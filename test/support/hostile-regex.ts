@@ -41,6 +41,9 @@ const FAMILIES: readonly ((k: number) => string)[] = [
   (k) => `(?:a*b?){${k}}c`,
   (k) => `(?:\\s|\\S){0,${k}}\\n`,
   (k) => `[${LATIN_ALTERNATE}]*[${LATIN_ALTERNATE.slice(0, 20)}][${LATIN_ALTERNATE}]{${k}}$`,
+  // Plain literals run on V8: long ones whose prefix keeps matching.
+  (k) => `${'a'.repeat(k)}b${'a'.repeat(k)}`,
+  (k) => 'ab'.repeat(k),
 ];
 
 /** Family members from below to well above the limit, with the flag sets a policy may use. */

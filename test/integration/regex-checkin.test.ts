@@ -17,8 +17,8 @@ afterAll(async () => {
   await cloud?.dispose();
 });
 
-/** Generous: a checkin answers in milliseconds; one stalled by the old matcher took seconds. */
-const MAX_NORMAL_CHECKIN_MS = 1500;
+/** Generous for a loaded machine: a checkin answers in milliseconds; behind 4 hostile ones on the old matcher, ~20 s. */
+const MAX_NORMAL_CHECKIN_MS = 3000;
 
 it('keeps other checkins flowing while hostile strings meet regex policies', async () => {
   const product = 'regex';

@@ -2,6 +2,7 @@
  * Policy regexes on RE2 with a cost bound (issue 11 item 1): the issue's patterns are refused or fast,
  * refusals are one line with a column, and JavaScript's meaning of i, m and s survives the translation.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkPolicy } from '#cli/policy-check.ts';
 import { checkSettings } from '#cli/updates.ts';
@@ -100,6 +101,88 @@ describe('JavaScript semantics on RE2', () => {
     expect(compileSafeRegex('^.$', '').test('😀')).toBe(true);
     expect(/^.$/.test('😀')).toBe(false);
     expect(compileSafeRegex('^[^a]+$', '').test('x😀')).toBe(true);
+  });
+
+  // Beyond policy.test.ts's ASCII agreement test: case pairs that fold differently in Unicode and in
+  // JavaScript, line ends other than \n, non-ASCII spaces. Surrogates are left out (the one difference).
+  const atom = fc.constantFrom(
+    'a',
+    'k',
+    's',
+    'é',
+    'Σ',
+    '.',
+    '\\s',
+    '\\S',
+    '\\W',
+    '\\w',
+    '[^a]',
+    '[à-ÿ]',
+    '[\\s\\S]',
+    '\\b',
+    '^',
+    '$',
+  );
+  const pattern: fc.Arbitrary<string> = fc.letrec<{ re: string }>((tie) => ({
+    re: fc.oneof(
+      { depthSize: 'small' },
+      atom,
+      fc.tuple(tie('re'), tie('re')).map(([a, b]) => a + b),
+      fc.tuple(tie('re'), tie('re')).map(([a, b]) => `(?:${a}|${b})`),
+      fc.tuple(tie('re'), fc.constantFrom('*', '+', '?', '{1,3}')).map(([a, q]) => `(?:${a})${q}`),
+    ),
+  })).re;
+  const text = fc
+    .array(
+      fc.constantFrom(
+        'a',
+        'A',
+        'k',
+        'K',
+        '\u212a',
+        's',
+        '\u017f',
+        'é',
+        'É',
+        'ς',
+        'σ',
+        'Σ',
+        ' ',
+        '\u00a0',
+        '\n',
+        '\r',
+        '\u2028',
+        'ß',
+        '-',
+      ),
+      { maxLength: 10 },
+    )
+    .map((chars) => chars.join(''));
+
+  it('agrees with JavaScript RegExp on generated patterns over non-ASCII and line-end input', () => {
+    fc.assert(
+      fc.property(
+        pattern,
+        fc.constantFrom('', 'i', 'm', 's', 'im', 'is', 'ims'),
+        fc.array(text, { minLength: 1, maxLength: 6 }),
+        (source, flags, inputs) => {
+          let regex: ReturnType<typeof compileSafeRegex>;
+          try {
+            regex = compileSafeRegex(source, flags);
+          } catch (e) {
+            expect((e as Error).message).toMatch(/^Regex too complex/);
+            return;
+          }
+          const native = new RegExp(source, flags);
+          for (const input of inputs) {
+            expect(regex.test(input), `/${source}/${flags} on ${JSON.stringify(input)}`).toBe(
+              native.test(input),
+            );
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('sees numbers as their text and nested objects as no value', () => {

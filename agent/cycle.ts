@@ -48,7 +48,7 @@ export interface Step {
 }
 
 export type Handler = (core: AgentCore, cycle: Cycle) => Step | Promise<Step>;
-type Handlers = Readonly<Record<Exclude<AgentStateName, 'idle'>, Handler>>;
+export type Handlers = Readonly<Record<Exclude<AgentStateName, 'idle'>, Handler>>;
 
 /** The states of a cycle under way. */
 export const HANDLERS: Handlers = {
@@ -86,20 +86,30 @@ export async function runStates(core: AgentCore, handlers: Handlers, cycle: Cycl
   return state;
 }
 
-/** One full cycle: recovery, then checkin and whatever the answer leads to. */
-export async function runCycle(core: AgentCore, signal: AbortSignal): Promise<CycleResult> {
+/**
+ * One full cycle: recovery, then checkin and whatever the answer leads to. `tables` are replaceable so
+ * a unit test can inject faults into the states that need a network (test/unit/agent-cycle.test.ts).
+ */
+export async function runCycle(
+  core: AgentCore,
+  signal: AbortSignal,
+  tables: { readonly handlers: Handlers; readonly recovery: Handlers } = {
+    handlers: HANDLERS,
+    recovery: RECOVERY,
+  },
+): Promise<CycleResult> {
   const cycle: Cycle = { signal, reports: [] };
   const done = (end: CycleEnd): CycleResult => ({ ...end, reports: cycle.reports });
   if (!core.config.enabled) return done({ outcome: 'disabled' });
 
-  const recovered = await runStates(core, RECOVERY, cycle);
+  const recovered = await runStates(core, tables.recovery, cycle);
   if (recovered === 'reporting') return done({ outcome: 'error', error: 'Report not delivered; will retry' });
   // Stopped while waiting for a script left running, or that script asked the agent to exit.
   if (recovered !== 'idle') return done(cycle.result!);
 
   cycle.result = undefined;
   core.go('checkin');
-  const ended = await runStates(core, HANDLERS, cycle);
+  const ended = await runStates(core, tables.handlers, cycle);
   const result = cycle.result!;
   return done(ended === 'reporting' && !result.error ? { ...result, error: 'Report not delivered' } : result);
 }

@@ -4,7 +4,7 @@
  */
 import { compareVersions, isSemver } from '#core/version.ts';
 import type { AgentCore } from './core.ts';
-import type { Cycle, Step } from './cycle.ts';
+import type { Cycle, Handler, Step } from './cycle.ts';
 import { errorLine, HttpStatusError } from './errors.ts';
 import { nextAfterFailure, recordUpdateFailure } from './schedule.ts';
 import type { AgentEvent, FailureRecord, Offer, PersistedState, ReportRecord } from './state.ts';
@@ -67,32 +67,45 @@ export async function confirm(core: AgentCore, cycle: Cycle): Promise<Step> {
   };
 }
 
+/** Sends a report to the cloud: CloudClient.report in the agent, replaceable to inject faults. */
+export type SendReport = (core: AgentCore, report: ReportRecord, signal: AbortSignal) => Promise<void>;
+
 /** reporting: sends the pending report; leads to reported, or report-failed (kept for the next cycle). */
-export async function report(core: AgentCore, cycle: Cycle): Promise<Step> {
-  const report = core.state.report!;
-  cycle.reports.push(report);
-  try {
-    await core.cloud.report({ id: core.config.device.id, ...report }, cycle.signal);
+export function reportThrough(send: SendReport): Handler {
+  return async (core, cycle) => {
+    const report = core.state.report!;
+    cycle.reports.push(report);
+    try {
+      await send(core, report, cycle.signal);
+    } catch (err) {
+      return reportFailed(core, report, err);
+    }
     core.log.info(`Reported update ${report.update}: ${report.status}`);
     return { event: 'reported', patch: { report: undefined } };
-  } catch (err) {
-    if (err instanceof HttpStatusError && isFinal(err.status)) {
-      // The cloud will never take it (update deleted, report malformed): resending would loop.
-      core.log.warn(`Report of update ${report.update} refused and dropped: ${err.message}`);
-      return { event: 'reported', patch: { report: undefined } };
-    }
-    const failures = core.state.checkinFailures + 1;
-    const retryAfter = err instanceof HttpStatusError ? err.retryAfter : undefined;
-    core.log.warn(`Report of update ${report.update} failed, will retry: ${errorLine(err)}`);
-    return {
-      event: 'report-failed',
-      patch: {
-        checkinFailures: failures,
-        nextCheckin: nextAfterFailure(core.now(), failures, core.config, core.random, retryAfter),
-      },
-      end: true,
-    };
+  };
+}
+
+export const report = reportThrough((core, report, signal) =>
+  core.cloud.report({ id: core.config.device.id, ...report }, signal),
+);
+
+function reportFailed(core: AgentCore, report: ReportRecord, err: unknown): Step {
+  if (err instanceof HttpStatusError && isFinal(err.status)) {
+    // The cloud will never take it (update deleted, report malformed): resending would loop.
+    core.log.warn(`Report of update ${report.update} refused and dropped: ${err.message}`);
+    return { event: 'reported', patch: { report: undefined } };
   }
+  const failures = core.state.checkinFailures + 1;
+  const retryAfter = err instanceof HttpStatusError ? err.retryAfter : undefined;
+  core.log.warn(`Report of update ${report.update} failed, will retry: ${errorLine(err)}`);
+  return {
+    event: 'report-failed',
+    patch: {
+      checkinFailures: failures,
+      nextCheckin: nextAfterFailure(core.now(), failures, core.config, core.random, retryAfter),
+    },
+    end: true,
+  };
 }
 
 /** Records a failed or rejected update, backs its id off, and leads to reporting it. */

@@ -5,7 +5,7 @@
 import { applyImage } from './apply-image.ts';
 import type { CheckinAnswer } from './cloud.ts';
 import { type AgentCore, seconds } from './core.ts';
-import type { Cycle, CycleEnd, Step } from './cycle.ts';
+import type { Cycle, CycleEnd, Handler, Step } from './cycle.ts';
 import { downloadImage } from './download.ts';
 import { DownloadRefusedError, errorLine, HttpStatusError, VerificationError } from './errors.ts';
 import { failStep, keepOnly } from './report-states.ts';
@@ -14,26 +14,48 @@ import type { DownloadRecord, Offer, PersistedState } from './state.ts';
 import type { DownloadProgress } from './types.ts';
 import { checkDigest, checkOffer } from './verify.ts';
 
+/** Asks the cloud for an update: CloudClient.checkin in the agent, replaceable to inject faults. */
+export type AskCloud = (core: AgentCore, signal: AbortSignal) => Promise<CheckinAnswer>;
+/** Fetches the image of a download record; resolves with its sha256. */
+export type FetchImage = (
+  core: AgentCore,
+  offer: Offer,
+  record: DownloadRecord,
+  signal: AbortSignal,
+) => Promise<string>;
+
 /** checking: asks the cloud; leads to offer, no-update, skip, refuse, checkin-failed or interrupted. */
-export async function checkIn(core: AgentCore, cycle: Cycle): Promise<Step> {
-  let answer: CheckinAnswer;
-  try {
-    answer = await core.cloud.checkin(core.checkinBody(), cycle.signal);
-  } catch (err) {
-    if (cycle.signal.aborted)
-      return { event: 'interrupted', result: { outcome: 'error', error: 'Agent stopped' } };
-    const failures = core.state.checkinFailures + 1;
-    const retryAfter = err instanceof HttpStatusError ? err.retryAfter : undefined;
-    const next = nextAfterFailure(core.now(), failures, core.config, core.random, retryAfter);
-    core.log.warn(
-      `Checkin failed (${failures} in a row, next try in ${seconds(next - core.now())}): ${errorLine(err)}`,
-    );
-    return {
-      event: 'checkin-failed',
-      patch: { checkinFailures: failures, nextCheckin: next },
-      result: { outcome: 'error', error: errorLine(err) },
-    };
-  }
+export function checkInThrough(ask: AskCloud): Handler {
+  return async (core, cycle) => {
+    let answer: CheckinAnswer;
+    try {
+      answer = await ask(core, cycle.signal);
+    } catch (err) {
+      return checkinFailed(core, cycle, err);
+    }
+    return answered(core, answer);
+  };
+}
+
+export const checkIn = checkInThrough((core, signal) => core.cloud.checkin(core.checkinBody(), signal));
+
+function checkinFailed(core: AgentCore, cycle: Cycle, err: unknown): Step {
+  if (cycle.signal.aborted)
+    return { event: 'interrupted', result: { outcome: 'error', error: 'Agent stopped' } };
+  const failures = core.state.checkinFailures + 1;
+  const retryAfter = err instanceof HttpStatusError ? err.retryAfter : undefined;
+  const next = nextAfterFailure(core.now(), failures, core.config, core.random, retryAfter);
+  core.log.warn(
+    `Checkin failed (${failures} in a row, next try in ${seconds(next - core.now())}): ${errorLine(err)}`,
+  );
+  return {
+    event: 'checkin-failed',
+    patch: { checkinFailures: failures, nextCheckin: next },
+    result: { outcome: 'error', error: errorLine(err) },
+  };
+}
+
+function answered(core: AgentCore, answer: CheckinAnswer): Step {
   const now = core.now();
   const schedule: Partial<PersistedState> = {
     lastCheckin: now,
@@ -76,22 +98,27 @@ function considerOffer(core: AgentCore, offer: Offer, schedule: Partial<Persiste
 }
 
 /** downloading: fetches (or resumes) the image; leads to downloaded, download-failed or download-refused. */
-export async function download(core: AgentCore, cycle: Cycle): Promise<Step> {
-  const offer = recorded(core.state.offer, 'offer');
-  const record = recorded(core.state.download, 'download');
-  try {
-    cycle.digest = await fetchImage(core, offer, record, cycle.signal);
-    return { event: 'downloaded' };
-  } catch (err) {
-    if (cycle.signal.aborted) {
-      return { event: 'interrupted', result: { outcome: 'error', ...about(offer), error: 'Agent stopped' } };
+export function downloadThrough(fetchImage: FetchImage): Handler {
+  return async (core, cycle) => {
+    const offer = recorded(core.state.offer, 'offer');
+    const record = recorded(core.state.download, 'download');
+    try {
+      cycle.digest = await fetchImage(core, offer, record, cycle.signal);
+      return { event: 'downloaded' };
+    } catch (err) {
+      if (cycle.signal.aborted) {
+        return {
+          event: 'interrupted',
+          result: { outcome: 'error', ...about(offer), error: 'Agent stopped' },
+        };
+      }
+      if (err instanceof DownloadRefusedError) {
+        core.discardDownload();
+        return failStep(core, 'download-refused', 'failed', offer, err, { download: undefined });
+      }
+      return downloadFailed(core, offer, record, err);
     }
-    if (err instanceof DownloadRefusedError) {
-      core.discardDownload();
-      return failStep(core, 'download-refused', 'failed', offer, err, { download: undefined });
-    }
-    return downloadFailed(core, offer, record, err);
-  }
+  };
 }
 
 /**
@@ -122,12 +149,7 @@ function downloadFailed(core: AgentCore, offer: Offer, record: DownloadRecord, e
   };
 }
 
-async function fetchImage(
-  core: AgentCore,
-  offer: Offer,
-  record: DownloadRecord,
-  signal: AbortSignal,
-): Promise<string> {
+const streamImage: FetchImage = async (core, offer, record, signal) => {
   if (record.offset > 0)
     core.log.info(`Resuming download of update ${offer.update} at byte ${record.offset}`);
   let nextEmit = 0;
@@ -153,7 +175,9 @@ async function fetchImage(
   });
   core.log.info(`Downloaded update ${offer.update} in ${result.attempts} attempt(s)`);
   return result.sha256;
-}
+};
+
+export const download = downloadThrough(streamImage);
 
 /** verifying: the image's sha256 against the offer; leads to verified (the pending apply record) or rejected. */
 export function verify(core: AgentCore, cycle: Cycle): Step {

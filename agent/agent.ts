@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentCore } from './core.ts';
 import { runCycle } from './cycle.ts';
 import { errorLine } from './errors.ts';
-import { dueAt, nextAfterFailure } from './schedule.ts';
+import { nextAfterFailure } from './schedule.ts';
 import type { AgentStateName } from './state.ts';
 import type { AgentOptions, CycleResult, DownloadProgress, StateChange, UpdateListener } from './types.ts';
 
@@ -81,7 +81,7 @@ export class Agent extends EventEmitter {
 
   /** Epoch ms of the next scheduled checkin. */
   get nextCheckinAt(): number {
-    return dueAt(this.core.state, this.core.now());
+    return this.core.nextCycleAt();
   }
 
   /** Runs one full cycle now. Concurrent calls share the cycle under way. */
@@ -136,7 +136,7 @@ export class Agent extends EventEmitter {
       return;
     }
     while (!signal.aborted) {
-      const wait = dueAt(core.state, core.now()) - core.now();
+      const wait = core.nextCycleAt() - core.now();
       if (wait > 0) {
         core.log.debug(`Next checkin in ${Math.round(wait / 1000)} s`);
         try {

@@ -10,7 +10,7 @@ import { CloudClient } from './cloud.ts';
 import { type AgentConfig, loadAgentConfig, readConfiguredVersion } from './config.ts';
 import { errorLine } from './errors.ts';
 import { type Logger, silentLogger } from './log.ts';
-import { DEFAULT_UPDATE_BACKOFF, type UpdateBackoff } from './schedule.ts';
+import { DEFAULT_UPDATE_BACKOFF, dueAt, type UpdateBackoff } from './schedule.ts';
 import {
   type AgentEvent,
   type DownloadRecord,
@@ -21,6 +21,7 @@ import {
   stateDirError,
 } from './state.ts';
 import type { AgentOptions, DownloadProgress, StateChange, UpdateListener } from './types.ts';
+import { CronWindow } from './windows.ts';
 
 /** How the core tells the embedding Agent what happened. */
 export interface CoreEvents {
@@ -45,6 +46,8 @@ export class AgentCore {
   readonly downloads: string;
   /** Where the update script's stdout and stderr go (ScriptRun.output). */
   readonly scriptOutput: { readonly stdout: string; readonly stderr: string };
+  /** update.schedule and update.apply, parsed once per pattern (a `restart` reload may change them). */
+  private readonly windows = new Map<string, CronWindow>();
 
   constructor(
     readonly options: AgentOptions,
@@ -69,6 +72,29 @@ export class AgentCore {
       this.log.warn(`State record unreadable, moved to ${this.store.discarded}; starting fresh`);
     }
     this.running = this.config.version;
+  }
+
+  /** `update.apply`: when a verified image may be applied; undefined means at once. */
+  get applyWindow(): CronWindow | undefined {
+    return this.windowOf(this.config.apply);
+  }
+
+  /** `update.schedule`: when a scheduled checkin may run; undefined means whenever it is due. */
+  get checkinWindow(): CronWindow | undefined {
+    return this.windowOf(this.config.schedule);
+  }
+
+  /**
+   * Epoch ms when the schedule loop runs the next cycle: a verified image waiting for its apply window
+   * wakes at the window; otherwise the checkin is due once the period passed, in a minute the schedule allows.
+   */
+  nextCycleAt(): number {
+    const now = this.now();
+    // A window that never opens again is refused by the config check; should one, look again in an hour.
+    const never = now + 3_600_000;
+    if (this.state.state === 'waiting') return this.applyWindow?.nextOpen(now) ?? never;
+    const due = dueAt(this.state, now);
+    return this.checkinWindow ? (this.checkinWindow.nextOpen(due) ?? never) : due;
   }
 
   /** Moves the state machine: the new record is on disk before this returns. */
@@ -145,6 +171,15 @@ export class AgentCore {
   discardDownload(): void {
     const d = this.state.download;
     if (d) removeQuiet(this.imagePath(d));
+  }
+
+  private windowOf(pattern: string | undefined): CronWindow | undefined {
+    if (pattern === undefined) return undefined;
+    const known = this.windows.get(pattern);
+    if (known) return known;
+    const window = new CronWindow(pattern);
+    this.windows.set(pattern, window);
+    return window;
   }
 
   private removeStrayDownloads(): void {

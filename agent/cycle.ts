@@ -6,6 +6,7 @@
  *
  *   idle ─checkin→ checking ─offer→ downloading ─downloaded→ verifying ─verified→ applying
  *   applying ─applied→ pending-confirm ─confirmed→ reporting ─reported→ idle
+ *   verifying ─deferred→ waiting ─window-open→ verifying (the image waits for update.apply)
  *   (refusals and failures lead to reporting, a failed checkin or download back to idle)
  *
  * A cycle first finishes what a previous run left (the RECOVERY handlers, entered in whatever state
@@ -19,7 +20,7 @@ import { confirm, report } from './report-states.ts';
 import type { ApplyAction } from './script-output.ts';
 import type { AgentEvent, AgentStateName, PersistedState, ReportRecord } from './state.ts';
 import type { CycleResult } from './types.ts';
-import { applyUpdate, checkIn, download, verify } from './update-states.ts';
+import { applyUpdate, awaitApplyWindow, checkIn, download, verify } from './update-states.ts';
 
 export type CycleEnd = Omit<CycleResult, 'reports'>;
 
@@ -55,29 +56,40 @@ export const HANDLERS: Handlers = {
   checking: checkIn,
   downloading: download,
   verifying: verify,
+  waiting: awaitApplyWindow,
   applying: applyUpdate,
   'pending-confirm': confirm,
   reporting: report,
 };
 
-/** The same states found on disk at the start of a cycle: a previous run stopped in them. */
+/** A state found on disk at the start of a cycle, where a previous run stopped; the states after it take HANDLERS. */
 export const RECOVERY: Handlers = {
   checking: interrupted,
   downloading: interrupted,
   verifying: interrupted,
+  // Nothing was under way: the image waits on disk for its window as before the restart.
+  waiting: awaitApplyWindow,
   applying: recoverApplying,
   'pending-confirm': confirm,
   reporting: report,
 };
 
 /**
- * Runs `handlers` from the current state until the machine is back to idle or a step ends the cycle;
- * returns the state it stopped in.
+ * Runs the handlers from the current state until the machine is back to idle or a step ends the cycle;
+ * returns the state it stopped in. The state found on entry is handled by `entry` (the recovery
+ * table at the start of a cycle), every state after it by `handlers`.
  */
-export async function runStates(core: AgentCore, handlers: Handlers, cycle: Cycle): Promise<AgentStateName> {
+export async function runStates(
+  core: AgentCore,
+  handlers: Handlers,
+  cycle: Cycle,
+  entry: Handlers = handlers,
+): Promise<AgentStateName> {
   let state = core.state.state;
+  let table = entry;
   while (state !== 'idle') {
-    const step = await handlers[state](core, cycle);
+    const step = await table[state](core, cycle);
+    table = handlers;
     if (step.result) cycle.result = step.result;
     if (step.event) core.go(step.event, step.patch);
     state = core.state.state;
@@ -102,9 +114,10 @@ export async function runCycle(
   const done = (end: CycleEnd): CycleResult => ({ ...end, reports: cycle.reports });
   if (!core.config.enabled) return done({ outcome: 'disabled' });
 
-  const recovered = await runStates(core, tables.recovery, cycle);
+  const recovered = await runStates(core, tables.handlers, cycle, tables.recovery);
   if (recovered === 'reporting') return done({ outcome: 'error', error: 'Report not delivered; will retry' });
-  // Stopped while waiting for a script left running, or that script asked the agent to exit.
+  // Stopped while waiting for a script left running, that script asked the agent to exit, or the
+  // verified image still waits for its apply window.
   if (recovered !== 'idle') return done(cycle.result!);
 
   cycle.result = undefined;

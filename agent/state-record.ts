@@ -13,6 +13,8 @@ export const STATES = [
   'checking',
   'downloading',
   'verifying',
+  /** Verified, waiting for the `update.apply` window. */
+  'waiting',
   'applying',
   'reporting',
   'pending-confirm',
@@ -205,6 +207,7 @@ export function isPersistedState(v: unknown): v is PersistedState {
     Object.values(s.failed).every(isFailureRecord) &&
     // The states that act on a record need it.
     (!['applying', 'pending-confirm'].includes(s.state) || s.apply !== undefined) &&
-    (s.state !== 'reporting' || s.report !== undefined)
+    (s.state !== 'reporting' || s.report !== undefined) &&
+    (s.state !== 'waiting' || (s.offer !== undefined && s.download !== undefined))
   );
 }

@@ -10,6 +10,7 @@
  *   checking ─no-update | skip | checkin-failed→ idle;  checking ─refuse→ reporting
  *   downloading ─download-failed→ idle (partial file kept for resume);  ─download-refused→ reporting
  *     (refused outright, or failed MAX_DOWNLOAD_CYCLES times in a row)
+ *   verifying ─deferred→ waiting (outside the update.apply window) ─window-open→ verifying
  *   verifying ─rejected→ reporting;  applying ─apply-failed→ reporting;  reporting ─report-failed→ reporting
  *   after a restart: checking | downloading | verifying ─interrupted→ idle, applying ─interrupted→ pending-confirm
  *     (once an update script the previous process left running is over); stop() during the script
@@ -55,6 +56,8 @@ export type AgentEvent =
   | 'download-failed'
   | 'download-refused'
   | 'verified'
+  | 'deferred'
+  | 'window-open'
   | 'rejected'
   | 'applied'
   | 'apply-failed'
@@ -82,7 +85,9 @@ export const TRANSITIONS: Readonly<
     'download-refused': 'reporting',
     interrupted: 'idle',
   },
-  verifying: { verified: 'applying', rejected: 'reporting', interrupted: 'idle' },
+  verifying: { verified: 'applying', deferred: 'waiting', rejected: 'reporting', interrupted: 'idle' },
+  // Verified again from the file when the window opens: it waited on disk, perhaps for hours.
+  waiting: { 'window-open': 'verifying' },
   applying: { applied: 'pending-confirm', 'apply-failed': 'reporting', interrupted: 'pending-confirm' },
   'pending-confirm': { confirmed: 'reporting' },
   reporting: { reported: 'idle', 'report-failed': 'reporting' },

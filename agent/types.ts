@@ -51,6 +51,8 @@ export type CycleOutcome =
   | 'rejected'
   /** The offered update is held back after repeated failures. */
   | 'skipped'
+  /** The update is verified and waits, on disk, for the `update.apply` window (at `applyAt`). */
+  | 'waiting'
   /** The update script asked the agent to exit; the next start confirms. */
   | 'exit'
   /** Checkin, download or report did not get through; retried on the schedule. */
@@ -61,6 +63,8 @@ export interface CycleResult {
   readonly update?: string;
   readonly version?: string;
   readonly error?: string;
+  /** Outcome `waiting`: epoch ms when the `update.apply` window opens. */
+  readonly applyAt?: number;
   /** Reports made in this cycle, the confirmation of an earlier update included. */
   readonly reports: readonly ReportRecord[];
 }

@@ -12,7 +12,7 @@ import { failStep, keepOnly } from './report-states.ts';
 import { MAX_DOWNLOAD_CYCLES, nextAfterCheckin, nextAfterFailure, updateHeldBack } from './schedule.ts';
 import type { DownloadRecord, Offer, PersistedState } from './state.ts';
 import type { DownloadProgress } from './types.ts';
-import { checkDigest, checkOffer } from './verify.ts';
+import { checkDigest, checkOffer, hashFile } from './verify.ts';
 
 /** Asks the cloud for an update: CloudClient.checkin in the agent, replaceable to inject faults. */
 export type AskCloud = (core: AgentCore, signal: AbortSignal) => Promise<CheckinAnswer>;
@@ -179,20 +179,39 @@ const streamImage: FetchImage = async (core, offer, record, signal) => {
 
 export const download = downloadThrough(streamImage);
 
-/** verifying: the image's sha256 against the offer; leads to verified (the pending apply record) or rejected. */
-export function verify(core: AgentCore, cycle: Cycle): Step {
+/**
+ * verifying: the image's sha256 against the offer (hashed from the file when it waited on disk);
+ * leads to verified (the pending apply record), deferred (outside the apply window) or rejected.
+ */
+export async function verify(core: AgentCore, cycle: Cycle): Promise<Step> {
   const offer = recorded(core.state.offer, 'offer');
   try {
-    checkDigest(recorded(cycle.digest, 'digest'), offer);
+    const image = core.imagePath(recorded(core.state.download, 'download'));
+    checkDigest(cycle.digest ?? (await hashFile(image)), offer);
   } catch (err) {
     core.discardDownload();
     return failStep(core, 'rejected', 'rejected', offer, err, { download: undefined });
   }
+  cycle.digest = undefined;
+  if (core.applyWindow && !core.applyWindow.allows(core.now())) return { event: 'deferred' };
   // The pending record is on disk before anything runs.
   return {
     event: 'verified',
     patch: { apply: { update: offer.update, version: offer.version, from: core.running } },
   };
+}
+
+/** waiting: a verified image kept on disk; leads to window-open once update.apply allows the apply. */
+export function awaitApplyWindow(core: AgentCore): Step {
+  const offer = recorded(core.state.offer, 'offer');
+  const now = core.now();
+  const opens = core.applyWindow?.nextOpen(now);
+  if (opens === now || !core.applyWindow) return { event: 'window-open' };
+  const when = opens === undefined ? 'never (no minute matches)' : `at ${new Date(opens).toISOString()}`;
+  core.log.info(
+    `Update ${offer.update} (version ${offer.version}) is verified; update.apply lets it apply ${when}`,
+  );
+  return { end: true, result: { outcome: 'waiting', ...about(offer), ...(opens ? { applyAt: opens } : {}) } };
 }
 
 /** applying: listeners and the update script; leads to applied or apply-failed, or stays when stopped. */

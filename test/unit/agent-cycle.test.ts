@@ -5,7 +5,7 @@
  * disk before it runs: the record is persisted before every side effect. No network, fake clock.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -50,8 +50,9 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function config(): AgentConfig {
+function config(extra: Partial<AgentConfig> = {}): AgentConfig {
   return {
+    ...extra,
     version: '1.0.0',
     enabled: true,
     api: 'https://cloud.invalid',
@@ -66,12 +67,13 @@ function config(): AgentConfig {
 }
 
 /** A device whose cloud offers OFFER until it runs 1.1.0, with `faults` injected. */
-function device(faults: ReadonlySet<Fault>) {
+function device(faults: ReadonlySet<Fault>, extra: Partial<AgentConfig> = {}, clock = { now: 1_000_000 }) {
   const stateDir = mkdtempSync(join(tmpdir(), 'agent-cycle-unit-'));
   dirs.push(stateDir);
   let running = '1.0.0';
   const visited: AgentStateName[] = [];
   const sent: ReportRecord[] = [];
+  let downloads = 0;
   const faultsLeft = new Set(faults);
   /** A fault fires once: the next cycle (or the restarted process) runs clean. */
   const fault = (f: Fault) => faultsLeft.delete(f);
@@ -97,7 +99,9 @@ function device(faults: ReadonlySet<Fault>) {
       if (fault('downgrade')) return { offer: { ...OFFER, version: '0.9.0' } };
       return { offer: OFFER };
     }),
-    downloading: downloadThrough(async () => {
+    downloading: downloadThrough(async (core, _offer, record) => {
+      downloads++;
+      writeFileSync(core.imagePath(record), IMAGE);
       if (fault('transfer-drops')) throw new TransientError('socket hang up');
       if (fault('image-too-large'))
         throw new DownloadRefusedError('The server sent more than the offered size');
@@ -116,7 +120,13 @@ function device(faults: ReadonlySet<Fault>) {
 
   const start = () => {
     core = new AgentCore(
-      { config: config(), stateDir, now: () => 1_000_000, random: () => 0, runningVersion: () => running },
+      {
+        config: config(extra),
+        stateDir,
+        now: () => clock.now,
+        random: () => 0,
+        runningVersion: () => running,
+      },
       {
         state: (change) => visited.push(change.to),
         progress: () => {},
@@ -136,16 +146,27 @@ function device(faults: ReadonlySet<Fault>) {
   start();
 
   /** One cycle; a Killed handler ends the "process", and the next cycle runs in a new one. */
-  const cycle = async (): Promise<CycleOutcome | 'killed'> => {
+  const cycle = async (): Promise<CycleOutcome | 'killed'> => (await cycleResult()).outcome;
+  const cycleResult = async (): Promise<{ outcome: CycleOutcome | 'killed'; applyAt?: number }> => {
     try {
-      return (await runCycle(core, new AbortController().signal, tables)).outcome;
+      return await runCycle(core, new AbortController().signal, tables);
     } catch (err) {
       if (!(err instanceof Killed)) throw err;
       start();
-      return 'killed';
+      return { outcome: 'killed' };
     }
   };
-  return { visited, sent, cycle, onDisk };
+  return {
+    visited,
+    sent,
+    cycle,
+    cycleResult,
+    onDisk,
+    restart: start,
+    core: () => core,
+    downloads: () => downloads,
+    running: () => running,
+  };
 }
 
 const FULL: AgentStateName[] = [
@@ -295,5 +316,81 @@ describe('agent cycle: state sequences through the real handlers under injected 
     expect(agent.visited).toEqual(row.states);
     expect(agent.sent.map((r) => r.status)).toEqual(row.reported);
     expect(agent.onDisk()).toBe(agent.visited.at(-1));
+  });
+});
+
+describe('update.apply and update.schedule (Ioto): a verified image waits on disk for its window', () => {
+  /** Local time of day `hh:mm` on 2026-03-10 (+ `days`), as the cron patterns read it. */
+  const at = (hhmm: string, days = 0) => new Date(`2026-03-${10 + days}T${hhmm}:00`).getTime();
+
+  it('verifies outside the window, waits across cycles and a restart, then applies without downloading again', async () => {
+    const clock = { now: at('12:00') };
+    const agent = device(new Set(), { apply: '0 3 * * *' }, clock);
+    expect(await agent.cycleResult()).toEqual({
+      outcome: 'waiting',
+      update: OFFER.update,
+      version: OFFER.version,
+      applyAt: at('03:00', 1),
+      reports: [],
+    });
+    expect(agent.visited).toEqual(['checking', 'downloading', 'verifying', 'waiting']);
+    expect(agent.running()).toBe('1.0.0');
+
+    clock.now = at('12:05');
+    expect(await agent.cycle()).toBe('waiting');
+    agent.restart();
+    clock.now = at('02:59', 1);
+    expect(await agent.cycle()).toBe('waiting');
+    expect(agent.visited).toHaveLength(4);
+    expect(agent.core().nextCycleAt()).toBe(at('03:00', 1));
+
+    clock.now = at('03:00', 1) + 30_000;
+    expect(await agent.cycle()).toBe('no-update');
+    expect(agent.visited.slice(4)).toEqual([
+      'verifying',
+      'applying',
+      'pending-confirm',
+      'reporting',
+      'idle',
+      ...NOTHING,
+    ]);
+    expect(agent.running()).toBe(OFFER.version);
+    expect(agent.downloads()).toBe(1);
+    expect(agent.sent.map((r) => r.status)).toEqual(['applied']);
+  });
+
+  it('applies at once inside the window', async () => {
+    const agent = device(new Set(), { apply: '* 2-4 * * *' }, { now: at('03:30') });
+    expect(await agent.cycle()).toBe('applied');
+    expect(agent.visited).toEqual(FULL);
+  });
+
+  it('rejects an image changed on disk while it waited', async () => {
+    const clock = { now: at('12:00') };
+    const agent = device(new Set(), { apply: '0 3 * * *' }, clock);
+    expect(await agent.cycle()).toBe('waiting');
+    const { download } = agent.core().state;
+    writeFileSync(agent.core().imagePath(download!), 'other bytes');
+    clock.now = at('03:00', 1);
+    // Rejected and reported, then the cycle checks in: the update is held back after that failure.
+    expect(await agent.cycle()).toBe('skipped');
+    expect(agent.visited.slice(4)).toEqual(['verifying', 'reporting', 'idle', ...NOTHING]);
+    expect(agent.sent.map((r) => [r.status, r.error])).toEqual([
+      ['rejected', expect.stringMatching(/does not match the checksum/)],
+    ]);
+    expect(agent.running()).toBe('1.0.0');
+  });
+
+  it('checks in once the period passed, in the next minute update.schedule allows', () => {
+    const clock = { now: at('12:00') };
+    const agent = device(new Set(), { schedule: '30 2 * * *' }, clock);
+    expect(agent.core().nextCycleAt()).toBe(at('02:30', 1));
+    // Due within an allowed minute: at once.
+    agent.core().patch({ lastCheckin: at('02:30', 1), nextCheckin: at('02:30', 2) + 1000 });
+    clock.now = at('02:31', 1);
+    expect(agent.core().nextCycleAt()).toBe(at('02:30', 2) + 1000);
+    // Due a minute later: the schedule's next minute is 02:30 on day 3.
+    agent.core().patch({ nextCheckin: at('02:31', 2) });
+    expect(agent.core().nextCycleAt()).toBe(at('02:30', 3));
   });
 });

@@ -54,7 +54,12 @@ export class AgentCore {
     readonly events: CoreEvents,
   ) {
     this.config = options.config;
-    this.cloud = new CloudClient(this.config.api, this.config.token, options.requestTimeoutMs);
+    this.cloud = new CloudClient(
+      this.config.api,
+      this.config.token,
+      options.requestTimeoutMs,
+      this.config.proxy,
+    );
     this.log = options.log ?? silentLogger;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
@@ -131,7 +136,12 @@ export class AgentCore {
     if (!this.config.files) return;
     try {
       this.config = loadAgentConfig(this.config.files);
-      this.cloud = new CloudClient(this.config.api, this.config.token, this.options.requestTimeoutMs);
+      this.cloud = new CloudClient(
+        this.config.api,
+        this.config.token,
+        this.options.requestTimeoutMs,
+        this.config.proxy,
+      );
       this.log.info('Configuration reloaded');
     } catch (err) {
       this.log.error(`Keeping the previous configuration: ${errorLine(err)}`);

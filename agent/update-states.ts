@@ -154,6 +154,7 @@ const streamImage: FetchImage = async (core, offer, record, signal) => {
     core.log.info(`Resuming download of update ${offer.update} at byte ${record.offset}`);
   let nextEmit = 0;
   const retry = core.options.downloadRetry;
+  const { throttleMs, proxy } = core.config;
   const result = await downloadImage({
     url: offer.url,
     size: offer.size,
@@ -162,6 +163,9 @@ const streamImage: FetchImage = async (core, offer, record, signal) => {
     stallTimeoutMs: core.config.stallTimeout * 1000,
     signal,
     ...(retry ? { retry } : {}),
+    // update.throttle (Ioto) and the proxy variables read at start (config.ts).
+    ...(throttleMs ? { throttleMs } : {}),
+    ...(proxy ? { proxy } : {}),
     onCheckpoint: (offset) => core.patch({ download: { ...record, offset } }),
     onProgress: (received, size) => {
       if (received < nextEmit && received < size) return;

@@ -156,31 +156,34 @@ export function createApp(options: AppOptions): App {
     }
     const update = await store.getUpdate(scope.product, body.update);
     if (!update) throw new NotFoundError(`Unknown update "${body.update}"`);
-    // Only devices that were offered the update report on it; a product token cannot forge outcomes
-    // for invented devices (and so cannot trip auto-abort).
-    if (!(await store.hasGrant(update.id, body.id))) {
-      throw new ForbiddenError(`Update "${body.update}" was not offered to device "${body.id}"`);
-    }
+    // Only devices that were offered the update report on it, each with one outcome, so reports
+    // alone cannot trip auto-abort. (A product token may still check in as any device id: a shared
+    // product token is that; device-scoped tokens are the remedy, see the README.)
+    const notOffered = () =>
+      new ForbiddenError(`Update "${body.update}" was not offered to device "${body.id}"`);
+    if (!(await store.hasGrant(update.id, body.id))) throw notOffered();
     const success = outcomeOf(body);
-    const claim = await store.claimReport(body, success !== undefined);
-    if (claim === 'busy') {
-      throw new HttpError(503, 'Report being recorded, retry later', { 'retry-after': RETRY_AFTER_SECONDS });
-    }
-    if (claim === 'done' || success === undefined) return json({});
-    const counters = await store.countOutcome(update, success);
-    if (!counters) throw new NotFoundError(`Unknown update "${body.update}"`);
-    await store.markReportCounted(body);
+    const recorded = await store.recordReport(update, body, success);
+    if (recorded === 'not-granted') throw notOffered();
+    if (recorded === 'deleted') throw new NotFoundError(`Unknown update "${body.update}"`);
+    if (recorded === 'unchanged' || success === undefined) return json({});
     metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
     if (success) await store.recordAppliedVersion(update.product, body.id, body.version ?? update.version);
-    const { abortThreshold, abortMin } = update;
-    if (!success && abortThreshold !== undefined && abortMin !== undefined) {
-      const reports = counters.success + counters.failure;
-      if (reports >= abortMin && counters.failure * 100 >= abortThreshold * reports) {
-        const reason = `auto-aborted: ${counters.failure} of ${reports} reports failed (threshold ${abortThreshold}%)`;
-        if (await store.pause(update, reason)) log.warn('update paused', { update: update.id, reason });
-      }
-    }
+    else await autoAbort(update);
     return json({});
+  }
+
+  /** Pauses the update once failures reach its threshold among the devices that reported an outcome. */
+  async function autoAbort(update: UpdateRecord): Promise<void> {
+    const { abortThreshold, abortMin } = update;
+    if (abortThreshold === undefined || abortMin === undefined) return;
+    const counters = await store.countersOf(update);
+    if (!counters) return;
+    const reports = counters.success + counters.failure;
+    if (reports >= abortMin && counters.failure * 100 >= abortThreshold * reports) {
+      const reason = `auto-aborted: ${counters.failure} of ${reports} reports failed (threshold ${abortThreshold}%)`;
+      if (await store.pause(update, reason)) log.warn('update paused', { update: update.id, reason });
+    }
   }
 
   function toResponse(err: unknown, request: AppRequest): AppResponse {

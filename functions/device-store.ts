@@ -5,7 +5,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DeviceCheckin, DeviceReport, UpdateCounters, UpdateRecord } from '#core/types.ts';
 import { isSemver, sortByVersionDescending } from '#core/version.ts';
-import type { Item, Table } from './dynamo.ts';
+import type { Item, Table, TransactWrite } from './dynamo.ts';
+import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 import { updateFromItem } from './records.ts';
 
@@ -40,8 +41,13 @@ export interface DeviceStoreOptions {
 
 /** Reload a product's update list at least this often, even when its stamp did not move. */
 const FULL_RELOAD_MS = 5 * 60 * 1000;
-/** A report counting claim older than this is taken to have died with its request. */
-const CLAIM_STALE_MS = 10 * 1000;
+/** Reports of one device racing to move its outcome: each loses at most this many times. */
+const OUTCOME_ATTEMPTS = 3;
+
+/** Identifies one transaction: DynamoDB's ClientRequestToken (≤ 36 characters), a safe attribute-name part. */
+function transactionToken(): string {
+  return randomUUID().replaceAll('-', '');
+}
 
 type DeviceEntry = ReturnType<typeof keys.device> & { version: string; lastSeen: string; properties: string };
 
@@ -180,68 +186,57 @@ export class DeviceStore {
   }
 
   /**
-   * Counts one more device granted: conditionally when the update has a limit. False when the
-   * limit is reached, or when the update was deleted meanwhile (every counter write requires the
-   * item, so none re-creates a deleted update as a stub).
+   * Grants the update to the device: the grant record, `started` (under the limit, if any) and the
+   * rate window's count (under the rate) change together or not at all (DESIGN §5), so a device's
+   * duplicate checkins, which find its grant record, take no start and no window slot. `again`:
+   * another checkin of the device recorded the grant first. A deleted update counts as `limit`:
+   * every counter write requires the item, so none re-creates it as a stub.
    */
-  async countStarted(update: UpdateRecord): Promise<boolean> {
-    const key = keys.update(update.product, update.id);
-    if (update.limit === undefined) {
-      return (
-        (await this.table.update(key, { add: { started: 1 }, condition: 'attribute_exists(pk)' })) !==
-        undefined
-      );
+  async grant(
+    update: UpdateRecord,
+    deviceId: string,
+    window?: { readonly index: number; readonly expiresAt: number },
+  ): Promise<'granted' | 'again' | 'limit' | 'rate'> {
+    const limited = update.limit !== undefined;
+    const writes: TransactWrite[] = [
+      {
+        key: keys.update(update.product, update.id),
+        update: {
+          add: { started: 1 },
+          condition: limited
+            ? 'attribute_exists(pk) AND (attribute_not_exists(#started) OR #started < :limit)'
+            : 'attribute_exists(pk)',
+          ...(limited ? { values: { ':limit': update.limit ?? 0 } } : {}),
+        },
+      },
+      ...(window
+        ? [
+            {
+              key: keys.rateWindow(update.id, window.index),
+              update: {
+                add: { n: 1 },
+                set: { expires: Math.ceil(window.expiresAt / 1000) },
+                condition: 'attribute_not_exists(#n) OR #n < :rate',
+                values: { ':rate': update.rate ?? 0 },
+              },
+            },
+          ]
+        : []),
+      { put: { ...keys.grant(update.id, deviceId), at: new Date(this.now()).toISOString() } },
+    ];
+    const result = await this.table.transact(writes, transactionToken());
+    const grantIndex = writes.length - 1;
+    if (result.ok || result.failed.includes(grantIndex)) {
+      // Either way the grant exists now: the device's next checkin needs no read to find it.
+      this.knownGrants.set(`${update.id}\u0000${deviceId}`, true);
+      return result.ok ? 'granted' : 'again';
     }
-    if (this.limitKnownReached(update)) return false;
-    const out = await this.table.update(key, {
-      add: { started: 1 },
-      condition: 'attribute_exists(pk) AND (attribute_not_exists(#started) OR #started < :limit)',
-      values: { ':limit': update.limit },
-    });
-    if (out === undefined) this.limitReached.set(update.id, this.now());
-    return out !== undefined;
-  }
-
-  /** Gives back a start counted by a checkin that was deferred or failed afterwards. */
-  async uncountStarted(update: UpdateRecord): Promise<void> {
-    await this.table.update(keys.update(update.product, update.id), {
-      add: { started: -1 },
-      condition: 'attribute_exists(pk)',
-    });
-    this.limitReached.delete(update.id);
-  }
-
-  /**
-   * Takes one grant from the update's current rate window; false when the window is full. A full
-   * window is remembered so later checkins in it cost no write.
-   */
-  async takeRateWindow(update: UpdateRecord, window: number, expiresAt: number): Promise<boolean> {
-    if (this.rateWindowKnownFull(update, window)) return false;
-    const out = await this.table.update(keys.rateWindow(update.id, window), {
-      add: { n: 1 },
-      set: { expires: Math.ceil(expiresAt / 1000) },
-      condition: 'attribute_not_exists(#n) OR #n < :rate',
-      names: { '#n': 'n' },
-      values: { ':rate': update.rate ?? 0 },
-    });
-    if (out === undefined) this.fullWindows.set(update.id, window);
-    return out !== undefined;
-  }
-
-  /**
-   * Records that the device was granted the update; false when it already was (a concurrent
-   * checkin). A nonce tells our own write apart from another's when the client retried a put whose
-   * answer was lost and the retry met the item we had already written.
-   */
-  async putGrant(updateId: string, deviceId: string): Promise<boolean> {
-    const key = keys.grant(updateId, deviceId);
-    const nonce = randomUUID();
-    const ours =
-      (await this.table.put({ ...key, at: new Date(this.now()).toISOString(), nonce }, true)) ||
-      (await this.table.get(key, true))?.nonce === nonce;
-    // Either way the grant exists now: the device's next checkin needs no read to find it.
-    this.knownGrants.set(`${updateId}\u0000${deviceId}`, true);
-    return ours;
+    if (result.failed.includes(0)) {
+      this.limitReached.set(update.id, this.now());
+      return 'limit';
+    }
+    if (window) this.fullWindows.set(update.id, window.index);
+    return 'rate';
   }
 
   /** Counts a deferral; summed in memory and written by `flushCounters`. */
@@ -251,7 +246,10 @@ export class DeviceStore {
     this.deferred.set(key, { update, n: (pending?.n ?? 0) + 1 });
   }
 
-  /** Writes summed deferral counts (one ADD per update). Failed sums are kept for the next flush. */
+  /**
+   * Writes summed deferral counts (one ADD per update). Failed sums are kept for the next flush,
+   * except one whose write may have been applied: sending it again could count it twice.
+   */
   async flushCounters(): Promise<void> {
     const sums = [...this.deferred.values()];
     this.deferred.clear();
@@ -262,7 +260,8 @@ export class DeviceStore {
           condition: 'attribute_exists(pk)',
         });
       } catch (err) {
-        for (const rest of sums.slice(i)) {
+        const maybeApplied = err instanceof StoreUnavailableError && err.mayHaveApplied;
+        for (const rest of sums.slice(maybeApplied ? i + 1 : i)) {
           const key = `${rest.update.product}\u0000${rest.update.id}`;
           const pending = this.deferred.get(key);
           this.deferred.set(key, { update: rest.update, n: (pending?.n ?? 0) + rest.n });
@@ -341,40 +340,69 @@ export class DeviceStore {
   }
 
   /**
-   * Stores a report once per (device, update, status) and claims the counting of its outcome
-   * (applied, failed, rejected; progress reports have none):
-   * - `count`: this request must count it (a new report, or a retry of one whose counting was cut
-   *   off by a store failure more than CLAIM_STALE_MS ago);
-   * - `done`: already counted, or nothing to count;
-   * - `busy`: another request holds a fresh claim (an identical report arriving at the same time, or
-   *   one that failed moments ago): the client should retry, and then gets `done` or `count`.
-   * The claim is a conditional write, so two identical reports never both count.
+   * Stores a report once per (device, update, status). A device contributes one outcome per update,
+   * kept on its grant record with a version: a report whose outcome differs from the recorded one
+   * moves the device's count (a retry that succeeds moves a failure to a success) in the same
+   * transaction as the report record and the grant's outcome (DESIGN §5), conditional on the
+   * version read, so concurrent reports of one device move it once each. `changed`: the counters
+   * moved; `not-granted`: no grant record; `deleted`: the update is gone.
    */
-  async claimReport(report: DeviceReport, hasOutcome: boolean): Promise<'count' | 'done' | 'busy'> {
-    const key = keys.report(report.update, report.id, report.status);
-    const now = this.now();
-    const fresh = await this.table.put(
-      {
-        ...key,
-        success: report.success,
-        error: report.error,
-        version: report.version,
-        at: new Date(now).toISOString(),
-        counted: !hasOutcome,
-        ...(hasOutcome ? { claimed: now } : {}),
-      },
-      true,
-    );
-    if (!hasOutcome) return 'done';
-    if (fresh) return 'count';
-    const claimed = await this.table.update(key, {
-      set: { claimed: now },
-      condition: '#counted = :no AND (attribute_not_exists(#claimed) OR #claimed < :stale)',
-      names: { '#counted': 'counted', '#claimed': 'claimed' },
-      values: { ':no': false, ':stale': now - CLAIM_STALE_MS },
-    });
-    if (claimed) return 'count';
-    return (await this.table.get(key, true))?.counted === true ? 'done' : 'busy';
+  async recordReport(
+    update: UpdateRecord,
+    report: DeviceReport,
+    success: boolean | undefined,
+  ): Promise<'changed' | 'unchanged' | 'not-granted' | 'deleted'> {
+    const record = {
+      ...keys.report(report.update, report.id, report.status),
+      success: report.success,
+      error: report.error,
+      version: report.version,
+      at: new Date(this.now()).toISOString(),
+    };
+    const grantKey = keys.grant(update.id, report.id);
+    for (let attempt = 0; attempt < OUTCOME_ATTEMPTS; attempt++) {
+      const grant = success === undefined ? undefined : await this.table.get(grantKey, true);
+      if (success !== undefined && !grant) return 'not-granted';
+      const previous = grant?.outcome === 'success' || grant?.outcome === 'failure' ? grant.outcome : null;
+      const next = success === undefined ? null : success ? 'success' : 'failure';
+      if (next === previous) {
+        await this.table.put(record, true);
+        return 'unchanged';
+      }
+      const version = typeof grant?.outcomeVersion === 'number' ? grant.outcomeVersion : 0;
+      const writes: TransactWrite[] = [
+        {
+          key: grantKey,
+          update: {
+            set: { outcome: next, outcomeVersion: version + 1 },
+            condition:
+              'attribute_exists(pk) AND (attribute_not_exists(#outcomeVersion) OR #outcomeVersion = :v)',
+            values: { ':v': version },
+          },
+          undoSet: { outcome: previous, outcomeVersion: version },
+        },
+        {
+          key: keys.update(update.product, update.id),
+          update: {
+            add: { [next ?? 'success']: 1, ...(previous ? { [previous]: -1 } : {}) },
+            condition: 'attribute_exists(pk)',
+          },
+        },
+        { put: record },
+      ];
+      const result = await this.table.transact(writes, transactionToken());
+      if (result.ok) return 'changed';
+      if (result.failed.includes(2)) return 'unchanged'; // the same report again
+      if (result.failed.includes(1)) return 'deleted';
+      // Another report of this device moved its outcome since the read: read it again.
+    }
+    throw new StoreUnavailableError('dynamodb');
+  }
+
+  /** The update's counters as stored now (auto-abort decides on them). */
+  async countersOf(update: UpdateRecord): Promise<UpdateCounters | undefined> {
+    const item = await this.table.get(keys.update(update.product, update.id), true);
+    return item ? updateFromItem(item).counters : undefined;
   }
 
   /**
@@ -395,20 +423,6 @@ export class DeviceStore {
     });
   }
 
-  /** Marks a report's outcome as counted (see claimReport). */
-  async markReportCounted(report: DeviceReport): Promise<void> {
-    await this.table.update(keys.report(report.update, report.id, report.status), { set: { counted: true } });
-  }
-
-  /** Adds a success or failure; the counters after it, or undefined when the update was deleted meanwhile. */
-  async countOutcome(update: UpdateRecord, success: boolean): Promise<UpdateCounters | undefined> {
-    const out = await this.table.update(keys.update(update.product, update.id), {
-      add: success ? { success: 1 } : { failure: 1 },
-      condition: 'attribute_exists(pk)',
-    });
-    return out ? updateFromItem(out).counters : undefined;
-  }
-
   /** Pauses the update unless already paused; bumps the product stamp so every container sees it. */
   async pause(update: UpdateRecord, reason: string): Promise<boolean> {
     const out = await this.table.update(keys.update(update.product, update.id), {
@@ -425,5 +439,6 @@ export class DeviceStore {
 
 /** Marks a product's update list as changed (publish, edit, enable, disable, delete, pause). */
 export async function bumpStamp(table: Table, product: string): Promise<void> {
-  await table.update(keys.stamp(product), { add: { n: 1 } });
+  // Sent again after a lost answer it moves twice, which is as good: readers only compare it.
+  await table.update(keys.stamp(product), { add: { n: 1 }, idempotent: true });
 }

@@ -53,9 +53,9 @@ export type Grant =
   | { readonly granted: false; readonly reason: 'percentage' | 'limit' | 'rate' };
 
 /**
- * Decides whether the device may have the candidate now. Counters are taken with conditional
- * writes and given back when a later limit defers the device, so concurrent checkins can defer
- * more devices than strictly needed but never grant past a limit.
+ * Decides whether the device may have the candidate now. The grant and the counters it takes are
+ * written together (DeviceStore.grant), so concurrent checkins never grant past a limit, and a
+ * device's duplicate checkins take no second start or window slot.
  */
 export async function grantUpdate(
   store: DeviceStore,
@@ -73,25 +73,12 @@ export async function grantUpdate(
   if (store.limitKnownReached(update)) return { granted: false, reason: 'limit' };
   if (window !== undefined && store.rateWindowKnownFull(update, window))
     return { granted: false, reason: 'rate' };
-  if (!(await store.countStarted(update))) return { granted: false, reason: 'limit' };
-  try {
-    if (window !== undefined && update.period !== undefined) {
-      const expiresAt = (window + 2) * update.period * 1000;
-      if (!(await store.takeRateWindow(update, window, expiresAt))) {
-        await store.uncountStarted(update);
-        return { granted: false, reason: 'rate' };
-      }
-    }
-    if (!(await store.putGrant(update.id, deviceId))) {
-      // The same device checked in twice at once and the other request recorded the grant.
-      await store.uncountStarted(update);
-      return { granted: true, again: true };
-    }
-  } catch (err) {
-    // Give the place back when the store failed after counting, or a limit would leak a place
-    // per failure (best effort: the store may still be down).
-    await store.uncountStarted(update).catch(() => {});
-    throw err;
-  }
-  return { granted: true, again: false };
+  const expiresAt = window !== undefined ? (window + 2) * (update.period ?? 0) * 1000 : 0;
+  const outcome = await store.grant(
+    update,
+    deviceId,
+    window === undefined ? undefined : { index: window, expiresAt },
+  );
+  if (outcome === 'granted' || outcome === 'again') return { granted: true, again: outcome === 'again' };
+  return { granted: false, reason: outcome };
 }

@@ -120,6 +120,36 @@ describe('DynamoClient.send', () => {
     },
   );
 
+  it('never sends an ADD again after the connection dropped once the request was read', async () => {
+    script = [reset, json(200, {})];
+
+    const err = await open()
+      .send('UpdateItem', { UpdateExpression: 'ADD #n :one' })
+      .catch((e: unknown) => e);
+
+    expect(err).toMatchObject({ code: 'ECONNRESET' });
+    expect(received).toHaveLength(1);
+  });
+
+  it('sends an ADD again after throttling, which applied nothing, and an idempotent write after a reset', async () => {
+    const dynamo = open();
+    script = [error(400, 'ThrottlingException'), json(200, { Attributes: {} })];
+    await expect(dynamo.send('UpdateItem', {})).resolves.toEqual({ Attributes: {} });
+    expect(received).toHaveLength(2);
+
+    received = [];
+    script = [reset, json(200, {})];
+    await expect(dynamo.send('UpdateItem', {}, { idempotent: true })).resolves.toEqual({});
+    expect(received).toHaveLength(2);
+  });
+
+  it('does not send an ADD again after a 5xx, which may follow a write', async () => {
+    script = [error(500, 'InternalServerError'), json(200, {})];
+
+    await expect(open().send('UpdateItem', {})).rejects.toMatchObject({ name: 'InternalServerError' });
+    expect(received).toHaveLength(1);
+  });
+
   it('keeps the Node code of a connection that cannot be made', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

@@ -2,12 +2,20 @@
  * What the checkin and report handlers need from the table: token scopes, a product's updates,
  * grants and limit counters, reports and the device registry. Caches live here, per container.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { DeviceCheckin, DeviceReport, UpdateCounters, UpdateRecord } from '#core/types.ts';
 import { isSemver, sortByVersionDescending } from '#core/version.ts';
-import type { Item, Table, TransactWrite } from './dynamo.ts';
+import type { Item, Table } from './dynamo.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
+import {
+  grantWrites,
+  outcomeOf,
+  outcomeWrites,
+  type RateWindowSlot,
+  reportRecord,
+  transactionToken,
+} from './ledger-writes.ts';
 import { updateFromItem } from './records.ts';
 
 export interface TokenScope {
@@ -43,11 +51,6 @@ export interface DeviceStoreOptions {
 const FULL_RELOAD_MS = 5 * 60 * 1000;
 /** Reports of one device racing to move its outcome: each loses at most this many times. */
 const OUTCOME_ATTEMPTS = 3;
-
-/** Identifies one transaction: DynamoDB's ClientRequestToken (≤ 36 characters), a safe attribute-name part. */
-function transactionToken(): string {
-  return randomUUID().replaceAll('-', '');
-}
 
 type DeviceEntry = ReturnType<typeof keys.device> & { version: string; lastSeen: string; properties: string };
 
@@ -195,35 +198,9 @@ export class DeviceStore {
   async grant(
     update: UpdateRecord,
     deviceId: string,
-    window?: { readonly index: number; readonly expiresAt: number },
+    window?: RateWindowSlot,
   ): Promise<'granted' | 'again' | 'limit' | 'rate'> {
-    const limited = update.limit !== undefined;
-    const writes: TransactWrite[] = [
-      {
-        key: keys.update(update.product, update.id),
-        update: {
-          add: { started: 1 },
-          condition: limited
-            ? 'attribute_exists(pk) AND (attribute_not_exists(#started) OR #started < :limit)'
-            : 'attribute_exists(pk)',
-          ...(limited ? { values: { ':limit': update.limit ?? 0 } } : {}),
-        },
-      },
-      ...(window
-        ? [
-            {
-              key: keys.rateWindow(update.id, window.index),
-              update: {
-                add: { n: 1 },
-                set: { expires: Math.ceil(window.expiresAt / 1000) },
-                condition: 'attribute_not_exists(#n) OR #n < :rate',
-                values: { ':rate': update.rate ?? 0 },
-              },
-            },
-          ]
-        : []),
-      { put: { ...keys.grant(update.id, deviceId), at: new Date(this.now()).toISOString() } },
-    ];
+    const writes = grantWrites(update, deviceId, window, this.now());
     const result = await this.table.transact(writes, transactionToken());
     const grantIndex = writes.length - 1;
     if (result.ok || result.failed.includes(grantIndex)) {
@@ -352,45 +329,20 @@ export class DeviceStore {
     report: DeviceReport,
     success: boolean | undefined,
   ): Promise<'changed' | 'unchanged' | 'not-granted' | 'deleted'> {
-    const record = {
-      ...keys.report(report.update, report.id, report.status),
-      success: report.success,
-      error: report.error,
-      version: report.version,
-      at: new Date(this.now()).toISOString(),
-    };
     const grantKey = keys.grant(update.id, report.id);
+    const next = success === undefined ? null : success ? 'success' : 'failure';
     for (let attempt = 0; attempt < OUTCOME_ATTEMPTS; attempt++) {
-      const grant = success === undefined ? undefined : await this.table.get(grantKey, true);
-      if (success !== undefined && !grant) return 'not-granted';
-      const previous = grant?.outcome === 'success' || grant?.outcome === 'failure' ? grant.outcome : null;
-      const next = success === undefined ? null : success ? 'success' : 'failure';
-      if (next === previous) {
-        await this.table.put(record, true);
+      const grant = next === null ? undefined : await this.table.get(grantKey, true);
+      if (next !== null && !grant) return 'not-granted';
+      const from = outcomeOf(grant);
+      if (next === null || next === from.outcome) {
+        await this.table.put(reportRecord(report, this.now()), true);
         return 'unchanged';
       }
-      const version = typeof grant?.outcomeVersion === 'number' ? grant.outcomeVersion : 0;
-      const writes: TransactWrite[] = [
-        {
-          key: grantKey,
-          update: {
-            set: { outcome: next, outcomeVersion: version + 1 },
-            condition:
-              'attribute_exists(pk) AND (attribute_not_exists(#outcomeVersion) OR #outcomeVersion = :v)',
-            values: { ':v': version },
-          },
-          undoSet: { outcome: previous, outcomeVersion: version },
-        },
-        {
-          key: keys.update(update.product, update.id),
-          update: {
-            add: { [next ?? 'success']: 1, ...(previous ? { [previous]: -1 } : {}) },
-            condition: 'attribute_exists(pk)',
-          },
-        },
-        { put: record },
-      ];
-      const result = await this.table.transact(writes, transactionToken());
+      const result = await this.table.transact(
+        outcomeWrites(update, report, from, next, this.now()),
+        transactionToken(),
+      );
       if (result.ok) return 'changed';
       if (result.failed.includes(2)) return 'unchanged'; // the same report again
       if (result.failed.includes(1)) return 'deleted';

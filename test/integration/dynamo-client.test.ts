@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Table } from '#functions/dynamo.ts';
 import { DynamoClient, DynamoError } from '#functions/dynamo-client.ts';
 
 type Reply = (req: IncomingMessage, res: ServerResponse) => void;
@@ -162,5 +163,66 @@ describe('DynamoClient.send', () => {
     });
 
     await expect(client.send('GetItem', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('Table.transact on a store with TransactWriteItems', () => {
+  const writes = [
+    { key: { pk: 'P#a', sk: 'U#1' }, update: { add: { started: 1 }, condition: 'attribute_exists(pk)' } },
+    { put: { pk: 'G#1', sk: 'dev', at: 'now' } },
+  ];
+  let table: Table;
+  beforeAll(() => {
+    table = new Table({
+      tableName: 't',
+      region: 'us-east-1',
+      endpoint,
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+    });
+  });
+  afterAll(() => table.client.destroy());
+
+  it('sends one TransactWriteItems with the token, the updates and the puts that must not exist', async () => {
+    script = [json(200, {})];
+
+    await expect(table.transact(writes, 'tok1')).resolves.toEqual({ ok: true });
+
+    expect(received).toHaveLength(1);
+    expect(received[0]!.target).toBe('DynamoDB_20120810.TransactWriteItems');
+    const sent = JSON.parse(received[0]!.body);
+    expect(sent.ClientRequestToken).toBe('tok1');
+    expect(sent.TransactItems[0].Update).toMatchObject({
+      TableName: 't',
+      UpdateExpression: 'ADD #started :a0',
+      ConditionExpression: 'attribute_exists(pk)',
+    });
+    expect(sent.TransactItems[1].Put).toMatchObject({
+      Item: { pk: { S: 'G#1' }, sk: { S: 'dev' } },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    });
+  });
+
+  it('names the writes whose condition failed when the transaction is cancelled', async () => {
+    script = [
+      json(400, {
+        __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+        message:
+          'Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]',
+        CancellationReasons: [
+          { Code: 'None' },
+          { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' },
+        ],
+      }),
+    ];
+
+    await expect(table.transact(writes, 'tok2')).resolves.toEqual({ ok: false, failed: [1] });
+  });
+
+  it('sends it again with the same token after the connection dropped: the token makes it idempotent', async () => {
+    script = [reset, json(200, {})];
+
+    await expect(table.transact(writes, 'tok3')).resolves.toEqual({ ok: true });
+
+    expect(received.map((r) => JSON.parse(r.body).ClientRequestToken)).toEqual(['tok3', 'tok3']);
   });
 });

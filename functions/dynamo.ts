@@ -269,11 +269,8 @@ export class Table {
       this.#native = true;
       return { ok: true };
     } catch (err) {
-      if (
-        err instanceof DynamoError &&
-        err.name === 'UnknownOperationException' &&
-        this.#native === undefined
-      ) {
+      // Several first calls may probe at once: each of them falls back.
+      if (err instanceof DynamoError && err.name === 'UnknownOperationException' && this.#native !== true) {
         this.#native = false;
         return transactEmbedded(this, writes, token);
       }

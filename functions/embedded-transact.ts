@@ -15,8 +15,9 @@
  *    was applied by an attempt whose answer was lost; otherwise its own condition failed, so the
  *    writes applied so far are undone (ADDs negated, `undoSet` restored, records deleted, each
  *    conditional on our mark) and the transaction is cancelled.
- * 4. Deleting the intent commits. The update marks are then removed (best effort: a mark left
- *    behind is an attribute nobody reads).
+ * 4. Deleting the intent commits. The update marks are then removed in the background, many per
+ *    write (they matter only while their intent exists; a mark left behind by a crash is an
+ *    attribute nobody reads).
  * Puts come last, so a record becomes visible only with its counters: nobody reads a grant that
  * could still be undone. A failure between 2 and 4 leaves the intent; `replayIntent` reads each
  * write's mark, then commits when all were applied and undoes the applied ones otherwise. It runs
@@ -29,6 +30,7 @@ import { keys } from './keys.ts';
 
 const REPLAY_DELAY_MS = 5000;
 const REPLAY_ATTEMPTS = 8;
+const MARK_SWEEP_MS = 1000;
 
 type UpdateWrite = Extract<TransactWrite, { key: Key }>;
 
@@ -103,7 +105,7 @@ async function applyAll(
     applied.push(i);
   }
   await table.delete(keys.intent(token));
-  await removeMarks(table, writes, token).catch(() => {});
+  removeMarksLater(table, writes, token);
   return { ok: true };
 }
 
@@ -159,11 +161,46 @@ function undoSpec(write: UpdateWrite, mark: string) {
   };
 }
 
-async function removeMarks(table: Table, writes: readonly TransactWrite[], token: string): Promise<void> {
-  const mark = markOf(token);
+/** Marks of committed transactions, per item, removed by one write per item every MARK_SWEEP_MS. */
+const staleMarks = new Map<string, { table: Table; key: Key; marks: string[] }>();
+let sweepTimer: NodeJS.Timeout | undefined;
+
+function removeMarksLater(table: Table, writes: readonly TransactWrite[], token: string): void {
   for (const write of writes) {
     if ('put' in write) continue;
-    await table.update(write.key, { remove: [mark], condition: 'attribute_exists(pk)', idempotent: true });
+    const name = `${table.endpoint ?? ''}\u0000${table.name}\u0000${write.key.pk}\u0000${write.key.sk}`;
+    const entry = staleMarks.get(name) ?? { table, key: write.key, marks: [] };
+    entry.marks.push(markOf(token));
+    staleMarks.set(name, entry);
+  }
+  if (sweepTimer) return;
+  sweepTimer = setTimeout(() => void sweepMarks(), MARK_SWEEP_MS);
+  sweepTimer.unref();
+}
+
+async function sweepMarks(): Promise<void> {
+  sweepTimer = undefined;
+  const entries = [...staleMarks.values()];
+  staleMarks.clear();
+  for (const { table, key, marks } of entries) {
+    // An update expression is at most 4 KB: 50 names of 35 characters fit.
+    for (let at = 0; at < marks.length; at += 50) {
+      const remove = marks.slice(at, at + 50);
+      await table
+        .update(key, { remove, condition: 'attribute_exists(pk)', idempotent: true })
+        .catch(() => {}); // left behind: harmless, see above
+    }
+  }
+}
+
+async function removeMarks(table: Table, writes: readonly TransactWrite[], token: string): Promise<void> {
+  for (const write of writes) {
+    if ('put' in write) continue;
+    await table.update(write.key, {
+      remove: [markOf(token)],
+      condition: 'attribute_exists(pk)',
+      idempotent: true,
+    });
   }
 }
 

@@ -6,6 +6,7 @@
  * together: TransactWriteItems where the store has it, the protocol of embedded-transact.ts on
  * dynalite, which has none.
  */
+import { randomUUID } from 'node:crypto';
 import { DynamoClient, DynamoError, isNetworkError, mayHaveApplied } from './dynamo-client.ts';
 import { transactEmbedded } from './embedded-transact.ts';
 import { StoreUnavailableError } from './errors.ts';
@@ -105,6 +106,11 @@ export interface UpdateSpec {
 }
 
 type PutItem = Key & Readonly<Record<string, Scalar | undefined>>;
+
+/** Identifies one transaction: DynamoDB's ClientRequestToken (≤ 36 characters), a safe attribute-name part. */
+export function transactionToken(): string {
+  return randomUUID().replaceAll('-', '');
+}
 
 /** One write of a transaction: a record that must not exist yet, or an update under its condition. */
 export type TransactWrite =

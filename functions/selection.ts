@@ -1,12 +1,10 @@
 /**
- * The checkin algorithm of DESIGN §4: find the candidate update (pure), then apply its rollout
- * limits against the store (grant idempotency, percentage, limit, rate), in that order.
+ * The checkin algorithm of DESIGN §4, steps 1–4: find the candidate update (pure). Its rollout
+ * limits are the rollout ledger's (functions/rollout-ledger.ts).
  */
 import { type CompiledPolicy, compilePolicy } from '#core/policy.ts';
-import { inPercentage, rateWindow } from '#core/rollout.ts';
 import type { DeviceCheckin, UpdateRecord } from '#core/types.ts';
 import { compareVersions } from '#core/version.ts';
-import type { DeviceStore } from './device-store.ts';
 
 const compiled = new WeakMap<UpdateRecord, CompiledPolicy | null>();
 
@@ -46,39 +44,4 @@ export function findCandidate(
     else if (match) return update;
   }
   return undefined;
-}
-
-export type Grant =
-  | { readonly granted: true; readonly again: boolean }
-  | { readonly granted: false; readonly reason: 'percentage' | 'limit' | 'rate' };
-
-/**
- * Decides whether the device may have the candidate now. The grant and the counters it takes are
- * written together (DeviceStore.grant), so concurrent checkins never grant past a limit, and a
- * device's duplicate checkins take no second start or window slot.
- */
-export async function grantUpdate(
-  store: DeviceStore,
-  update: UpdateRecord,
-  deviceId: string,
-  now: number,
-): Promise<Grant> {
-  if (await store.hasGrant(update.id, deviceId)) return { granted: true, again: true };
-  if (update.percentage !== undefined && !inPercentage(update.id, deviceId, update.percentage)) {
-    return { granted: false, reason: 'percentage' };
-  }
-  const window =
-    update.rate !== undefined && update.period !== undefined ? rateWindow(now, update.period) : undefined;
-  // Limits known to be reached in this container defer without a write, in the design's order.
-  if (store.limitKnownReached(update)) return { granted: false, reason: 'limit' };
-  if (window !== undefined && store.rateWindowKnownFull(update, window))
-    return { granted: false, reason: 'rate' };
-  const expiresAt = window !== undefined ? (window + 2) * (update.period ?? 0) * 1000 : 0;
-  const outcome = await store.grant(
-    update,
-    deviceId,
-    window === undefined ? undefined : { index: window, expiresAt },
-  );
-  if (outcome === 'granted' || outcome === 'again') return { granted: true, again: outcome === 'again' };
-  return { granted: false, reason: outcome };
 }

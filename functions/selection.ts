@@ -6,20 +6,16 @@ import { type CompiledPolicy, compilePolicy } from '#core/policy.ts';
 import type { DeviceCheckin, UpdateRecord } from '#core/types.ts';
 import { compareVersions } from '#core/version.ts';
 
-const compiled = new WeakMap<UpdateRecord, CompiledPolicy | null>();
-
-/** The update's policy, compiled once per record; null when the stored text no longer compiles. */
+/**
+ * The update's policy (compilePolicy caches it by source: the one policy cache); null when the
+ * stored text no longer compiles (a record written by hand or by another version).
+ */
 function policyOf(update: UpdateRecord): CompiledPolicy | null {
-  let policy = compiled.get(update);
-  if (policy === undefined) {
-    try {
-      policy = compilePolicy(update.policy);
-    } catch {
-      policy = null;
-    }
-    compiled.set(update, policy);
+  try {
+    return compilePolicy(update.policy);
+  } catch {
+    return null;
   }
-  return policy;
 }
 
 /**

@@ -43,7 +43,7 @@ export interface AppOptions {
   readonly store: DeviceStore;
   /** Absent in the report function, which serves no images. */
   readonly presigner?: Presigner;
-  /** Counted here; flushed by the host (per invocation in Lambda, on a timer locally). */
+  /** Requests, policy errors and outcomes are counted here, starts and deferrals by the rollout ledger; the host flushes them (per invocation in Lambda, on a timer locally). */
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Presigned URL lifetime; DESIGN §2 caps it at 3600 s. */

@@ -53,6 +53,8 @@ const THROTTLED = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
   'RequestLimitExceeded',
+  // The same ClientRequestToken is still being applied: asking again with it is the remedy.
+  'TransactionInProgressException',
 ]);
 
 /** `code` of a request that got no answer within REQUEST_TIMEOUT_MS. */

@@ -129,6 +129,10 @@ class KillingProxy {
   dead = false;
   url = '';
   constructor(private readonly target: URL) {}
+  /** The store reachable again: the process lived through the failure. */
+  revive(): void {
+    this.dead = false;
+  }
   arm(n: number): void {
     this.writes = 0;
     this.killAt = n;
@@ -231,6 +235,30 @@ describe('counters and their records across a kill after any write (11.5)', () =
       expect(await cloud.table.query(keys.intents().pk, undefined, true)).toEqual([]);
     },
   );
+
+  it('a transaction cut off in a process that lives on is finished or undone in the background', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', rate: 100, period: 3600 });
+    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+    await proxy.open();
+    try {
+      proxy.arm(4); // the probe, the intent, `started` and the window's count land; the grant does not
+      const dev = { id: 'live', product: p.name, version: '1.0.0' };
+      expect((await call(appThrough(proxy), '/tok/provision/update', dev, p.token)).status).toBe(503);
+      proxy.revive();
+      const deadline = Date.now() + 15_000;
+      const intents = () => cloud.table.query(keys.intents().pk, undefined, true);
+      while ((await intents()).length > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(await intents(), 'the intent was not replayed within 15 s').toEqual([]);
+      expect((await counters(update)).started).toBe(0);
+      expect(await cloud.table.query(keys.grantsOf(update.id).pk, undefined, true)).toEqual([]);
+      const windows = await cloud.table.query(`R#${update.id}`, undefined, true);
+      expect(windows.map((w) => w.n)).toEqual([0]);
+    } finally {
+      await proxy.close();
+    }
+  });
 
   it.each(killPoints)(
     'a report killed after ledger write %i: the restart and retry count it once',

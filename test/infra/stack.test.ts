@@ -161,7 +161,11 @@ describe('functions', () => {
         Architectures: ['arm64'],
         Handler: 'index.handler',
         Environment: {
-          Variables: { TABLE_NAME: { Ref: logicalId(prod.table) }, NODE_OPTIONS: '--enable-source-maps' },
+          Variables: {
+            TABLE_NAME: { Ref: logicalId(prod.table) },
+            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_LOG_LEVEL: 'INFO',
+          },
         },
         LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringMatching(/Logs/) } },
       });

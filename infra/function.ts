@@ -13,7 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULT_LOG_LEVEL, ENV, type LogLevelName } from '#functions/config.ts';
-import { LAMBDA_BUNDLING, LAMBDA_NODE_OPTIONS, PROJECT_ROOT } from './bundling.ts';
+import { LAMBDA_BUNDLING, LAMBDA_NODE_OPTIONS, PROJECT_ROOT } from '#scripts/bundling.ts';
 import { ConstructUsageError } from './errors.ts';
 
 /** DynamoDB item and query actions a function may be granted. Scan and batch writes are left out on purpose. */

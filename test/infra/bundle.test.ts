@@ -15,14 +15,14 @@ import { promisify } from 'node:util';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import {
   BUNDLE_FILE,
   ESM_REQUIRE_BANNER,
   LAMBDA_NODE_OPTIONS,
   lambdaBuildOptions,
   PROJECT_ROOT,
-} from '../../infra/bundling.ts';
+} from '#scripts/bundling.ts';
+import { seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 const run = promisify(execFile);
 
@@ -91,7 +91,7 @@ describe('the bundles that `npx cdk synth` stages', () => {
     expect(map.sourcesContent).toBeUndefined();
   });
 
-  it('are byte for byte what the infra/bundling.ts options build, so the bench measures the deployed code', async () => {
+  it('are byte for byte what the scripts/bundling.ts options build, so the bench measures the deployed code', async () => {
     const outfile = join(scratch, 'api', BUNDLE_FILE);
     await build(lambdaBuildOptions(join(PROJECT_ROOT, 'functions/checkin.ts'), outfile));
     expect(readFileSync(outfile).equals(readFileSync(functionOf('CheckinFunction').bundle))).toBe(true);

@@ -16,8 +16,8 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { buildAgent } from '#agent/build.ts';
 import type { ConfigFiles } from '#agent/config.ts';
+import { buildAgent } from '#scripts/bundling.ts';
 
 export interface TestImage {
   readonly path: string;

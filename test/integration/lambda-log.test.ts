@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, logLevelFromEnv } from '#functions/config.ts';
+import { SDK_WARNING_ENV } from '#scripts/sdk-env.ts';
 import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 const run = promisify(execFile);
@@ -83,7 +84,7 @@ async function invokeCheckin(
     {
       env: {
         PATH: process.env.PATH ?? '',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...SDK_WARNING_ENV,
         // What the Lambda runtime sets for a container started by a request.
         AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
         AWS_REGION: file.region,

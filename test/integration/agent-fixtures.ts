@@ -482,11 +482,4 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Polls `check` every 20 ms until it returns true. */
-export async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until } from '#test/support/wait.ts';

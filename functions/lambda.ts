@@ -20,7 +20,7 @@ const EMPTY = new Uint8Array(0);
  * +2.5 ms cold import, within the budget of 30 KiB and 10 ms.
  */
 export class LambdaLogger implements Logger {
-  readonly powertools: PowertoolsLogger;
+  private readonly powertools: PowertoolsLogger;
 
   constructor(service: string, level: LogLevelName) {
     this.powertools = new PowertoolsLogger({ serviceName: service, logLevel: level });

@@ -8,7 +8,6 @@ import {
   closeSync,
   mkdirSync,
   openSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -49,16 +48,29 @@ export function writeCloudFile(dataDir: string, file: LocalCloudFile): void {
   writePrivate(join(dataDir, 'cloud.json'), `${JSON.stringify(file, null, 2)}\n`);
 }
 
+/** What the local cloud keeps in its data dir: made private at start (earlier versions left them world-readable). */
+const DATA_FILES = ['cloud.json', 'credentials.json', 'dev-token', 'lock', 'changes'];
+const DATA_DIRS = ['s3', 'dynamodb'];
+
 /**
- * Creates the data dir, or makes an existing one private: the dir and its subdirs 0700, its files
- * 0600 (earlier versions left them world-readable). What lies deeper is unreachable through a 0700 dir.
+ * Creates the data dir, or makes an existing one private: the dir and its store dirs 0700, its
+ * files 0600; what lies deeper is unreachable through a 0700 dir. Only our own entries are
+ * touched: `--data` may name a dir that holds other things too.
  */
 export function secureDataDir(dataDir: string): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
-  for (const entry of readdirSync(dataDir, { withFileTypes: true })) {
-    if (entry.isSymbolicLink()) continue;
-    chmodSync(join(dataDir, entry.name), entry.isDirectory() ? 0o700 : 0o600);
+  for (const [names, mode] of [
+    [DATA_FILES, 0o600],
+    [DATA_DIRS, 0o700],
+  ] as const) {
+    for (const name of names) {
+      try {
+        chmodSync(join(dataDir, name), mode);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
   }
 }
 

@@ -186,6 +186,26 @@ async function startS3(
   return { url, publicUrl };
 }
 
+/** The device API on its guarded listener; answers its public URL. */
+async function startApi(
+  options: LocalCloudOptions,
+  app: App,
+  log: Logger,
+  cleanups: Cleanups,
+): Promise<string> {
+  const host = options.host ?? '127.0.0.1';
+  const drops = new DropLog('api', log);
+  const server = createListener(nodeHandler(app, log, drops), options.tls, options.limits ?? {});
+  server.keepAliveTimeout = 65_000;
+  guardListener(server, drops);
+  await listen(server, options.port ?? 4000, host, 'API');
+  cleanups.push(async () => {
+    drops.flush();
+    await closeServer(server);
+  });
+  return options.publicUrl?.replace(/\/+$/, '') ?? urlOf(server, options.tls !== undefined, host);
+}
+
 async function devTokenOf(dataDir: string, table: Table): Promise<string> {
   const devTokenFile = join(dataDir, 'dev-token');
   try {
@@ -200,7 +220,6 @@ async function devTokenOf(dataDir: string, table: Table): Promise<string> {
 export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
   const dataDir = resolve(options.dataDir);
   const log = options.log ?? jsonLogger('updraft-local');
-  const host = options.host ?? '127.0.0.1';
   secureDataDir(dataDir);
   const releaseLock = acquireLock(dataDir);
   const cleanups: Cleanups = [releaseLock];
@@ -240,16 +259,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     const devToken = await devTokenOf(dataDir, cloud.table);
 
-    const drops = new DropLog('api', log);
-    const server = createListener(nodeHandler(cloud.app, log, drops), options.tls, options.limits ?? {});
-    server.keepAliveTimeout = 65_000;
-    guardListener(server, drops);
-    await listen(server, options.port ?? 4000, host, 'API');
-    cleanups.push(async () => {
-      drops.flush();
-      await closeServer(server);
-    });
-    const apiUrl = options.publicUrl?.replace(/\/+$/, '') ?? urlOf(server, options.tls !== undefined, host);
+    const apiUrl = await startApi(options, cloud.app, log, cleanups);
 
     const file: LocalCloudFile = {
       name: 'local',

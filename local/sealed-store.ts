@@ -66,7 +66,7 @@ export function sealS3(
       reason = 'use either a presigned URL or an Authorization header, not both';
     else if (presigned && req.method !== 'GET' && req.method !== 'HEAD')
       reason = 'presigned URLs allow GET and HEAD only';
-    else if (presigned) reason = verifier.verifyPresigned(req, [req.headers.host ?? '', ...publicHosts]);
+    else if (presigned) reason = verifier.verifyPresigned(req, publicHosts);
     else {
       const declared = req.headers['x-amz-content-sha256'];
       reason =

@@ -53,10 +53,10 @@ export class SignatureVerifier {
 
   /**
    * Checks a presigned GET URL's query signature and expiry. HEAD is checked as the GET it was
-   * signed for: it reveals only the metadata of the object the URL names. `hosts`: the Host values
-   * the URL may have been signed for (the request's own, and the public address behind a proxy).
+   * signed for: it reveals only the metadata of the object the URL names. `otherHosts`: Host values
+   * the URL may have been signed for besides the request's own (the public address behind a proxy).
    */
-  verifyPresigned(req: SignedRequest, hosts: readonly string[]): string | undefined {
+  verifyPresigned(req: SignedRequest, otherHosts: readonly string[]): string | undefined {
     const { path, query } = splitUrl(req.url);
     const params = new Map<string, string>();
     for (const [name, value] of parseQuery(query)) params.set(name, value);
@@ -76,7 +76,8 @@ export class SignatureVerifier {
     if (canonicalPath === undefined) return 'malformed request path';
     const payload = params.get('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
     const cquery = canonicalQuery(query, true);
-    for (const host of new Set(hosts)) {
+    const own = single(req.headers.host);
+    for (const host of new Set(own === undefined ? otherHosts : [own, ...otherHosts])) {
       const canonical = `GET\n${canonicalPath}\n${cquery}\nhost:${host}\n\nhost\n${payload}`;
       if (this.#compare(signature, amzDate, canonical) === undefined) return undefined;
     }

@@ -71,12 +71,44 @@ describe('parseIotoConfig', () => {
     });
   });
 
+  it('reads update.schedule and update.apply as cron patterns (Ioto), trimmed', () => {
+    const windows = { schedule: ' */15 * * * * ', apply: '* 1-4 * * 1-5' };
+    expect(parse({ ...VALID, update: { ...VALID.update, ...windows } })).toMatchObject({
+      schedule: '*/15 * * * *',
+      apply: '* 1-4 * * 1-5',
+    });
+    expect(parse(VALID)).not.toHaveProperty('apply');
+  });
+
   it('accepts timeouts up to 24 days', () => {
     const config = parse({
       ...VALID,
       update: { ...VALID.update, applyTimeout: '24 days', stallTimeout: '1 day' },
     });
     expect([config.applyTimeout, config.stallTimeout]).toEqual([24 * 86_400, 86_400]);
+  });
+
+  it('reads update.throttle as milliseconds (a number, digits or a duration), capped at 5 s like Ioto', () => {
+    const throttle = (value: unknown) =>
+      parse({ ...VALID, update: { ...VALID.update, throttle: value } }).throttleMs;
+    expect(throttle(250)).toBe(250);
+    expect(throttle('40')).toBe(40);
+    expect(throttle('100 ms')).toBe(100);
+    expect(throttle('1.5 secs')).toBe(1500);
+    expect(throttle(9000)).toBe(5000);
+    expect(throttle(0)).toBeUndefined();
+    expect(parse(VALID).throttleMs).toBeUndefined();
+  });
+
+  it.each([
+    ['negative', -5],
+    ['not a duration', 'fast'],
+    ['a boolean', true],
+    ['a list', [100]],
+  ])('refuses update.throttle %s with one line', (_name, value) => {
+    expect(problem(() => parse({ ...VALID, update: { ...VALID.update, throttle: value } }))).toBe(
+      `${FILE}: update.throttle: ${JSON.stringify(value)} is not a pause between reads; use milliseconds, e.g. 100 or "100 ms"`,
+    );
   });
 
   it('is disabled by services.update or update.enable, and then needs no endpoint', () => {
@@ -174,6 +206,31 @@ describe('parseIotoConfig', () => {
       { ...VALID, update: { ...VALID.update, stallTimeout: '1 month' } },
       `${FILE}: update.stallTimeout: must be at most 24 days`,
     ],
+    [
+      'apply not a cron pattern',
+      { ...VALID, update: { ...VALID.update, apply: 'nightly' } },
+      `${FILE}: update.apply: not a cron pattern (minute hour day month weekday): invalid configuration format ('nightly'), exactly five, six, or seven space separated parts are required.`,
+    ],
+    [
+      'schedule with seconds (six fields)',
+      { ...VALID, update: { ...VALID.update, schedule: '0 * * * * *' } },
+      `${FILE}: update.schedule: not a cron pattern (minute hour day month weekday): mode '5-part' requires exactly 5 parts, but pattern '0 * * * * *' has 6 parts.`,
+    ],
+    [
+      'apply hour out of range',
+      { ...VALID, update: { ...VALID.update, apply: '* 24 * * *' } },
+      `${FILE}: update.apply: not a cron pattern (minute hour day month weekday): Invalid value for hour: 24`,
+    ],
+    [
+      'apply never matches',
+      { ...VALID, update: { ...VALID.update, apply: '0 3 31 2 *' } },
+      `${FILE}: update.apply: "0 3 31 2 *" matches no minute from now on`,
+    ],
+    [
+      'schedule not a string',
+      { ...VALID, update: { ...VALID.update, schedule: 5 } },
+      `${FILE}: update.schedule: must be a string`,
+    ],
   ])('%s', (_name, value, message) => {
     expect(problem(() => parse(value))).toBe(message);
   });
@@ -234,6 +291,18 @@ describe('loadAgentConfig', () => {
       device: { product: 'demo' },
     });
     expect(config.files?.ioto).toBe(resolve('config/ioto.json5'));
+  });
+
+  it('reads the proxy variables, and names a bad one in one line', () => {
+    const config = loadAgentConfig(
+      undefined,
+      { ...ENV, HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '.corp' },
+      resolve('.'),
+    );
+    expect(config.proxy?.https?.href).toBe('http://proxy:3128/');
+    expect(
+      problem(() => loadAgentConfig(undefined, { ...ENV, https_proxy: 'socks5://p:1080' }, resolve('.'))),
+    ).toBe('environment: https_proxy: socks5: proxies are not supported; use an http:// or https:// proxy');
   });
 
   it('readConfiguredVersion says a numeric version must be a string', () => {

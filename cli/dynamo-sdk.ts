@@ -81,7 +81,12 @@ export class SdkTableClient implements TableClient {
     });
   }
 
-  async send<T>(operation: DynamoOperation, input: object): Promise<T> {
+  /** `_options.idempotent` needs no handling: no request that may have been applied is repeated. */
+  async send<T>(
+    operation: DynamoOperation,
+    input: object,
+    _options?: { readonly idempotent?: boolean },
+  ): Promise<T> {
     const method = (this.#client as unknown as Record<string, (input: object) => Promise<T>>)[
       methodOf(operation)
     ];

@@ -30,7 +30,8 @@ type Attributes = Record<string, AttributeValue>;
  * implementation (the CLI's, over the AWS SDK) that throws DynamoError / network errors alike.
  */
 export interface TableClient {
-  send<T>(operation: DynamoOperation, input: object): Promise<T>;
+  /** `idempotent`: whether the request may be sent again after it may have reached the table. */
+  send<T>(operation: DynamoOperation, input: object, options?: { readonly idempotent?: boolean }): Promise<T>;
   destroy(): void;
 }
 

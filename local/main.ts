@@ -1,11 +1,11 @@
 /**
  * `npm start [-- options]`: the embedded local device cloud. See `npm start -- --help`.
  */
+// First: silences the SDK's Node 20 warning before any SDK client exists (see the module).
+import '#scripts/sdk-env.ts';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-// The SDK warns on Node 20 about its future Node 22 requirement; the local cloud is fine on 20.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { DEV_PRODUCT, startLocalCloud } = await import('./cloud.ts');
 
 const USAGE = `Usage: npm start -- [options]

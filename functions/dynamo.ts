@@ -7,7 +7,13 @@
  * dynalite, which has none.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoClient, DynamoError, isNetworkError, mayHaveApplied } from './dynamo-client.ts';
+import {
+  DynamoClient,
+  DynamoError,
+  type DynamoOperation,
+  isNetworkError,
+  mayHaveApplied,
+} from './dynamo-client.ts';
 import { transactEmbedded } from './embedded-transact.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
@@ -29,6 +35,16 @@ export interface AttributeValue {
 
 type Attributes = Record<string, AttributeValue>;
 
+/**
+ * What Table sends requests through: our DynamoClient by default (the Lambda bundle), or another
+ * implementation (the CLI's, over the AWS SDK) that throws DynamoError / network errors alike.
+ */
+export interface TableClient {
+  /** `idempotent`: whether the request may be sent again after it may have reached the table. */
+  send<T>(operation: DynamoOperation, input: object, options?: { readonly idempotent?: boolean }): Promise<T>;
+  destroy(): void;
+}
+
 export interface TableOptions {
   readonly tableName: string;
   readonly region: string;
@@ -36,6 +52,8 @@ export interface TableOptions {
   readonly endpoint?: string;
   /** Default: the environment (credentialsFromEnv), which is what Lambda provides. */
   readonly credentials?: AwsCredentials | (() => AwsCredentials | Promise<AwsCredentials>);
+  /** Sends the requests instead of a DynamoClient built from the options above. */
+  readonly client?: TableClient;
 }
 
 /** Throttled, failing or unreachable; a missing table is a deployment gone wrong, not the device's fault. */
@@ -175,7 +193,7 @@ function updateExpression(spec: UpdateSpec): Expression {
 
 export class Table {
   readonly name: string;
-  readonly client: DynamoClient;
+  readonly client: TableClient;
   /** The custom endpoint (dynalite), undefined for AWS. */
   readonly endpoint: string | undefined;
 
@@ -183,11 +201,13 @@ export class Table {
     this.name = options.tableName;
     this.endpoint = options.endpoint;
     const { credentials = credentialsFromEnv } = options;
-    this.client = new DynamoClient({
-      region: options.region,
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      credentials: typeof credentials === 'function' ? credentials : () => credentials,
-    });
+    this.client =
+      options.client ??
+      new DynamoClient({
+        region: options.region,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        credentials: typeof credentials === 'function' ? credentials : () => credentials,
+      });
   }
 
   async get(key: Key, consistent = false): Promise<Item | undefined> {

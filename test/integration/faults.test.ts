@@ -14,7 +14,6 @@ import { createCloud } from '#functions/cloud.ts';
 import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
-import { LOCAL_CREDENTIALS } from '#local/cloud.ts';
 import type { LocalCloudFile } from '#local/cloud-file.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { until } from '#test/support/wait.ts';
@@ -71,8 +70,7 @@ describe('DynamoDB unreachable mid-run', () => {
       {
         metrics: () => ({ count() {}, async flush() {} }),
         log: { info() {}, warn() {}, error: (m: string) => errors.push(m) },
-        credentials: () => LOCAL_CREDENTIALS,
-        tableCredentials: LOCAL_CREDENTIALS,
+        credentials: () => cloud.file.credentials,
       },
     );
     const call = (path: string, body: object) =>

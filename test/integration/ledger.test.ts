@@ -14,7 +14,6 @@ import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
 import { createToken } from '#functions/tokens.ts';
-import { LOCAL_CREDENTIALS } from '#local/cloud.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 let cloud: TestCloud;
@@ -194,8 +193,7 @@ function appThrough(proxy: KillingProxy): App {
     {
       metrics: () => ({ count() {}, async flush() {} }),
       log: { info() {}, warn() {}, error() {} },
-      credentials: () => LOCAL_CREDENTIALS,
-      tableCredentials: LOCAL_CREDENTIALS,
+      credentials: () => cloud.file.credentials,
     },
   ).app;
 }

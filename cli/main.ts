@@ -5,6 +5,8 @@
  * Every failure ends as one line `updraft: …` on stderr (plus detail lines such as a policy excerpt)
  * and exit code 1.
  */
+// First: silences the SDK's Node 20 warning before any SDK client exists (see the module).
+import '#scripts/sdk-env.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,9 +17,6 @@ import type { UpdateRecord } from '#core/types.ts';
 import type { CloudSources, CloudTarget } from './cloud.ts';
 import { CliError, errorLine, type StoreDescription, UsageError } from './errors.ts';
 import type { PublishInput, UpdateChanges } from './updates.ts';
-
-// The SDK warns on every run under Node 20 (still supported); a CLI must keep stderr for our errors.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 type Values = Record<string, string | boolean | undefined>;
 type Options = NonNullable<ParseArgsConfig['options']>;

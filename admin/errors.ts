@@ -30,16 +30,25 @@ export class AdminError extends Error {
   }
 }
 
-/** Input that breaks a rule: a flag, a file, a version; the message says what to fix. */
-export class InvalidInputError extends AdminError {
-  override readonly name = 'InvalidInputError';
-  override readonly status = 400;
+/** The base of one kind of AdminError: its name and the status the console answers it with. */
+function kind<Name extends string>(name: Name, status: number) {
+  return class extends AdminError {
+    override readonly name: Name = name;
+    override readonly status: number = status;
+  };
 }
 
+/** Input that breaks a rule: a flag, a file, a version; the message says what to fix. */
+export class InvalidInputError extends kind('InvalidInputError', 400) {}
+
+/** The update or token named does not exist. */
+export class NotFoundError extends kind('NotFoundError', 404) {}
+
+/** The request clashes with what exists: a version published or being published, a file in the way. */
+export class ConflictError extends kind('ConflictError', 409) {}
+
 /** A policy that does not compile; `column` is 1-based and the detail is the caret excerpt. */
-export class InvalidPolicyError extends AdminError {
-  override readonly name = 'InvalidPolicyError';
-  override readonly status = 400;
+export class InvalidPolicyError extends kind('InvalidPolicyError', 400) {
   constructor(
     readonly reason: string,
     readonly column: number,
@@ -50,47 +59,25 @@ export class InvalidPolicyError extends AdminError {
   }
 }
 
-/** The update, token or device named does not exist. */
-export class NotFoundError extends AdminError {
-  override readonly name = 'NotFoundError';
-  override readonly status = 404;
-}
+/** An S3 request failed; the message names the endpoint or bucket and what to do. */
+export class ImageStoreError extends kind('ImageStoreError', 502) {}
 
-/** The request clashes with what exists: a version already published or being published, a file in the way. */
-export class ConflictError extends AdminError {
-  override readonly name = 'ConflictError';
-  override readonly status = 409;
-}
+/** The cloud's DynamoDB table cannot be reached or throttles us. */
+export class StoreUnreachableError extends kind('StoreUnreachableError', 503) {}
+
+/** AWS refused the builder's credentials. */
+export class CloudAccessError extends kind('CloudAccessError', 502) {}
 
 /**
  * A publish step failed after validation. The message names the step and says what was removed
  * (or what remains); the status is the cause's.
  */
-export class PublishError extends AdminError {
-  override readonly name = 'PublishError';
+export class PublishError extends kind('PublishError', 500) {
   override readonly status: number;
   constructor(message: string, cause: AdminError) {
     super(message, undefined, { cause });
     this.status = cause.status;
   }
-}
-
-/** An S3 request failed; the message names the endpoint or bucket and what to do. */
-export class ImageStoreError extends AdminError {
-  override readonly name = 'ImageStoreError';
-  override readonly status = 502;
-}
-
-/** The cloud's DynamoDB table cannot be reached or throttles us. */
-export class StoreUnreachableError extends AdminError {
-  override readonly name = 'StoreUnreachableError';
-  override readonly status = 503;
-}
-
-/** AWS refused the builder's credentials. */
-export class CloudAccessError extends AdminError {
-  override readonly name = 'CloudAccessError';
-  override readonly status = 502;
 }
 
 /**

@@ -99,7 +99,9 @@ export function openImage(source: ImageSource, size: number): HashedImage {
   });
   const input = isFile(source) ? createReadStream(source.file) : source.stream;
   input.once('error', (err: Error) => {
-    failure ??= err;
+    // The source's own failure comes first; when the upload failed first, the pipeline tears the
+    // source down after the counter, and that error is the upload's, not the source's.
+    if (!counter.destroyed) failure ??= err;
   });
   const body: Readable = pipeline(input, counter, () => undefined);
   return {

@@ -12,13 +12,12 @@
  *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
  */
 export type { UpdateCounters, UpdateRecord } from '#core/types.ts';
-export {
-  announceChange,
-  type CloudParts,
-  type CloudRecords,
-  type ImageStorage,
-  type NamedCloud,
-  type UploadOptions,
+export type {
+  CloudParts,
+  CloudRecords,
+  ImageStorage,
+  NamedCloud,
+  UploadOptions,
 } from './cloud.ts';
 export {
   AdminError,
@@ -28,7 +27,6 @@ export {
   InvalidInputError,
   InvalidPolicyError,
   NotFoundError,
-  oneLine,
   PublishError,
   type StoreDescription,
   StoreUnreachableError,

@@ -13,6 +13,7 @@ import { type BenchRow, type BenchSuite, unmeasured } from './row.ts';
 /** Suite name → module exporting `suite: BenchSuite`. Each suite measures one area. */
 const suites: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   policy: () => import('./policy.ts'),
+  regex: () => import('./regex.ts'),
   presign: () => import('./presign.ts'),
   checkin: () => import('./checkin.ts'),
   bundle: () => import('./bundle.ts'),

@@ -14,7 +14,7 @@ import {
 import { generatePolicy } from '#core/policy-codegen.ts';
 import { interpretPolicy } from '#core/policy-interpret.ts';
 import { parsePolicy } from '#core/policy-parse.ts';
-import { compileLinearOnly, compileSafeRegex, RegexRejection } from '#core/policy-regex.ts';
+import { compileSafeRegex, REGEX_LIMITS, RegexRejection } from '#core/policy-regex.ts';
 
 /**
  * Evaluates with the generated code and with the closure interpreter, on a plain context and on a
@@ -519,11 +519,19 @@ describe('policyContext', () => {
 });
 
 describe('regex engines', () => {
-  it('runs patterns with nested quantifiers on the linear engine, others natively', () => {
-    expect(compileSafeRegex('^X1-\\d+$', '').engine).toBe('native');
-    expect(compileSafeRegex('(a+)+$', '').engine).toBe('linear');
-    expect(compileSafeRegex('(a|aa)*b', '').engine).toBe('linear');
-    expect(compileSafeRegex('a*a*a*a*b', '').engine).toBe('linear');
+  it('refuses patterns whose program exceeds the cost bound, with the reason', () => {
+    for (const source of [
+      '(?:.|a){1,1000}$',
+      '[a-z]{0,1000}[a-z]{0,1000}[a-z]{0,1000}!',
+      '^(a?){25}a{25}$',
+    ]) {
+      expect(() => compileSafeRegex(source, '')).toThrow(
+        /^Regex too complex: it compiles to .* steps, the limit is 64/,
+      );
+    }
+    for (const source of ['^X1-\\d+$', '(a+)+$', '(a|aa)*b', 'a*a*a*a*b', '(a?){24}z']) {
+      expect(compileSafeRegex(source, '').programSize).toBeLessThanOrEqual(REGEX_LIMITS.maxProgramSize);
+    }
   });
 
   it('rejects syntax outside the supported subset with the offset of the problem', () => {
@@ -582,12 +590,19 @@ describe('regex engines', () => {
         fc.constantFrom('', 'i', 'm', 's', 'im'),
         fc.array(fc.stringMatching(/^[abAB1 .\n-]{0,12}$/), { minLength: 1, maxLength: 8 }),
         (source, flags, inputs) => {
-          const linear = compileLinearOnly(source, flags);
-          const safe = compileSafeRegex(source, flags);
+          let safe: ReturnType<typeof compileSafeRegex>;
+          try {
+            safe = compileSafeRegex(source, flags);
+          } catch (e) {
+            // Only the cost bound may refuse a pattern of this subset.
+            expect((e as Error).message).toMatch(/^Regex too complex/);
+            return;
+          }
           const native = new RegExp(source, flags);
           for (const input of inputs) {
-            expect(linear(input), `${source}/${flags} on ${JSON.stringify(input)}`).toBe(native.test(input));
-            expect(safe.test(input)).toBe(native.test(input));
+            expect(safe.test(input), `${source}/${flags} on ${JSON.stringify(input)}`).toBe(
+              native.test(input),
+            );
           }
         },
       ),
@@ -602,7 +617,7 @@ describe('regex engines', () => {
       ['σ', 'Σ'],
       ['k', '\u212a'],
     ] as const) {
-      expect(compileLinearOnly(source, 'i')(input)).toBe(new RegExp(source, 'i').test(input));
+      expect(compileSafeRegex(source, 'i').test(input)).toBe(new RegExp(source, 'i').test(input));
     }
   });
 });

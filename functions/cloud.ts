@@ -4,7 +4,7 @@ import { CACHE_LIFETIMES, type CloudConfig } from './config.ts';
 import { DeviceStore } from './device-store.ts';
 import { Table } from './dynamo.ts';
 import type { Logger } from './log.ts';
-import type { Metrics } from './metrics.ts';
+import { type Metrics, SeriesMetrics } from './metrics.ts';
 import { Presigner } from './presign.ts';
 import type { AwsCredentials } from './sigv4.ts';
 
@@ -35,6 +35,8 @@ export function createCloud(
     readonly changeSignal?: () => number;
     /** See RegistryOptions.batchMs. */
     readonly registryBatchMs?: number;
+    /** See DeviceStoreOptions.counterBatchMs and SeriesOptions.batchMs (default 0: every flush). */
+    readonly counterBatchMs?: number;
   },
 ): CloudParts {
   const table = new Table({
@@ -43,12 +45,14 @@ export function createCloud(
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
     credentials: deps.tableCredentials ?? deps.credentials,
   });
-  const metrics = deps.metrics(table);
+  const counterBatchMs = deps.counterBatchMs ?? 0;
+  const metrics = new SeriesMetrics(deps.metrics(table), table, { batchMs: counterBatchMs });
   const store = new DeviceStore(table, {
     updatesRevalidateMs: config.updatesCacheSeconds * 1000,
     updatesFullReloadMs: CACHE_LIFETIMES.updatesFullReloadMs,
     tokenCacheMs: CACHE_LIFETIMES.tokenMs,
     registryRefreshMs: deps.registryRefreshMs ?? CACHE_LIFETIMES.registryRefreshMs,
+    counterBatchMs,
     metrics,
     ...(deps.changeSignal ? { changeSignal: deps.changeSignal } : {}),
     ...(deps.registryBatchMs !== undefined ? { registryBatchMs: deps.registryBatchMs } : {}),

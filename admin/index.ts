@@ -6,7 +6,7 @@
  *
  *   updates      publish (file or stream), publish to several clouds, list, show, enable, disable,
  *                edit, delete
- *   stats        devices per version, update counters, daily metrics
+ *   stats        devices per version and seen per day, update counters, hourly series, daily metrics
  *   tokens       create (secret shown once), list, revoke
  *   keys         generate a signing key pair, read a signing key
  *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
@@ -52,9 +52,14 @@ export {
 export { type CloudPublishEvents, type CloudRecord, publishToClouds } from './publish-clouds.ts';
 export type { UpdateChanges, UpdateSettings } from './settings.ts';
 export {
+  type BackfillResult,
+  backfillDeviceCounts,
   type DayMetrics,
+  type DaySeen,
   type ProductStats,
   productStats,
+  type SeriesPoint,
+  type StatsOptions,
   type UpdateStats,
   type VersionCount,
 } from './stats.ts';

@@ -71,7 +71,8 @@ export function countedStateOf(entry: Item | undefined): CountedState | undefine
 
 /**
  * The counter write that moves a device from `before` (undefined: not counted) to its entry
- * `after`; undefined when nothing changes (same version, already seen that day). It also stamps the
+ * `after`; undefined when nothing changes (same version, already seen that day). `uncountedDay`:
+ * the last seen day of an entry written before aggregates, counted too. It also stamps the
  * version's latest sighting and drops day counts older than the retention.
  */
 export function countWrite(
@@ -79,9 +80,11 @@ export function countWrite(
   deviceId: string,
   before: CountedState | undefined,
   after: { readonly version: string; readonly lastSeen: string },
+  uncountedDay?: string,
 ): TransactWrite | undefined {
   const day = dayOf(after.lastSeen);
   const add: Record<string, number> = {};
+  if (uncountedDay !== undefined && uncountedDay < day) add[daySeen(uncountedDay)] = 1;
   if (before?.version !== after.version) {
     add[versionCount(after.version)] = 1;
     if (before) add[versionCount(before.version)] = -1;
@@ -116,7 +119,9 @@ export async function writeCounted(
 ): Promise<boolean> {
   const before = countedStateOf(stored);
   if (before && before.day > dayOf(entry.lastSeen)) return true;
-  const counted = countWrite(product, entry.sk, before, entry);
+  const uncountedDay =
+    stored && !before && typeof stored.lastSeen === 'string' ? dayOf(stored.lastSeen) : undefined;
+  const counted = countWrite(product, entry.sk, before, entry, uncountedDay);
   const { pk, sk, ...attributes } = { ...entry, counted: true as const };
   const registryWrite: TransactWrite = {
     key: { pk, sk },

@@ -7,6 +7,7 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backfillDeviceCounts, productStats } from '#admin/index.ts';
 import { PRODUCT_SCOPE, readDeviceCounts, readSeries, SERIES_METRICS } from '#functions/aggregates.ts';
 import type { App, AppResponse } from '#functions/app.ts';
 import { createCloud } from '#functions/cloud.ts';
@@ -215,5 +216,57 @@ describe('hourly series (13.1)', () => {
     expect(stored.deferred).toBeGreaterThan(5);
     expect(total(series.product)).toMatchObject({ UpdateRequests: checkins, UpdateStarted: stored.started });
     expect(PRODUCT_SCOPE in series.updates).toBe(false);
+  });
+});
+
+describe('backfill of a cloud without aggregates (13.6) and stats from aggregates (13.4)', () => {
+  it('counts each old registry entry once, run twice at once while some of those devices check in', async () => {
+    const p = await freshProduct();
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString();
+    // Entries as the previous version wrote them: no `counted` mark, no counts.
+    await cloud.table.putMany(
+      Array.from({ length: 120 }, (_, i) => ({
+        ...keys.device(p.name, `old${i}`),
+        version: i < 80 ? '1.0.0' : '0.9.0',
+        lastSeen: yesterday,
+        properties: '{}',
+      })),
+    );
+    expect((await productStats({ table: cloud.table }, p.name)).devices).toBe(0);
+    const live = Array.from({ length: 30 }, (_, i) =>
+      checkin(cloud, { id: `old${i * 4}`, product: p.name, version: '1.1.0' }, p.token),
+    );
+    const [first, second] = await Promise.all([
+      backfillDeviceCounts({ table: cloud.table }, p.name),
+      backfillDeviceCounts({ table: cloud.table }, p.name),
+      ...live,
+    ]);
+    await cloud.flush();
+    expect(first.devices).toBe(120);
+    expect(first.counted + second.counted).toBeLessThanOrEqual(120);
+    expect((await backfillDeviceCounts({ table: cloud.table }, p.name)).counted).toBe(0);
+
+    const stats = await productStats({ table: cloud.table }, p.name, { days: 3, hours: 5 });
+    expect(stats.devices).toBe(120);
+    // 30 of the 80 devices on 1.0.0 moved to 1.1.0 (every fourth id below 120 is below 80 too for i < 20).
+    const moved = Array.from({ length: 30 }, (_, i) => i * 4);
+    expect(stats.versions.map((v) => [v.version, v.devices])).toEqual([
+      ['1.1.0', 30],
+      ['1.0.0', 80 - moved.filter((n) => n < 80).length],
+      ['0.9.0', 40 - moved.filter((n) => n >= 80).length],
+    ]);
+    expect(stats.seen).toEqual([
+      { day: new Date().toISOString().slice(0, 10), devices: 30 },
+      { day: yesterday.slice(0, 10), devices: 120 },
+    ]);
+    expect(stats.hours).toBe(5);
+    expect(stats.series.product).toHaveLength(5);
+    expect(stats.series.product.at(-1)?.UpdateRequests).toBe(30);
+  });
+
+  it('refuses an hour count beyond the retention with a one-line error', async () => {
+    await expect(productStats({ table: cloud.table }, 'demo', { hours: 5000 })).rejects.toThrow(
+      'Invalid --hours 5000: use a whole number from 1 to 2160',
+    );
   });
 });

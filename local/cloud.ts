@@ -29,6 +29,7 @@ import {
   DropLog,
   guardListener,
   type ListenerLimits,
+  limitServer,
   listen,
   nodeHandler,
   urlOf,
@@ -120,9 +121,10 @@ function closeServer(server: Server): Promise<void> {
 
 /** dynalite on loopback behind the seal; the CLI reaches it with the local credentials. */
 async function startDynamo(
+  options: LocalCloudOptions,
   dataDir: string,
-  port: number,
   credentials: LocalCredentials,
+  log: Logger,
   cleanups: Cleanups,
 ): Promise<string> {
   const dynamo = dynalite({
@@ -134,8 +136,15 @@ async function startDynamo(
   sealServer(dynamo, (handler) =>
     sealDynamo(handler, new SignatureVerifier(credentials, LOCAL_REGION, 'dynamodb')),
   );
-  await listen(dynamo, port, '127.0.0.1', 'DynamoDB');
-  cleanups.push(() => new Promise<void>((r) => dynamo.close(() => r())));
+  // Loopback only, but any local user can open sockets to it, in this process's fd table.
+  limitServer(dynamo, options.limits ?? {});
+  const drops = new DropLog('dynamodb', log);
+  guardListener(dynamo, drops);
+  await listen(dynamo, options.dynamoPort ?? 0, '127.0.0.1', 'DynamoDB');
+  cleanups.push(() => {
+    drops.flush();
+    return new Promise<void>((r) => dynamo.close(() => r()));
+  });
   return urlOf(dynamo, false, '127.0.0.1');
 }
 
@@ -229,7 +238,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   };
   try {
     const credentials = localCredentials(dataDir);
-    const dynamoEndpoint = await startDynamo(dataDir, options.dynamoPort ?? 0, credentials, cleanups);
+    const dynamoEndpoint = await startDynamo(options, dataDir, credentials, log, cleanups);
     const s3 = await startS3(options, dataDir, credentials, log, cleanups);
     const cloud = createCloud(
       {

@@ -68,6 +68,19 @@ export function createListener(
   return server;
 }
 
+/**
+ * The limits of createListener on a server made elsewhere (dynalite's): set before it listens, when
+ * Node reads the checking interval.
+ */
+export function limitServer(server: Server, limits: ListenerLimits): void {
+  // A public property of http.Server since Node 18.10, not yet in @types/node.
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+    CHECK_INTERVAL_MS;
+  server.headersTimeout = limits.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  server.requestTimeout = limits.requestTimeoutMs ?? API_REQUEST_TIMEOUT_MS;
+  server.maxConnections = limits.maxConnections ?? connectionBudget();
+}
+
 /** Counts dropped clients and logs them as one line per LOG_EVERY_MS. */
 export class DropLog {
   readonly #counts = new Map<string, number>();

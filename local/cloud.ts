@@ -45,6 +45,8 @@ export const LOCAL_BUCKET = 'updraft-images';
  * long. Unauthenticated ones are refused as soon as their headers are in.
  */
 const S3_REQUEST_TIMEOUT_MS = 120_000;
+/** A device on a slow link still moves a byte every few seconds; a download nobody reads does not. */
+const S3_IDLE_TIMEOUT_MS = 30_000;
 export const DEV_PRODUCT = 'demo';
 
 export interface LocalCloudOptions {
@@ -66,7 +68,7 @@ export interface LocalCloudOptions {
    * made with the CLI are seen at once through the <data>/changes signal.
    */
   readonly updatesRevalidateMs?: number;
-  /** Limits of each listener (API, images); defaults in local/http-server.ts. */
+  /** Limits of each listener (API, images, and the embedded DynamoDB's); defaults in local/http-server.ts. */
   readonly limits?: ListenerLimits;
   readonly log?: Logger;
 }
@@ -181,6 +183,7 @@ async function startS3(
   const handler = s3.callback() as RequestListener;
   const server = createListener(sealS3(handler, verifier, publicHosts), options.tls, {
     requestTimeoutMs: S3_REQUEST_TIMEOUT_MS,
+    idleTimeoutMs: S3_IDLE_TIMEOUT_MS,
     ...options.limits,
   });
   const drops = new DropLog('images', log);

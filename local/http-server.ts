@@ -27,6 +27,11 @@ export interface ListenerLimits {
   readonly headersTimeoutMs?: number;
   /** A request whose headers and body take longer is answered 408 and closed (0: no limit). */
   readonly requestTimeoutMs?: number;
+  /**
+   * A connection on which no byte moved either way for this long is closed: a download nobody
+   * reads, which the timeouts above (they end once the request is in) never reach. Default: none.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 export const HEADERS_TIMEOUT_MS = 5000;
@@ -65,6 +70,7 @@ export function createListener(
     ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, handler)
     : createServer(options, handler);
   server.maxConnections = limits.maxConnections ?? connectionBudget();
+  if (limits.idleTimeoutMs) server.setTimeout(limits.idleTimeoutMs);
   return server;
 }
 
@@ -138,6 +144,11 @@ export function guardListener(server: Server, drops: DropLog): void {
     });
   });
   server.on('drop', () => drops.count('refused at the connection cap'));
+  // Only with idleTimeoutMs; a listener here replaces Node's default, which destroys the socket too.
+  server.on('timeout', (socket: Socket) => {
+    drops.count('stalled');
+    socket.destroy();
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     drops.count(timeout ? 'too slow' : err.code === 'ECONNRESET' ? 'reset' : 'malformed');

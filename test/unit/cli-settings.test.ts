@@ -1,7 +1,8 @@
 /** The CLI's pure rules: update settings validation, update ids, and the one-line error messages. */
 import { describe, expect, it } from 'vitest';
+import { newUpdateId } from '#admin/publish.ts';
+import { checkSettings, type UpdateSettings } from '#admin/settings.ts';
 import { CliError, errorLine } from '#cli/errors.ts';
-import { checkSettings, newUpdateId, type UpdateSettings } from '#cli/updates.ts';
 import { PolicyError, ValidationError } from '#core/errors.ts';
 import { StoreUnavailableError } from '#functions/errors.ts';
 
@@ -12,6 +13,9 @@ describe('checkSettings', () => {
     ['no limits', {}],
     ['percentage at the top of its range', { percentage: 100 }],
     ['a fractional percentage', { percentage: 0.5 }],
+    ['the smallest percentage, one bucket in 10,000', { percentage: 0.01 }],
+    ['a percentage with two decimals', { percentage: 12.34 }],
+    ['a percentage with two decimals that binary cannot hold', { percentage: 0.29 }],
     ['a limit of one device', { limit: 1 }],
     ['rate with period', { rate: 5, period: 3600 }],
     ['abort threshold with minimum', { abortThreshold: 100, abortMin: 1 }],
@@ -24,7 +28,18 @@ describe('checkSettings', () => {
     [
       'percentage 0',
       { percentage: 0 },
-      /^Invalid --percentage 0: use a number greater than 0 and at most 100$/,
+      /^Invalid --percentage 0: use 0\.01 to 100 with at most two decimals \(devices are split in 0\.01 % steps\)$/,
+    ],
+    [
+      'percentage 1e-9, which reaches nobody',
+      { percentage: 1e-9 },
+      /^Invalid --percentage 1e-9: use 0\.01 to 100/,
+    ],
+    ['percentage below one bucket', { percentage: 0.005 }, /^Invalid --percentage 0\.005: use 0\.01 to 100/],
+    [
+      'percentage with three decimals',
+      { percentage: 12.345 },
+      /^Invalid --percentage 12\.345: use 0\.01 to 100/,
     ],
     ['percentage over 100', { percentage: 100.5 }, /Invalid --percentage 100\.5/],
     ['percentage NaN', { percentage: Number.NaN }, /Invalid --percentage NaN/],

@@ -1,0 +1,185 @@
+/**
+ * Publishing: the image is streamed to the server as the request body (progress in bytes and
+ * rate), the policy is compiled as it is typed and an error points at its column.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import type { PolicyCheckResult, PublishSettings } from '../../api-types.ts';
+import type { UploadProgress } from '../api/http.ts';
+import { ApiError } from '../api/http.ts';
+import { checkPolicy } from '../api/policy.ts';
+import { publishUpdate } from '../api/updates.ts';
+import { ErrorLine } from '../components.tsx';
+import { bytes } from '../format.ts';
+
+const POLICY_CHECK_DELAY_MS = 250;
+const LIMITS = [
+  { name: 'percentage', label: 'Percentage of devices' },
+  { name: 'limit', label: 'Device limit' },
+  { name: 'rate', label: 'Rate (grants per period)' },
+  { name: 'period', label: 'Period (seconds)' },
+] as const;
+
+type PolicyState =
+  | { kind: 'idle' }
+  | { kind: 'ok'; result: PolicyCheckResult }
+  | { kind: 'invalid'; message: string; column?: number | undefined };
+
+/** Compiles the policy shortly after typing stops; the latest answer wins. */
+function usePolicyCheck(policy: string, version: string): PolicyState {
+  const [state, setState] = useState<PolicyState>({ kind: 'idle' });
+  useEffect(() => {
+    let current = true;
+    const timer = setTimeout(() => {
+      checkPolicy(policy, /^\d+\.\d+\.\d+/.test(version) ? version : undefined).then(
+        (result) => current && setState({ kind: 'ok', result }),
+        (err: Error) =>
+          current &&
+          setState({ kind: 'invalid', message: err.message, column: err instanceof ApiError ? err.column : undefined }),
+      );
+    }, POLICY_CHECK_DELAY_MS);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [policy, version]);
+  return state;
+}
+
+function PolicyStatus({ state, policy }: { state: PolicyState; policy: string }) {
+  if (state.kind === 'idle') return <p id="policy-status" />;
+  if (state.kind === 'ok') {
+    const { result } = state;
+    return (
+      <p id="policy-status" class="ok" role="status">
+        {result.isDefault ? 'Default policy: devices older than this version' : `Policy OK: ${result.terms} terms`}
+      </p>
+    );
+  }
+  const column = state.column;
+  return (
+    <div id="policy-status" role="alert" class="error">
+      <p>{state.message}</p>
+      {column !== undefined && (
+        <pre aria-label={`Policy error at column ${column}`}>
+          {policy}
+          {'\n'}
+          {`${' '.repeat(Math.max(column - 1, 0))}^ column ${column}`}
+        </pre>
+      )}
+    </div>
+  );
+}
+
+function settingsFrom(form: HTMLFormElement, file: File): PublishSettings {
+  const data = new FormData(form);
+  const text = (name: string) => String(data.get(name) ?? '').trim();
+  const settings: Record<string, unknown> = {
+    version: text('version'),
+    name: file.name,
+    policy: text('policy'),
+    description: text('description'),
+  };
+  for (const { name } of LIMITS) if (text(name) !== '') settings[name] = Number(text(name));
+  if (data.get('disabled') === 'on') settings.disabled = true;
+  return settings as unknown as PublishSettings;
+}
+
+function ProgressLine({ progress }: { progress: UploadProgress }) {
+  return (
+    <div class="upload">
+      <progress aria-label="Upload progress" max={progress.total} value={progress.sent} />
+      <span role="status">
+        {bytes(progress.sent)} of {bytes(progress.total)} at {bytes(progress.rate)}/s
+      </span>
+    </div>
+  );
+}
+
+export function Publish({ product }: { product: string }) {
+  const [target, setTarget] = useState(product);
+  const [version, setVersion] = useState('');
+  const [policy, setPolicy] = useState('');
+  const [progress, setProgress] = useState<UploadProgress | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const policyState = usePolicyCheck(policy, version);
+
+  const submit = (event: Event) => {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    const file = (form.elements.namedItem('image') as HTMLInputElement).files?.[0];
+    if (!file) return setError('Choose the image file to publish');
+    setBusy(true);
+    setError(undefined);
+    publishUpdate(target, settingsFrom(form, file), file, setProgress).then(
+      (update) => {
+        setBusy(false);
+        location.hash = `#/updates/${encodeURIComponent(update.version)}`;
+      },
+      (err: Error) => {
+        setBusy(false);
+        setError(err.message);
+      },
+    );
+  };
+
+  return (
+    <section aria-labelledby="publish-title">
+      <h2 id="publish-title">Publish an update</h2>
+      <form aria-labelledby="publish-title" onSubmit={submit}>
+        <label>
+          Product
+          <input name="product" required value={target} onInput={(e) => setTarget(e.currentTarget.value)} />
+        </label>
+        <label>
+          Version
+          <input
+            name="version"
+            required
+            placeholder="1.2.0"
+            value={version}
+            onInput={(e) => setVersion(e.currentTarget.value)}
+          />
+        </label>
+        <label>
+          Image file
+          <input name="image" type="file" required />
+        </label>
+        <label>
+          Policy
+          <textarea
+            name="policy"
+            rows={3}
+            spellcheck={false}
+            aria-describedby="policy-status"
+            placeholder={'semver(version, "<", newVersion) && region == "eu"'}
+            value={policy}
+            onInput={(e) => setPolicy(e.currentTarget.value)}
+          />
+        </label>
+        <PolicyStatus state={policyState} policy={policy} />
+        <label>
+          Description
+          <input name="description" />
+        </label>
+        <fieldset>
+          <legend>Limits (optional)</legend>
+          {LIMITS.map(({ name, label }) => (
+            <label key={name}>
+              {label}
+              <input name={name} type="number" min="0" step="any" />
+            </label>
+          ))}
+        </fieldset>
+        <label class="inline">
+          <input name="disabled" type="checkbox" /> Publish disabled (enable it later)
+        </label>
+        <button type="submit" disabled={busy}>
+          Publish
+        </button>
+      </form>
+      {progress && <ProgressLine progress={progress} />}
+      <ErrorLine message={error} />
+    </section>
+  );
+}

@@ -1,8 +1,15 @@
 /**
  * Errors of the builder CLI. Every failure ends as one line `updraft: <message>` on stderr and exit
- * code 1; `errorLine` is the one place that turns any error into that line.
+ * code 1; `errorLine` is the one place that turns any error into that line. Failures of admin
+ * operations arrive as AdminErrors (admin/errors.ts), already one line; the CLI adds its own for
+ * flags and clouds.
  */
-import { PolicyError, ValidationError } from '#core/errors.ts';
+// admin/errors.ts is the part of admin's public surface (admin/index.ts re-exports it) that loads
+// alone: usage errors and help answer without loading every operation.
+import { oneLine, type StoreDescription, toAdminError } from '#admin/errors.ts';
+
+// The S3 adapter (cli/s3.ts) and the cloud opener (cli/cloud.ts) take these from here.
+export { ImageStoreError, type StoreDescription } from '#admin/errors.ts';
 
 /** A failure the user can fix; `detail` lines (e.g. a policy excerpt) are printed under the message. */
 export class CliError extends Error {
@@ -21,60 +28,11 @@ export class UsageError extends CliError {
   override readonly name = 'UsageError';
 }
 
-/** The update named on the command line does not exist. */
-export class NotFoundError extends CliError {
-  override readonly name = 'NotFoundError';
-}
-
-/** An S3 request failed; the message names the endpoint or bucket and what to do. */
-export class ImageStoreError extends CliError {
-  override readonly name = 'ImageStoreError';
-}
-
-/** A publish step failed after validation; what it had written was removed (or the message says what remains). */
-export class PublishError extends CliError {
-  override readonly name = 'PublishError';
-}
-
-/** Where a cloud's DynamoDB table lives, for messages about it. */
-export interface StoreDescription {
-  /** e.g. `DynamoDB at http://127.0.0.1:4567` or `DynamoDB table updraft-prod in eu-west-1`. */
-  readonly where: string;
-  /** What to do when it cannot be reached. */
-  readonly hint: string;
-}
-
-const CREDENTIAL_ERRORS =
-  /^(CredentialsProviderError|UnrecognizedClientException|InvalidClientTokenId|ExpiredToken(Exception)?|AccessDenied(Exception)?|InvalidSignatureException|UnauthorizedException)$/;
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
-}
-
 /**
  * The message line and optional detail lines for any error. `store` describes the DynamoDB table the
  * command talked to, so an unreachable store is named precisely.
  */
 export function errorLine(err: unknown, store?: StoreDescription): { message: string; detail?: string } {
-  if (err instanceof CliError)
-    return { message: oneLine(err.message), ...(err.detail ? { detail: err.detail } : {}) };
-  if (err instanceof PolicyError) {
-    return { message: `Invalid policy: ${oneLine(err.reason)} at column ${err.column}`, detail: err.excerpt };
-  }
-  if (err instanceof ValidationError) return { message: oneLine(err.message) };
-  if (err instanceof Error && err.name === 'StoreUnavailableError') {
-    return {
-      message: store
-        ? `${store.where} unreachable or unavailable: ${store.hint}`
-        : 'DynamoDB unreachable or unavailable',
-    };
-  }
-  if (err instanceof Error && CREDENTIAL_ERRORS.test(err.name)) {
-    return {
-      message: `AWS refused the request (${err.name}: ${oneLine(err.message)}): check your AWS credentials`,
-    };
-  }
-  if (err instanceof Error)
-    return { message: `${err.name === 'Error' ? '' : `${err.name}: `}${oneLine(err.message)}` };
-  return { message: oneLine(String(err)) };
+  const { message, detail } = err instanceof CliError ? err : toAdminError(err, store);
+  return { message: oneLine(message), ...(detail ? { detail } : {}) };
 }

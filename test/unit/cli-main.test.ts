@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDeviceFile } from '#admin/policy-check.ts';
 import { errorLine } from '#cli/errors.ts';
 import { main } from '#cli/main.ts';
-import { readDeviceFile } from '#cli/policy-check.ts';
 import { signManifest, verifyManifest } from '#core/manifest.ts';
 
 let dir: string;
@@ -162,6 +162,29 @@ describe('policy check', () => {
     expect(json).toEqual({ ok: false, error: expect.any(String), column: 6 });
     expect(result.error).toMatch(/at column 6$/);
     expect(result.detail).toBe('a == \n     ^');
+  });
+
+  it('takes an EXPR that starts with - for the expression, not for an option', async () => {
+    const negative = await run('policy', 'check', '-1 == -1', '--json');
+    expect(negative).toMatchObject({ code: 0 });
+    expect(JSON.parse(negative.out)).toEqual({ ok: true, terms: 2 });
+    const afterOptions = await run('policy', 'check', '--json', '-1');
+    expect(JSON.parse(afterOptions.out)).toEqual({ ok: true, terms: 1 });
+    const device = deviceFile('cold.json', '{"version": "1.0.0", "temp": -5}');
+    const matched = await run('policy', 'check', '--device', device, '-temp > 0', '--json');
+    expect(JSON.parse(matched.out)).toEqual({ ok: true, terms: 2, match: true });
+    const second = await run('policy', 'check', 'a == 1', '-2');
+    expect(second.error).toBe(
+      'Unexpected argument "-2": see updraft policy check --help (quote values with spaces)',
+    );
+    const typo = await run('policy', 'check', 'a == 1', '--fil', 'x');
+    expect(typo.error).toBe("Unknown option '--fil': see updraft policy check --help");
+  });
+
+  it('takes a flag value that starts with - for the value', async () => {
+    const args = ['publish', '--product', 'p', '--version', '1.0.0', '--file', 'f', '--rate', '1'];
+    const result = await run(...args, '--period', '-5');
+    expect(result.error).toBe('Invalid --period "-5": use a number of seconds or a duration such as "1 hr"');
   });
 
   it('reads device files as a checkin body, JSON5 allowed, id and product defaulted', () => {

@@ -1,7 +1,8 @@
 /** The CLI's pure rules: update settings validation, update ids, and the one-line error messages. */
 import { describe, expect, it } from 'vitest';
+import { newUpdateId } from '#admin/publish.ts';
+import { checkSettings, type UpdateSettings } from '#admin/settings.ts';
 import { CliError, errorLine } from '#cli/errors.ts';
-import { checkSettings, newUpdateId, type UpdateSettings } from '#cli/updates.ts';
 import { PolicyError, ValidationError } from '#core/errors.ts';
 import { StoreUnavailableError } from '#functions/errors.ts';
 

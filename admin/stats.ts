@@ -1,11 +1,16 @@
 /**
- * `updraft stats --product P`: devices per version from the registry, per-update counters, and the
+ * A product's statistics: devices per version from the registry, per-update counters, and the
  * daily metrics the cloud flushed to the table (named after Ioto's, DESIGN §4.6).
  */
+
+import { ValidationError } from '#core/errors.ts';
 import { isSemver, sortByVersionDescending } from '#core/version.ts';
-import type { Table } from '#functions/dynamo.ts';
+import type { Item } from '#functions/dynamo.ts';
 import { keys, METRICS, type MetricName } from '#functions/keys.ts';
-import { listUpdates } from './updates.ts';
+import type { CloudRecords } from './cloud.ts';
+import { adminOperation } from './errors.ts';
+import { checkProduct } from './settings.ts';
+import { updatesOf } from './updates.ts';
 
 export interface VersionCount {
   readonly version: string;
@@ -38,12 +43,8 @@ export interface ProductStats {
   readonly metrics: readonly DayMetrics[];
 }
 
-export async function productStats(table: Table, product: string, days = 7): Promise<ProductStats> {
-  const [updates, devices, metricItems] = await Promise.all([
-    listUpdates(table, product),
-    table.query(keys.devicesOf(product).pk),
-    table.query(keys.metricsOf(product).pk),
-  ]);
+/** Devices per version, highest first; entries with a broken version come last. */
+function versionCounts(devices: readonly Item[]): VersionCount[] {
   const perVersion = new Map<string, { devices: number; lastSeen: string }>();
   for (const d of devices) {
     const version = String(d.version);
@@ -56,11 +57,15 @@ export async function productStats(table: Table, product: string, days = 7): Pro
     }
   }
   const counted = [...perVersion].map(([version, e]) => ({ version, ...e }));
-  const versions = [
+  return [
     ...sortByVersionDescending(counted.filter((v) => isSemver(v.version))),
     ...counted.filter((v) => !isSemver(v.version)),
   ];
-  const metrics = metricItems
+}
+
+/** The latest `days` days of metrics, latest first. */
+function dailyMetrics(items: readonly Item[], days: number): DayMetrics[] {
+  return items
     .map((item) => {
       const day: Record<string, number | string> = { day: String(item.sk) };
       for (const name of METRICS) day[name] = typeof item[name] === 'number' ? item[name] : 0;
@@ -68,17 +73,31 @@ export async function productStats(table: Table, product: string, days = 7): Pro
     })
     .sort((a, b) => (a.day < b.day ? 1 : a.day > b.day ? -1 : 0))
     .slice(0, days);
-  return {
-    product,
-    devices: devices.length,
-    versions,
-    updates: updates.map((u) => ({
-      id: u.id,
-      version: u.version,
-      enabled: u.enabled,
-      paused: u.paused,
-      ...u.counters,
-    })),
-    metrics,
-  };
+}
+
+export function productStats(cloud: CloudRecords, product: string, days = 7): Promise<ProductStats> {
+  return adminOperation(cloud.store, async () => {
+    checkProduct(product);
+    if (!Number.isSafeInteger(days) || days < 1)
+      throw new ValidationError(`Invalid --days ${days}: use a whole number ≥ 1`);
+    const { table } = cloud;
+    const [updates, devices, metricItems] = await Promise.all([
+      updatesOf(table, product),
+      table.query(keys.devicesOf(product).pk),
+      table.query(keys.metricsOf(product).pk),
+    ]);
+    return {
+      product,
+      devices: devices.length,
+      versions: versionCounts(devices),
+      updates: updates.map((u) => ({
+        id: u.id,
+        version: u.version,
+        enabled: u.enabled,
+        paused: u.paused,
+        ...u.counters,
+      })),
+      metrics: dailyMetrics(metricItems, days),
+    };
+  });
 }

@@ -1,0 +1,79 @@
+/**
+ * Admin operations of a device cloud (DESIGN §6): the one module the builder CLI and the web
+ * console call. Each operation takes the cloud's parts (admin/cloud.ts), validates its input, and
+ * returns a typed result or fails with an AdminError (admin/errors.ts) that carries a one-line
+ * message and the HTTP status the console answers with.
+ *
+ *   updates      publish (file or stream), publish to several clouds, list, show, enable, disable,
+ *                edit, delete
+ *   stats        devices per version, update counters, daily metrics
+ *   tokens       create (secret shown once), list, revoke
+ *   keys         generate a signing key pair, read a signing key
+ *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
+ */
+export type { UpdateCounters, UpdateRecord } from '#core/types.ts';
+export type {
+  CloudParts,
+  CloudRecords,
+  ImageStorage,
+  NamedCloud,
+  UploadOptions,
+} from './cloud.ts';
+export {
+  AdminError,
+  CloudAccessError,
+  ConflictError,
+  ImageStoreError,
+  InvalidInputError,
+  InvalidPolicyError,
+  NotFoundError,
+  PublishError,
+  type StoreDescription,
+  StoreUnreachableError,
+  toAdminError,
+} from './errors.ts';
+export type { ImageFile, ImageSource, ImageStream } from './image-source.ts';
+export { type GeneratedKeys, generateKeys, readSigningKey } from './keys.ts';
+export {
+  checkPolicy,
+  type DeviceInput,
+  type FleetMatch,
+  type PolicyCheckRequest,
+  type PolicyCheckResult,
+  type PolicyOutcome,
+} from './policy-check.ts';
+export {
+  type PublishHooks,
+  type PublishInput,
+  type PublishOptions,
+  preparePublish,
+  publish,
+} from './publish.ts';
+export { type CloudPublishEvents, type CloudRecord, publishToClouds } from './publish-clouds.ts';
+export type { UpdateChanges, UpdateSettings } from './settings.ts';
+export {
+  type DayMetrics,
+  type ProductStats,
+  productStats,
+  type UpdateStats,
+  type VersionCount,
+} from './stats.ts';
+export {
+  type CreatedToken,
+  checkTokenId,
+  checkTokenScope,
+  createToken,
+  listTokens,
+  revokeToken,
+  type TokenInfo,
+  type TokenScope,
+} from './tokens.ts';
+export {
+  deleteUpdate,
+  disableUpdate,
+  editUpdate,
+  enableUpdate,
+  listUpdates,
+  showUpdate,
+  type UpdateSelector,
+} from './updates.ts';

@@ -1,0 +1,131 @@
+/**
+ * Managing published updates: list, show, enable, disable, edit, delete. Every change ends with
+ * the product stamp bumped, so running clouds reload their cached update list.
+ */
+import type { UpdateRecord } from '#core/types.ts';
+import { parseVersion, precedenceKey, sortByVersionDescending } from '#core/version.ts';
+import type { Item, Table } from '#functions/dynamo.ts';
+import { keys } from '#functions/keys.ts';
+import { updateFromItem } from '#functions/records.ts';
+import { announceChange, type CloudParts, type CloudRecords } from './cloud.ts';
+import { adminOperation, ImageStoreError, NotFoundError, toAdminError } from './errors.ts';
+import {
+  applyChanges,
+  changeEntries,
+  checkProduct,
+  checkSettings,
+  settingsOf,
+  type UpdateChanges,
+} from './settings.ts';
+
+/** Which update: a product and a version (an update of the same precedence also answers). */
+export interface UpdateSelector {
+  readonly product: string;
+  readonly version: string;
+}
+
+/** A product's updates, highest version first (no validation: callers check the product). */
+export async function updatesOf(table: Table, product: string): Promise<UpdateRecord[]> {
+  const { pk, skPrefix } = keys.updatesOf(product);
+  return sortByVersionDescending((await table.query(pk, skPrefix, true)).map(updateFromItem));
+}
+
+async function findUpdate(table: Table, { product, version }: UpdateSelector): Promise<UpdateRecord> {
+  checkProduct(product);
+  parseVersion(version);
+  const updates = await updatesOf(table, product);
+  const found =
+    updates.find((u) => u.version === version) ??
+    updates.find((u) => precedenceKey(u.version) === precedenceKey(version));
+  if (!found) {
+    throw new NotFoundError(
+      `No update ${version} of product ${product}: see updraft list --product ${product}`,
+    );
+  }
+  return found;
+}
+
+/** The updates of a product, highest version first. */
+export function listUpdates(cloud: CloudRecords, product: string): Promise<UpdateRecord[]> {
+  return adminOperation(cloud.store, async () => {
+    checkProduct(product);
+    return updatesOf(cloud.table, product);
+  });
+}
+
+/** The update of a product with a version, or with the same precedence (build metadata ignored). */
+export function showUpdate(cloud: CloudRecords, selector: UpdateSelector): Promise<UpdateRecord> {
+  return adminOperation(cloud.store, () => findUpdate(cloud.table, selector));
+}
+
+async function changeUpdate(
+  cloud: CloudRecords,
+  update: UpdateRecord,
+  set: Record<string, string | number | boolean | undefined>,
+  remove: string[] = [],
+): Promise<UpdateRecord> {
+  const out = await cloud.table.update(keys.update(update.product, update.id), {
+    set,
+    remove,
+    condition: 'attribute_exists(pk)',
+  });
+  if (!out) throw new NotFoundError(`Update ${update.version} of ${update.product} was deleted meanwhile`);
+  await announceChange(cloud, update.product);
+  return updateFromItem(out as Item);
+}
+
+/** Enables an update; also resumes one paused by auto-abort. */
+export function enableUpdate(cloud: CloudRecords, selector: UpdateSelector): Promise<UpdateRecord> {
+  return adminOperation(cloud.store, async () => {
+    const update = await findUpdate(cloud.table, selector);
+    return changeUpdate(cloud, update, { enabled: true, paused: false }, ['pauseReason']);
+  });
+}
+
+/** Disables an update: checkins stop getting it. */
+export function disableUpdate(cloud: CloudRecords, selector: UpdateSelector): Promise<UpdateRecord> {
+  return adminOperation(cloud.store, async () => {
+    const update = await findUpdate(cloud.table, selector);
+    return changeUpdate(cloud, update, { enabled: false });
+  });
+}
+
+/** Changes policy, description, limits or abort settings; the result is validated as a publish would be. */
+export function editUpdate(
+  cloud: CloudRecords,
+  selector: UpdateSelector,
+  changes: UpdateChanges,
+): Promise<UpdateRecord> {
+  return adminOperation(cloud.store, async () => {
+    const entries = changeEntries(changes);
+    const update = await findUpdate(cloud.table, selector);
+    checkSettings(update.version, update.allowDowngrade, applyChanges(settingsOf(update), entries));
+    const set: Record<string, string | number | undefined> = {};
+    for (const [name, value] of entries) set[name] = value ?? undefined;
+    return changeUpdate(cloud, update, set);
+  });
+}
+
+/** Deletes the update record (first, so devices stop getting it), then its image and version guard. */
+export function deleteUpdate(cloud: CloudParts, selector: UpdateSelector): Promise<UpdateRecord> {
+  return adminOperation(cloud.store, async () => {
+    const { table, images } = cloud;
+    const update = await findUpdate(table, selector);
+    await table.delete(keys.update(update.product, update.id));
+    await announceChange(cloud, update.product);
+    try {
+      await images.delete(update.key);
+    } catch (err) {
+      throw new ImageStoreError(
+        `Deleted update ${update.version} of ${update.product}, but not its image s3://${images.bucket}/${update.key}: ${toAdminError(err).message}`,
+        undefined,
+        { cause: err },
+      );
+    }
+    await table.delete(keys.versionGuard(update.product, precedenceKey(update.version)), {
+      expression: 'id = :id',
+      values: { ':id': update.id },
+    });
+    return update;
+  });
+}

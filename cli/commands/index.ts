@@ -1,0 +1,32 @@
+/** Every command of `updraft`, by the words that name it, in the order the help lists them. */
+import type { Command } from '../command.ts';
+import { remove } from './delete.ts';
+import { disable } from './disable.ts';
+import { edit } from './edit.ts';
+import { enable } from './enable.ts';
+import { keysGenerate } from './keys.ts';
+import { list } from './list.ts';
+import { policyCheck } from './policy.ts';
+import { publish } from './publish.ts';
+import { show } from './show.ts';
+import { stats } from './stats.ts';
+import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
+
+export const commands: Readonly<Record<string, Command>> = {
+  publish,
+  list,
+  show,
+  enable,
+  disable,
+  delete: remove,
+  edit,
+  'policy check': policyCheck,
+  'token create': tokenCreate,
+  'token list': tokenList,
+  'token revoke': tokenRevoke,
+  stats,
+  'keys generate': keysGenerate,
+};
+
+/** First words that take a subcommand. */
+export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys']);

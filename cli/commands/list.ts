@@ -1,0 +1,28 @@
+/** `updraft list`: a product's updates as a table, highest version first. */
+import { answer, type Command, loadAdmin, required } from '../command.ts';
+import { cut, limitsOf, statusOf, table } from '../format.ts';
+
+export const list: Command = {
+  summary: "list a product's updates",
+  usage: `Usage: updraft list --product P
+List the updates of a product, highest version first.`,
+  options: { product: { type: 'string' } },
+  async run(ctx) {
+    const product = required(ctx, 'product', 'P');
+    const { listUpdates } = await loadAdmin();
+    const updates = await listUpdates(await ctx.cloud(), product);
+    if (ctx.json || updates.length === 0) return answer(ctx, updates, `No updates of ${product}.`);
+    const rows = updates.map((u) => [
+      u.version,
+      u.id,
+      statusOf(u),
+      u.policy === '' ? '(default)' : cut(u.policy, 40),
+      limitsOf(u),
+      String(u.counters.started),
+      String(u.counters.success),
+      String(u.counters.failure),
+    ]);
+    ctx.print(table(['VERSION', 'ID', 'STATUS', 'POLICY', 'LIMITS', 'STARTED', 'SUCCESS', 'FAILURE'], rows));
+    return 0;
+  },
+};

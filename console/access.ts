@@ -86,7 +86,9 @@ export class Access {
     if (!SAFE_METHODS.has(method)) {
       const origin = req.headers.origin;
       if (origin === undefined || !this.origins.has(origin)) {
-        throw new ForbiddenError(`${method} from origin ${origin ?? '(none)'} refused: use the console's own page`);
+        throw new ForbiddenError(
+          `${method} from origin ${origin ?? '(none)'} refused: use the console's own page`,
+        );
       }
     }
     const offered = url.searchParams.get('secret');
@@ -99,7 +101,9 @@ export class Access {
     }
     const cookie = cookieValue(req.headers.cookie, this.cookieName);
     if (cookie === undefined) {
-      throw new UnauthorizedError('Not signed in to the console: open the URL with the secret printed at start');
+      throw new UnauthorizedError(
+        'Not signed in to the console: open the URL with the secret printed at start',
+      );
     }
     if (!sameSecret(cookie, this.secret)) {
       throw new UnauthorizedError('Console session expired: open the URL with the secret printed at start');

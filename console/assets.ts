@@ -3,10 +3,10 @@
  * gitignored), rebuilt when missing or older than a source, then held in memory and served by name.
  * Only the files of the build are ever served: there is no path from a URL to the file system.
  */
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 export const UI_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ui');
 export const DEFAULT_ASSETS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'dist');
@@ -42,10 +42,25 @@ function builtAt(outDir: string): number {
   }
 }
 
-/** Bundles console/ui/ into `outDir`: index.html, main.js, main.css. */
+/**
+ * Bundles console/ui/ into `outDir`: index.html, main.js, main.css. Built aside and renamed into
+ * place file by file, so a console starting meanwhile never reads half a file.
+ */
 export async function buildUi(outDir: string): Promise<void> {
   const { build } = await import('esbuild');
+  const aside = `${outDir}.build-${process.pid}`;
+  mkdirSync(aside, { recursive: true });
   mkdirSync(outDir, { recursive: true });
+  try {
+    await bundle(build, aside);
+    copyFileSync(join(UI_DIR, 'index.html'), join(aside, 'index.html'));
+    for (const name of readdirSync(aside)) renameSync(join(aside, name), join(outDir, name));
+  } finally {
+    rmSync(aside, { recursive: true, force: true });
+  }
+}
+
+async function bundle(build: typeof import('esbuild').build, outDir: string): Promise<void> {
   await build({
     entryPoints: { main: join(UI_DIR, 'main.tsx') },
     outdir: outDir,
@@ -58,7 +73,6 @@ export async function buildUi(outDir: string): Promise<void> {
     legalComments: 'none',
     logLevel: 'silent',
   });
-  copyFileSync(join(UI_DIR, 'index.html'), join(outDir, 'index.html'));
 }
 
 /** Builds the UI when its build is missing or older than its sources. */

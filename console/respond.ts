@@ -90,7 +90,10 @@ export function sendError(res: ServerResponse, path: string, answer: ErrorAnswer
     res.destroy();
     return;
   }
-  if (path.startsWith('/api/')) return sendJson(res, answer.status, answer.body);
+  if (path.startsWith('/api/')) {
+    sendJson(res, answer.status, answer.body);
+    return;
+  }
   send(res, answer.status, `${answer.body.error}\n`, {
     'Content-Type': 'text/plain; charset=utf-8',
     'Cache-Control': 'no-store',

@@ -55,7 +55,15 @@ export interface ApiOptions {
 }
 
 const LIMIT_FIELDS = ['percentage', 'limit', 'rate', 'period', 'abortThreshold', 'abortMin'] as const;
-const PUBLISH_FIELDS = ['version', 'name', 'policy', 'description', 'allowDowngrade', 'disabled', ...LIMIT_FIELDS];
+const PUBLISH_FIELDS = [
+  'version',
+  'name',
+  'policy',
+  'description',
+  'allowDowngrade',
+  'disabled',
+  ...LIMIT_FIELDS,
+];
 const EDIT_FIELDS = ['policy', 'description', ...LIMIT_FIELDS];
 
 function publishSettings(settings: JsonObject): PublishSettings {
@@ -87,7 +95,8 @@ function withoutUndefined(value: Record<string, unknown>): Record<string, unknow
 function days(url: URL): number | undefined {
   const text = url.searchParams.get('days');
   if (text === null) return undefined;
-  if (!/^\d{1,4}$/.test(text)) throw new BadRequestError(`Invalid days "${text}": use a whole number of days`);
+  if (!/^\d{1,4}$/.test(text))
+    throw new BadRequestError(`Invalid days "${text}": use a whole number of days`);
   return Number(text);
 }
 

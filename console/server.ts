@@ -45,7 +45,9 @@ function listen(server: Server, port: number, host: string): Promise<void> {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE'
-          ? new Error(`Console port ${host}:${port} is in use: pass --console-port N (or 0 for any free port)`)
+          ? new Error(
+              `Console port ${host}:${port} is in use: pass --console-port N (or 0 for any free port)`,
+            )
           : err,
       );
     });
@@ -74,7 +76,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const decision = access!.check(req, url);
     if (decision.kind === 'exchange') {
-      res.writeHead(303, { Location: decision.location, 'Set-Cookie': decision.cookie, 'Content-Length': '0' });
+      res.writeHead(303, {
+        Location: decision.location,
+        'Set-Cookie': decision.cookie,
+        'Content-Length': '0',
+      });
       res.end();
       return;
     }

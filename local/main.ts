@@ -18,6 +18,8 @@ const USAGE = `Usage: npm start -- [options]
   --tls-key FILE      PEM private key
   --public-url URL    API address devices use, when behind a proxy
   --s3-public-url URL image address written into presigned URLs, when behind a proxy
+  --console-host H    web console address (default 127.0.0.1; keep it on loopback)
+  --console-port N    web console port (default 4080; 0 picks a free one)
   --quiet             log errors only`;
 
 function fail(message: string): never {
@@ -65,6 +67,8 @@ function parse() {
       'tls-key': { type: 'string' },
       'public-url': { type: 'string' },
       's3-public-url': { type: 'string' },
+      'console-host': { type: 'string' },
+      'console-port': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -111,6 +115,19 @@ try {
 }
 
 const dataDir = args.data ?? '.data';
+const { startCloudConsole } = await import('#console/index.ts');
+const webConsole = await startCloudConsole({
+  cloudName: 'local',
+  dataDir,
+  outputsFile: 'cdk-outputs.json',
+  defaultProduct: DEV_PRODUCT,
+  host: args['console-host'] ?? '127.0.0.1',
+  port: port(args['console-port'], '--console-port', 4080),
+  log,
+}).catch(async (err: Error) => {
+  await cloud.stop();
+  return fail(err.message);
+});
 const s3Host = args['s3-host'] ?? '127.0.0.1';
 if (!/^(127\.|::1$|localhost$)/.test(s3Host)) {
   // s3rver does not check signatures: on a reachable address anyone there could replace images
@@ -130,6 +147,7 @@ console.log(`Updraft local device cloud
   API     ${cloud.apiUrl}   (POST /tok/provision/update, /tok/provision/updateReport)
   Images  ${cloud.s3Url}
   Data    ${dataDir}
+  Console ${webConsole.url}   (open it in a browser; the secret signs you in)
 
 Development token for product "${DEV_PRODUCT}" (also in ${dataDir}/dev-token):
   ${cloud.devToken}
@@ -147,7 +165,7 @@ const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
   log.info('stopping', { signal });
-  cloud.stop().then(
+  Promise.all([webConsole.stop(), cloud.stop()]).then(
     () => process.exit(0),
     (err: unknown) => {
       log.error('stop failed', { error: err });

@@ -8,4 +8,5 @@ export const listTokens = (product: string) =>
 export const createToken = (scope: { product: string; device?: string; description?: string }) =>
   request<CreatedToken>('POST', '/api/tokens', scope);
 
-export const revokeToken = (id: string) => request<{ revoked: string }>('DELETE', `/api/tokens/${segment(id)}`);
+export const revokeToken = (id: string) =>
+  request<{ revoked: string }>('DELETE', `/api/tokens/${segment(id)}`);

@@ -9,28 +9,38 @@ import { productStats } from '../api/fleet.ts';
 import { ErrorLine, RolloutProgress, TimeChart, type TimeSeries } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 
-const DAILY: readonly { name: 'UpdateRequests' | 'UpdateStarted' | 'UpdateSuccess' | 'UpdateFailure'; color: string }[] =
-  [
-    { name: 'UpdateRequests', color: '#3b82f6' },
-    { name: 'UpdateStarted', color: '#a855f7' },
-    { name: 'UpdateSuccess', color: '#16a34a' },
-    { name: 'UpdateFailure', color: '#dc2626' },
-  ];
+const DAILY: readonly {
+  name: 'UpdateRequests' | 'UpdateStarted' | 'UpdateSuccess' | 'UpdateFailure';
+  color: string;
+}[] = [
+  { name: 'UpdateRequests', color: '#3b82f6' },
+  { name: 'UpdateStarted', color: '#a855f7' },
+  { name: 'UpdateSuccess', color: '#16a34a' },
+  { name: 'UpdateFailure', color: '#dc2626' },
+];
 
 function DailyChart({ stats }: { stats: ProductStats }) {
   const { times, series } = useMemo(() => {
     const days = [...stats.metrics].reverse();
     return {
       times: days.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000),
-      series: DAILY.map(({ name, color }): TimeSeries => ({
-        label: name,
-        color,
-        values: days.map((d) => d[name]),
-      })),
+      series: DAILY.map(
+        ({ name, color }): TimeSeries => ({
+          label: name,
+          color,
+          values: days.map((d) => d[name]),
+        }),
+      ),
     };
   }, [stats]);
   if (times.length === 0) return <p>No checkins recorded yet.</p>;
-  return <TimeChart label="Update requests, starts, successes and failures per day" times={times} series={series} />;
+  return (
+    <TimeChart
+      label="Update requests, starts, successes and failures per day"
+      times={times}
+      series={series}
+    />
+  );
 }
 
 export function Overview({ product }: { product: string }) {

@@ -34,7 +34,11 @@ function usePolicyCheck(policy: string, version: string): PolicyState {
         (result) => current && setState({ kind: 'ok', result }),
         (err: Error) =>
           current &&
-          setState({ kind: 'invalid', message: err.message, column: err instanceof ApiError ? err.column : undefined }),
+          setState({
+            kind: 'invalid',
+            message: err.message,
+            column: err instanceof ApiError ? err.column : undefined,
+          }),
       );
     }, POLICY_CHECK_DELAY_MS);
     return () => {
@@ -51,7 +55,9 @@ function PolicyStatus({ state, policy }: { state: PolicyState; policy: string })
     const { result } = state;
     return (
       <p id="policy-status" class="ok" role="status">
-        {result.isDefault ? 'Default policy: devices older than this version' : `Policy OK: ${result.terms} terms`}
+        {result.isDefault
+          ? 'Default policy: devices older than this version'
+          : `Policy OK: ${result.terms} terms`}
       </p>
     );
   }
@@ -60,7 +66,7 @@ function PolicyStatus({ state, policy }: { state: PolicyState; policy: string })
     <div id="policy-status" role="alert" class="error">
       <p>{state.message}</p>
       {column !== undefined && (
-        <pre aria-label={`Policy error at column ${column}`}>
+        <pre aria-hidden="true">
           {policy}
           {'\n'}
           {`${' '.repeat(Math.max(column - 1, 0))}^ column ${column}`}
@@ -152,6 +158,7 @@ export function Publish({ product }: { product: string }) {
             rows={3}
             spellcheck={false}
             aria-describedby="policy-status"
+            aria-invalid={policyState.kind === 'invalid'}
             placeholder={'semver(version, "<", newVersion) && region == "eu"'}
             value={policy}
             onInput={(e) => setPolicy(e.currentTarget.value)}

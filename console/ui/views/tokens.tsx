@@ -9,7 +9,7 @@ function NewSecret({ created }: { created: CreatedToken }) {
   const [copied, setCopied] = useState(false);
   const copy = () => navigator.clipboard.writeText(created.token).then(() => setCopied(true));
   return (
-    <div class="secret" role="region" aria-label="New token">
+    <section class="secret" aria-label="New token">
       <label>
         New token secret (shown only now)
         <input readOnly value={created.token} onFocus={(e) => e.currentTarget.select()} />
@@ -18,7 +18,7 @@ function NewSecret({ created }: { created: CreatedToken }) {
         Copy
       </button>
       {copied && <span role="status">Copied</span>}
-    </div>
+    </section>
   );
 }
 

@@ -30,7 +30,11 @@ function Facts({ update }: { update: UpdateRecord }) {
 }
 
 export function UpdateDetail({ product, version }: { product: string; version: string }) {
-  const { data: update, error, reload } = useLoad(() => showUpdate(product, version), `${product}/${version}`);
+  const {
+    data: update,
+    error,
+    reload,
+  } = useLoad(() => showUpdate(product, version), `${product}/${version}`);
   const [actionError, setActionError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const confirm = useRef<HTMLDialogElement>(null);
@@ -72,10 +76,18 @@ export function UpdateDetail({ product, version }: { product: string; version: s
       {update && (
         <>
           <Facts update={update} />
-          <RolloutProgress label={`Progress of ${update.version}`} counters={update.counters} limit={update.limit} />
+          <RolloutProgress
+            label={`Progress of ${update.version}`}
+            counters={update.counters}
+            limit={update.limit}
+          />
           <div class="actions">
             {update.enabled && !update.paused ? (
-              <button type="button" disabled={busy} onClick={() => act(() => disableUpdate(product, version))}>
+              <button
+                type="button"
+                disabled={busy}
+                onClick={() => act(() => disableUpdate(product, version))}
+              >
                 Disable
               </button>
             ) : (

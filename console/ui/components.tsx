@@ -52,6 +52,8 @@ export function RolloutProgress({
   );
 }
 
+const DAY_SECONDS = 86_400;
+
 export interface TimeSeries {
   readonly label: string;
   readonly values: readonly number[];
@@ -77,12 +79,20 @@ export function TimeChart({
   useEffect(() => {
     const el = box.current;
     if (!el) return;
+    const first = times[0] ?? 0;
+    const last = times[times.length - 1] ?? first;
+    const style = getComputedStyle(el);
+    const grid = { stroke: style.getPropertyValue('--line').trim() || '#888', width: 1 };
+    const axis = { stroke: style.color, grid, ticks: grid };
     const chart = new uPlot(
       {
         width: Math.max(el.clientWidth, 300),
         height: 220,
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2 }))],
-        axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor' }],
+        // A day either side; uPlot alone stretches a single point's time axis over years.
+        scales: { x: { time: true, auto: false, range: [first - DAY_SECONDS, last + DAY_SECONDS] } },
+        // Canvas text knows no CSS variables: take the page's colors as computed (light or dark).
+        axes: [axis, axis],
       },
       [times as number[], ...series.map((s) => s.values as number[])],
       el,

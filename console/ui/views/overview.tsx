@@ -52,7 +52,7 @@ export function Overview({ product }: { product: string }) {
       {stats && (
         <>
           <p>
-            {stats.devices} devices of product {stats.product}
+            {stats.devices === 1 ? '1 device' : `${stats.devices} devices`} of product {stats.product}
           </p>
           <h3>Devices per version</h3>
           <table>
@@ -74,6 +74,7 @@ export function Overview({ product }: { product: string }) {
             </tbody>
           </table>
           <h3>Updates in progress</h3>
+          {stats.updates.length === 0 && <p>No updates published.</p>}
           {stats.updates.map((u) => (
             <RolloutProgress key={u.id} label={`Progress of ${u.version}`} counters={u} />
           ))}

@@ -3,7 +3,7 @@
  * rate), the policy is compiled as it is typed and an error points at its column.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { PolicyCheckResult, PublishSettings } from '../../api-types.ts';
+import type { PolicyCheckResult, PublishSettings, UpdateRecord } from '../../api-types.ts';
 import type { UploadProgress } from '../api/http.ts';
 import { ApiError } from '../api/http.ts';
 import { checkPolicy } from '../api/policy.ts';
@@ -94,7 +94,7 @@ function ProgressLine({ progress }: { progress: UploadProgress }) {
   return (
     <div class="upload">
       <progress aria-label="Upload progress" max={progress.total} value={progress.sent} />
-      <span role="status">
+      <span>
         {bytes(progress.sent)} of {bytes(progress.total)} at {bytes(progress.rate)}/s
       </span>
     </div>
@@ -108,6 +108,7 @@ export function Publish({ product }: { product: string }) {
   const [progress, setProgress] = useState<UploadProgress | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  const [published, setPublished] = useState<UpdateRecord | undefined>(undefined);
   const policyState = usePolicyCheck(policy, version);
 
   const submit = (event: Event) => {
@@ -117,10 +118,11 @@ export function Publish({ product }: { product: string }) {
     if (!file) return setError('Choose the image file to publish');
     setBusy(true);
     setError(undefined);
+    setPublished(undefined);
     publishUpdate(target, settingsFrom(form, file), file, setProgress).then(
       (update) => {
         setBusy(false);
-        location.hash = `#/updates/${encodeURIComponent(update.version)}`;
+        setPublished(update);
       },
       (err: Error) => {
         setBusy(false);
@@ -186,6 +188,12 @@ export function Publish({ product }: { product: string }) {
         </button>
       </form>
       {progress && <ProgressLine progress={progress} />}
+      {published && (
+        <p role="status" class="ok">
+          Published {published.version} of {published.product}:{' '}
+          <a href={`#/updates/${encodeURIComponent(published.version)}`}>open update {published.version}</a>
+        </p>
+      )}
       <ErrorLine message={error} />
     </section>
   );

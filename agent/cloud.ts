@@ -6,7 +6,8 @@ import { isValidId } from '#core/device.ts';
 import type { DeviceObject } from '#core/types.ts';
 import { isSemver } from '#core/version.ts';
 import { TransientError } from './errors.ts';
-import { postJson } from './http.ts';
+import { type PostOptions, postJson } from './http.ts';
+import type { ProxySettings } from './proxy.ts';
 import type { Offer, ReportRecord } from './state.ts';
 
 export interface CheckinAnswer {
@@ -28,21 +29,25 @@ export class CloudClient {
     private readonly api: string,
     private readonly token: string,
     private readonly timeoutMs = 30_000,
+    /** Proxies (AgentConfig.proxy); by default this process's proxy variables (proxy.ts). */
+    private readonly proxy?: ProxySettings,
   ) {}
 
   async checkin(body: DeviceObject, signal?: AbortSignal): Promise<CheckinAnswer> {
-    const answer = await postJson(`${this.api}/tok/provision/update`, this.token, body, {
-      timeoutMs: this.timeoutMs,
-      ...(signal ? { signal } : {}),
-    });
+    const answer = await postJson(`${this.api}/tok/provision/update`, this.token, body, this.options(signal));
     return parseCheckinAnswer(answer);
   }
 
   async report(body: ReportBody, signal?: AbortSignal): Promise<void> {
-    await postJson(`${this.api}/tok/provision/updateReport`, this.token, body, {
+    await postJson(`${this.api}/tok/provision/updateReport`, this.token, body, this.options(signal));
+  }
+
+  private options(signal: AbortSignal | undefined): PostOptions {
+    return {
       timeoutMs: this.timeoutMs,
       ...(signal ? { signal } : {}),
-    });
+      ...(this.proxy ? { proxy: this.proxy } : {}),
+    };
   }
 }
 

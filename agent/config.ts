@@ -15,11 +15,14 @@
  *   update.applyTimeout  limit on the update script (default "10 mins", at most 24 days). Updraft extension.
  *   update.stallTimeout  a download with no byte for this long is retried (default "60 secs", at most
  *                    24 days). Extension.
+ *   update.throttle  download pacing as in Ioto: a pause after each read of the image, in milliseconds
+ *                    (a number, or a duration such as "250 ms"); 0 by default; capped at 5 s like Ioto.
  *   scripts.update   executable run as `<script> <absolute image path>`; relative paths are from the
  *                    working directory, as in Ioto.
  *   scripts.version  optional shell command whose stdout is the running version; used to confirm an
  *                    update instead of re-reading `version` from ioto.json5. Updraft extension.
  * `device.json5`: `id`, `product` and any custom properties, sent with every checkin (DESIGN §2).
+ * The environment: `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (proxy.ts), checked here at start.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -30,6 +33,7 @@ import { ValidationError } from '#core/errors.ts';
 import type { DeviceObject } from '#core/types.ts';
 import { isSemver } from '#core/version.ts';
 import { ConfigError } from './errors.ts';
+import { ProxySettingError, type ProxySettings, proxySettingsFromEnv } from './proxy.ts';
 
 export interface DeviceIdentity {
   readonly id: string;
@@ -52,6 +56,10 @@ export interface AgentConfig {
   readonly jitter: number;
   readonly applyTimeout: number;
   readonly stallTimeout: number;
+  /** `update.throttle` in ms, when set and above 0. */
+  readonly throttleMs?: number;
+  /** From the environment's proxy variables; absent when built in code (http.ts then reads them). */
+  readonly proxy?: ProxySettings;
   readonly keys: readonly string[];
   /** Absolute path of the update script, if configured. */
   readonly updateScript?: string;
@@ -95,7 +103,42 @@ export function loadAgentConfig(
   const settings = parseIotoConfig(readJson5(files.ioto, ioto), files.ioto, env, cwd);
   const identity = parseDeviceConfig(readJson5(files.device, device), files.device, settings.version);
   if (settings.updateScript) checkExecutable(files.ioto, settings.updateScript);
-  return { ...settings, device: identity, files: { ioto, device } };
+  return { ...settings, device: identity, files: { ioto, device }, proxy: proxySettings(env) };
+}
+
+function proxySettings(env: NodeJS.ProcessEnv): ProxySettings {
+  try {
+    return proxySettingsFromEnv(env);
+  } catch (err) {
+    if (err instanceof ProxySettingError) throw new ConfigError('environment', err.variable, err.problem);
+    throw err;
+  }
+}
+
+/** Ioto caps `update.throttle` at 5 s. */
+const MAX_THROTTLE_MS = 5000;
+
+/** `update.throttle`: milliseconds as a number or digits, or a duration with a unit ("250 ms"). */
+function parseThrottle(file: string, value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  let ms: number | undefined;
+  if (typeof value === 'number') ms = value;
+  else if (typeof value === 'string' && /^\s*\d+\s*$/.test(value)) ms = Number(value);
+  else if (typeof value === 'string') {
+    try {
+      ms = parseDuration(value, 'update.throttle') * 1000;
+    } catch {
+      ms = undefined;
+    }
+  }
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+    throw new ConfigError(
+      file,
+      'update.throttle',
+      `${JSON.stringify(value)} is not a pause between reads; use milliseconds, e.g. 100 or "100 ms"`,
+    );
+  }
+  return Math.min(Math.round(ms), MAX_THROTTLE_MS);
 }
 
 /** The `version` of an ioto.json5 file: how the agent learns the running version after an update. */
@@ -249,6 +292,7 @@ export function parseIotoConfig(
     if (seconds <= 0) throw new ConfigError(file, key, 'must be more than 0');
     if (seconds > MAX_TIMEOUT_SECONDS) throw new ConfigError(file, key, 'must be at most 24 days');
   }
+  const throttleMs = parseThrottle(file, update.throttle);
   const script = optionalString(file, 'scripts.update', scripts.update);
   const versionCommand = optionalString(file, 'scripts.version', scripts.version);
   return {
@@ -261,6 +305,7 @@ export function parseIotoConfig(
     jitter: duration(file, 'update.jitter', update.jitter, '0 secs'),
     applyTimeout,
     stallTimeout,
+    ...(throttleMs > 0 ? { throttleMs } : {}),
     keys: parseKeys(file, update.keys),
     ...(script ? { updateScript: resolve(cwd, script) } : {}),
     ...(versionCommand ? { versionCommand } : {}),

@@ -16,15 +16,31 @@
  * few seconds of transfer, and a fast link does not pay a forced flush every few MiB. A restart
  * truncates the file to the persisted offset (bytes after it may not have reached the disk) and
  * re-hashes that prefix, since a hash state cannot be saved.
+ *
+ * Redirects (up to 5, https never to http) are followed from the offered URL on every attempt, a
+ * resume included, rather than resuming at the URL they led to: the offered URL is what the cloud
+ * signed for this device and lives as long as the cloud said, while a redirect's target is often a
+ * short-lived URL of its own (a CDN or mirror signature minted per request) that may have expired by
+ * the time a dropped connection is resumed. A resume costs one small extra round trip per redirect.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { constants, writeSync } from 'node:fs';
-import { type FileHandle, open, statfs } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { type FileHandle, open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DownloadRefusedError, errorLine, TransientError } from './errors.ts';
+import {
+  checkContentRange,
+  diskError,
+  ERROR_BODY_BYTES,
+  ensureSpace,
+  StatusError,
+  s3ErrorCode,
+} from './download-checks.ts';
+import { DownloadRefusedError, errorLine, TransientError, UrlRefusedError } from './errors.ts';
 import { parseRetryAfter } from './http.ts';
-import { type ResponseHead, streamGet } from './http-get.ts';
+import { getFollowingRedirects, type ResponseHead } from './http-get.ts';
+import type { ProxySettings } from './proxy.ts';
+
+export { s3ErrorCode } from './download-checks.ts';
 
 const MiB = 1 << 20;
 /** Bytes per write (see the top of this file for why not more). */
@@ -64,6 +80,10 @@ export interface DownloadRequest {
   readonly onProgress?: (received: number, size: number) => void;
   /** Told about each retry, for the log. */
   readonly onRetry?: (attempt: number, error: Error, offset: number) => void;
+  /** `update.throttle`: a pause of this many ms after each read of up to 64 KiB. Default 0. */
+  readonly throttleMs?: number;
+  /** Proxies; by default this process's HTTPS_PROXY / HTTP_PROXY / NO_PROXY (proxy.ts). */
+  readonly proxy?: ProxySettings;
 }
 
 export interface DownloadResult {
@@ -73,9 +93,6 @@ export interface DownloadResult {
   /** Offsets from which a Range request resumed, for the log and the tests. */
   readonly resumedAt: readonly number[];
 }
-
-/** The server's answer means this URL will not work again (expired presigned URL, deleted object). */
-class UrlRefusedError extends TransientError {}
 
 /** Progress checkpoints: at least this many new bytes written, and CHECKPOINT_MS since the last. */
 const CHECKPOINT_MIN_BYTES = MiB;
@@ -130,36 +147,6 @@ export async function downloadImage(req: DownloadRequest): Promise<DownloadResul
   }
 }
 
-async function ensureSpace(file: string, needed: number): Promise<void> {
-  if (needed <= 0) return;
-  let free: number;
-  try {
-    const fs = await statfs(dirname(file));
-    free = fs.bavail * fs.bsize;
-  } catch {
-    // statfs is missing on some filesystems; ENOSPC while writing still stops the download.
-    return;
-  }
-  if (free < needed) {
-    throw new DownloadRefusedError(
-      `Not enough disk space for the image: need ${mib(needed)} MiB, ${mib(free)} MiB free in ${dirname(file)}`,
-    );
-  }
-}
-
-function mib(bytes: number): string {
-  return (bytes / MiB).toFixed(1);
-}
-
-class StatusError extends TransientError {
-  constructor(
-    message: string,
-    readonly retryAfter?: number,
-  ) {
-    super(message);
-  }
-}
-
 /** The file being downloaded: hash, write buffer and offsets. */
 class ImageFile {
   private hash: Hash = createHash('sha256');
@@ -182,8 +169,8 @@ class ImageFile {
   private restartedAfter416 = false;
   /** A non-success answer: its body (the first bytes) is read for the error, e.g. S3's `<Code>`. */
   private failure: { head: ResponseHead; from: number; body: Buffer[]; bytes: number } | undefined;
-  /** Scheme, host and port of the image URL: named in errors, unlike the signed path and query. */
-  readonly origin: string;
+  /** Scheme, host and port of the URL answering: named in errors, unlike the signed path and query. */
+  private origin: string;
 
   constructor(
     private readonly fh: FileHandle,
@@ -221,14 +208,22 @@ class ImageFile {
     const from = this.received;
     this.failure = undefined;
     try {
-      await streamGet(
+      this.origin = new URL(this.req.url).origin;
+      await getFollowingRedirects(
         this.req.url,
         {
           headers: { 'accept-encoding': 'identity', ...(from > 0 ? { range: `bytes=${from}-` } : {}) },
           idleTimeoutMs: this.req.stallTimeoutMs,
+          pauseBetweenReadsMs: this.req.throttleMs ?? 0,
           ...(this.req.signal ? { signal: this.req.signal } : {}),
+          ...(this.req.proxy ? { proxy: this.req.proxy } : {}),
         },
         { onHead: (head) => this.onHead(head, from), onData: (chunk) => this.onData(chunk) },
+        {
+          onRedirect: (_from, to) => {
+            this.origin = to.origin;
+          },
+        },
       );
     } catch (err) {
       // An error answer whose body was cut short is still reported by its status.
@@ -388,32 +383,5 @@ class ImageFile {
     const retryAfter =
       status === 429 || status === 503 ? parseRetryAfter(headers['retry-after'], Date.now()) : undefined;
     throw new StatusError(`Image download from ${this.origin} answered ${answered}`, retryAfter);
-  }
-}
-
-/** Bytes of an error answer's body read for its error code. */
-const ERROR_BODY_BYTES = 4096;
-
-/** The `<Code>` of an S3 error body (`AccessDenied`, `NoSuchKey`, …), if it has one. */
-export function s3ErrorCode(body: string): string | undefined {
-  return /<Code>\s*([A-Za-z0-9._-]{1,64})\s*<\/Code>/.exec(body)?.[1];
-}
-
-function diskError(err: unknown): Error {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new DownloadRefusedError('Disk full while writing the image', { cause: err });
-  }
-  return err as Error;
-}
-
-function checkContentRange(header: string | undefined, from: number, size: number): void {
-  const m = header ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header.trim()) : null;
-  if (!m) throw new TransientError(`Bad Content-Range ${JSON.stringify(header ?? '')} in a 206 answer`);
-  if (Number(m[1]) !== from) {
-    throw new TransientError(`The server resumed at byte ${m[1]}, asked for ${from}`);
-  }
-  if (m[3] !== '*' && Number(m[3]) !== size) {
-    throw new DownloadRefusedError(`The image has ${m[3]} bytes, the offer says ${size}`);
   }
 }

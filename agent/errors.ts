@@ -31,6 +31,12 @@ export class TransientError extends Error {
   override readonly name = 'TransientError';
 }
 
+/**
+ * The server's answer means this image URL will not work again (expired presigned URL, deleted
+ * object, a refused redirect): not retried within the download; a new checkin may bring another URL.
+ */
+export class UrlRefusedError extends TransientError {}
+
 /** The image cannot be downloaded as offered and retrying will not help (oversize answer, disk full). */
 export class DownloadRefusedError extends Error {
   override readonly name = 'DownloadRefusedError';

@@ -6,38 +6,40 @@
  * hundred MiB/s that garbage outruns the collector by ~45 MiB of RSS, about as much as node itself
  * uses, on a device where memory is the scarce resource. The download needs a small subset of HTTP:
  * one GET per connection (`Connection: close`, so a resume is a new connection), a Range header,
- * and a body framed by Content-Length, chunked encoding or the end of the connection.
+ * and a body framed by Content-Length, chunked encoding or the end of the connection
+ * (http-response.ts).
+ *
+ * Through a proxy (proxy.ts), an http target keeps the reused buffer; an https target reads through
+ * a TLS socket layered on the tunnel, which node only lets deliver fresh Buffers ('data' events).
+ * getFollowingRedirects adds bounded redirects on top.
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { TransientError } from './errors.ts';
+import { TransientError, UrlRefusedError } from './errors.ts';
+import { type BodySink, ResponseParser } from './http-response.ts';
+import {
+  connectThroughProxy,
+  type ProxySettings,
+  processProxySettings,
+  proxyFor,
+  proxyRequestHeaders,
+  requestTarget,
+} from './proxy.ts';
 
-export interface ResponseHead {
-  readonly status: number;
-  /** Lower-case names; repeated headers joined with ", ". */
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-export interface BodySink {
-  /** Called once with the status and headers; throwing ends the request with that error. */
-  onHead(head: ResponseHead): void;
-  /**
-   * Called with body bytes. The chunk is a view of the read buffer, valid until the next call: copy
-   * what must outlive it. Returning a promise pauses the socket (and keeps the chunk valid) until it
-   * settles; a rejection ends the request with that error.
-   */
-  onData(chunk: Buffer): Promise<void> | undefined;
-}
+export type { BodySink, ResponseHead } from './http-response.ts';
 
 export interface GetOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** The connection is cut when no byte arrives for this long. */
   readonly idleTimeoutMs: number;
   readonly signal?: AbortSignal;
+  /** A pause after each socket read, in ms (`update.throttle`); 0 or absent for none. */
+  readonly pauseBetweenReadsMs?: number;
+  /** Proxies to use; by default this process's HTTPS_PROXY / HTTP_PROXY / NO_PROXY. */
+  readonly proxy?: ProxySettings;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
-const MAX_HEAD_BYTES = 64 * 1024;
 
 /** Resolves when the whole body was delivered; rejects with TransientError for network faults. */
 export function streamGet(target: string, options: GetOptions, sink: BodySink): Promise<void> {
@@ -45,262 +47,265 @@ export function streamGet(target: string, options: GetOptions, sink: BodySink): 
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     return Promise.reject(new TransientError(`Unsupported URL scheme ${url.protocol}`));
   }
-  return new Promise((resolve, reject) => {
-    const response = new ResponseParser(sink);
-    const secure = url.protocol === 'https:';
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const port = Number(url.port) || (secure ? 443 : 80);
-    let settled = false;
-    let failure: Error | undefined;
+  let proxy: URL | undefined;
+  try {
+    proxy = proxyFor(url, options.proxy ?? processProxySettings());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return new GetExchange(url, proxy, options, sink).run();
+}
 
-    const onread = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
-      callback: (n: number, buf: Uint8Array): boolean => {
-        if (settled) return false;
-        let wait: Promise<void> | undefined;
-        try {
-          wait = response.feed(Buffer.from(buf.buffer, buf.byteOffset, n));
-        } catch (err) {
-          finish(err as Error);
-          return false;
-        }
-        if (wait) {
-          // Completion, if this read completed the body, is seen once the sink is done with it.
-          afterWait(wait);
-          return false;
-        }
-        if (response.complete) {
-          finish();
-          return false;
-        }
-        return true;
-      },
-    };
-    /** The socket stays paused until the sink is ready and every byte of the last read was delivered. */
-    const afterWait = (wait: Promise<void>) => {
-      wait.then(
-        () => {
-          if (settled) return;
-          let next: Promise<void> | undefined;
-          try {
-            next = response.resume();
-          } catch (err) {
-            finish(err as Error);
-            return;
-          }
-          if (response.complete) finish();
-          else if (next) afterWait(next);
-          else socket.resume();
-        },
-        (err: Error) => finish(err),
+/** One GET on one connection: connect, send, feed reads to the parser, pause while the sink waits. */
+class GetExchange {
+  private readonly response: ResponseParser;
+  private socket: net.Socket | undefined;
+  private settled = false;
+  /** A socket error, reported when the connection closes. */
+  private failure: Error | undefined;
+  /** The sink or a throttle pause holds the socket; a close meanwhile is handled after it. */
+  private waiting = false;
+  private closedWhileWaiting = false;
+  private pacing: NodeJS.Timeout | undefined;
+  private resolve: () => void = () => {};
+  private reject: (err: Error) => void = () => {};
+  private readonly onread = {
+    buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+    callback: (n: number, buf: Uint8Array): boolean =>
+      this.onRead(Buffer.from(buf.buffer, buf.byteOffset, n)),
+  };
+
+  constructor(
+    private readonly url: URL,
+    private readonly proxy: URL | undefined,
+    private readonly options: GetOptions,
+    sink: BodySink,
+  ) {
+    this.response = new ResponseParser(sink);
+  }
+
+  run(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      const { signal } = this.options;
+      if (signal?.aborted) return this.onAbort();
+      signal?.addEventListener('abort', this.onAbort, { once: true });
+      if (!this.proxy) return this.attach(this.connectDirect(), true);
+      connectThroughProxy(this.url, this.proxy, {
+        timeoutMs: this.options.idleTimeoutMs,
+        onread: this.onread,
+        ...(signal ? { signal } : {}),
+      }).then(
+        ({ socket, usesOnread }) => (this.settled ? socket.destroy() : this.attach(socket, usesOnread)),
+        (err: Error) => this.finish(err),
       );
-    };
+    });
+  }
+
+  private connectDirect(): net.Socket {
+    const secure = this.url.protocol === 'https:';
+    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(this.url.port) || (secure ? 443 : 80);
+    if (!secure) return net.connect({ host, port, onread: this.onread });
     // @types/node leaves `onread` out of tls.ConnectionOptions; TLSSocket honours it as a net.Socket option.
     const tlsOptions: tls.ConnectionOptions & Pick<net.TcpSocketConnectOpts, 'onread'> = {
       host,
       port,
-      onread,
+      onread: this.onread,
       ALPNProtocols: ['http/1.1'],
       ...(net.isIP(host) ? {} : { servername: host }),
     };
-    const socket = secure ? tls.connect(tlsOptions) : net.connect({ host, port, onread });
+    return tls.connect(tlsOptions);
+  }
 
-    const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      options.signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve();
-    };
-    const onAbort = () => finish(options.signal!.reason as Error);
-    if (options.signal?.aborted) {
-      onAbort();
-      return;
+  private attach(socket: net.Socket, usesOnread: boolean): void {
+    this.socket = socket;
+    const { origin } = this.url;
+    if (!usesOnread) {
+      socket.on('data', (chunk: Buffer) => {
+        if (!this.onRead(chunk)) socket.pause();
+      });
     }
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-
     socket.setNoDelay(true);
     // The origin names the server in errors; the path and query (a presigned signature) never appear.
-    socket.setTimeout(options.idleTimeoutMs, () => {
-      finish(new TransientError(`No data from ${url.origin} for ${options.idleTimeoutMs / 1000} s`));
+    socket.setTimeout(this.options.idleTimeoutMs, () => {
+      this.finish(new TransientError(`No data from ${origin} for ${this.options.idleTimeoutMs / 1000} s`));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      failure = new TransientError(`Image download from ${url.origin}: ${err.code ?? err.message}`, {
+      this.failure = new TransientError(`Image download from ${origin}: ${err.code ?? err.message}`, {
         cause: err,
       });
     });
     socket.on('close', () => {
-      if (settled) return;
-      // A body framed by the end of the connection is complete now; any other is cut short.
-      if (!failure && response.endOfStream()) finish();
-      else
-        finish(
-          failure ??
-            new TransientError(`Connection to ${url.origin} closed after ${response.bodyBytes} body bytes`),
-        );
+      if (this.waiting) this.closedWhileWaiting = true;
+      else this.onClose();
     });
-    const path = `${url.pathname}${url.search}`;
-    const headers = Object.entries({ ...options.headers, host: url.host, connection: 'close' })
+    const headers = Object.entries({
+      ...this.options.headers,
+      ...proxyRequestHeaders(this.url, this.proxy),
+      host: this.url.host,
+      connection: 'close',
+    })
       .map(([name, value]) => `${name}: ${value}\r\n`)
       .join('');
-    socket.write(`GET ${path} HTTP/1.1\r\n${headers}\r\n`);
-  });
-}
+    socket.write(`GET ${requestTarget(this.url, this.proxy)} HTTP/1.1\r\n${headers}\r\n`);
+  }
 
-type Framing = { kind: 'length'; remaining: number } | { kind: 'chunked' } | { kind: 'close' };
-
-/** Incremental response parser: head, then body bytes per the framing the head announces. */
-class ResponseParser {
-  private head: Buffer[] = [];
-  private headBytes = 0;
-  private framing: Framing | undefined;
-  private chunked: ChunkedDecoder | undefined;
-  /** Body bytes not yet handed over because the sink asked to wait. */
-  private backlog: Buffer | undefined;
-  complete = false;
-  bodyBytes = 0;
-
-  constructor(private readonly sink: BodySink) {}
-
-  /** Feeds socket bytes; returns a promise when the sink asked to wait. */
-  feed(data: Buffer): Promise<void> | undefined {
-    let rest = data;
-    if (!this.framing) {
-      const body = this.takeHead(data);
-      if (!body) return undefined;
-      rest = body;
+  /** Takes one socket read; returns whether to keep reading now. */
+  private onRead(chunk: Buffer): boolean {
+    if (this.settled) return false;
+    let wait: Promise<void> | undefined;
+    try {
+      wait = this.response.feed(chunk);
+    } catch (err) {
+      this.finish(err as Error);
+      return false;
     }
-    return this.deliver(rest);
-  }
-
-  /** After a wait: delivers what arrived with the chunk that caused it. */
-  resume(): Promise<void> | undefined {
-    const backlog = this.backlog;
-    this.backlog = undefined;
-    return backlog ? this.deliver(backlog) : undefined;
-  }
-
-  /** The connection ended: true when that completes the body. */
-  endOfStream(): boolean {
-    return this.framing?.kind === 'close';
-  }
-
-  private takeHead(data: Buffer): Buffer | undefined {
-    this.head.push(data);
-    this.headBytes += data.length;
-    const all = this.head.length === 1 ? data : Buffer.concat(this.head);
-    const end = all.indexOf('\r\n\r\n');
-    if (end < 0) {
-      if (this.headBytes > MAX_HEAD_BYTES) throw new TransientError('Response head larger than 64 KiB');
-      // `data` is a view of the read buffer, which the next read overwrites.
-      this.head = [Buffer.from(all)];
-      return undefined;
+    if (!wait && this.response.complete) {
+      this.finish();
+      return false;
     }
-    const head = parseHead(all.subarray(0, end).toString('latin1'));
-    this.head = [];
-    this.sink.onHead(head);
-    const te = head.headers['transfer-encoding'];
-    const cl = head.headers['content-length'];
-    if (te && te.toLowerCase() !== 'identity') {
-      if (!/(^|,)\s*chunked\s*$/i.test(te)) throw new TransientError(`Unsupported Transfer-Encoding "${te}"`);
-      this.framing = { kind: 'chunked' };
-      this.chunked = new ChunkedDecoder();
-    } else if (cl !== undefined) {
-      if (!/^\d+$/.test(cl)) throw new TransientError(`Bad Content-Length "${cl}"`);
-      this.framing = { kind: 'length', remaining: Number(cl) };
-    } else {
-      this.framing = { kind: 'close' };
-    }
-    if (this.framing.kind === 'length' && this.framing.remaining === 0) this.complete = true;
-    return all.subarray(end + 4);
+    const pause = this.options.pauseBetweenReadsMs ?? 0;
+    if (pause > 0) wait = wait ? wait.then(() => this.pace(pause)) : this.pace(pause);
+    if (!wait) return true;
+    // Completion, if this read completed the body, is seen once the sink is done with it.
+    this.afterWait(wait);
+    return false;
   }
 
-  private deliver(data: Buffer): Promise<void> | undefined {
-    const framing = this.framing!;
-    if (framing.kind === 'chunked') {
-      const decoder = this.chunked!;
-      let at = 0;
-      while (at < data.length && !decoder.done) {
-        const piece = decoder.next(data, at);
-        at = piece.next;
-        if (piece.data && piece.data.length > 0) {
-          const wait = this.emit(piece.data);
-          if (wait) {
-            if (at < data.length) this.backlog = data.subarray(at);
-            return wait;
-          }
+  /** The socket stays paused until the sink is ready and every byte of the last read was delivered. */
+  private afterWait(wait: Promise<void>): void {
+    this.waiting = true;
+    wait.then(
+      () => {
+        this.waiting = false;
+        if (this.settled) return;
+        let next: Promise<void> | undefined;
+        try {
+          next = this.response.resume();
+        } catch (err) {
+          this.finish(err as Error);
+          return;
         }
+        if (this.response.complete) this.finish();
+        else if (next) this.afterWait(next);
+        else if (this.closedWhileWaiting) this.onClose();
+        else this.socket?.resume();
+      },
+      (err: Error) => this.finish(err),
+    );
+  }
+
+  /** A throttle pause; the idle timer measures the network, so it stops meanwhile. */
+  private pace(ms: number): Promise<void> {
+    if (this.settled) return Promise.resolve();
+    this.socket?.setTimeout(0);
+    return new Promise((resolve) => {
+      this.pacing = setTimeout(() => {
+        this.socket?.setTimeout(this.options.idleTimeoutMs);
+        resolve();
+      }, ms);
+    });
+  }
+
+  private onClose(): void {
+    if (this.settled) return;
+    // A body framed by the end of the connection is complete now; any other is cut short.
+    if (!this.failure && this.response.endOfStream()) this.finish();
+    else {
+      const cut = `Connection to ${this.url.origin} closed after ${this.response.bodyBytes} body bytes`;
+      this.finish(this.failure ?? new TransientError(cut));
+    }
+  }
+
+  private readonly onAbort = (): void => this.finish(this.options.signal!.reason as Error);
+
+  private finish(err?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.pacing);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.socket?.destroy();
+    if (err) this.reject(err);
+    else this.resolve();
+  }
+}
+
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+export const MAX_REDIRECTS = 5;
+
+export interface RedirectOptions {
+  readonly maxRedirects?: number;
+  /** Told about each redirect followed. */
+  readonly onRedirect?: (from: URL, to: URL) => void;
+}
+
+/** Thrown from inside a request to end it at the head of a redirect. */
+class Redirected extends Error {
+  constructor(
+    readonly status: number,
+    readonly location: string | undefined,
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+/**
+ * streamGet following up to 5 redirects (301, 302, 303, 307, 308), each with the same request
+ * headers (a Range stays). Once on https, never to http. Resolves with the URL that answered; a
+ * refused redirect is an UrlRefusedError (this URL will not work again; a new checkin may).
+ */
+export async function getFollowingRedirects(
+  target: string,
+  options: GetOptions,
+  sink: BodySink,
+  redirects: RedirectOptions = {},
+): Promise<URL> {
+  const max = redirects.maxRedirects ?? MAX_REDIRECTS;
+  let url = new URL(target);
+  let secure = url.protocol === 'https:';
+  for (let followed = 0; ; followed++) {
+    try {
+      await streamGet(url.href, options, {
+        onHead: (head) => {
+          if (REDIRECT_STATUSES.has(head.status)) throw new Redirected(head.status, head.headers.location);
+          sink.onHead(head);
+        },
+        onData: (chunk) => sink.onData(chunk),
+      });
+      return url;
+    } catch (err) {
+      if (!(err instanceof Redirected)) throw err;
+      const next = redirectTarget(url, err);
+      if (followed >= max) {
+        throw new UrlRefusedError(
+          `Image URL at ${new URL(target).origin} redirected more than ${max} times (the last to ${next.origin})`,
+        );
       }
-      if (decoder.done) this.complete = true;
-      return undefined;
+      if (secure && next.protocol !== 'https:') {
+        throw new UrlRefusedError(
+          `Image URL at ${url.origin} redirected to ${next.origin}: refused, a download on https stays on https`,
+        );
+      }
+      redirects.onRedirect?.(url, next);
+      url = next;
+      secure ||= url.protocol === 'https:';
     }
-    let body = data;
-    if (framing.kind === 'length') {
-      if (body.length > framing.remaining) body = body.subarray(0, framing.remaining);
-      framing.remaining -= body.length;
-      if (framing.remaining === 0) this.complete = true;
-    }
-    return body.length > 0 ? this.emit(body) : undefined;
-  }
-
-  private emit(chunk: Buffer): Promise<void> | undefined {
-    this.bodyBytes += chunk.length;
-    return this.sink.onData(chunk);
   }
 }
 
-function parseHead(text: string): ResponseHead {
-  const lines = text.split('\r\n');
-  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
-  if (!status)
-    throw new TransientError(`Not an HTTP/1.1 response: ${JSON.stringify((lines[0] ?? '').slice(0, 60))}`);
-  const headers: Record<string, string> = {};
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+function redirectTarget(from: URL, redirect: Redirected): URL {
+  let next: URL | undefined;
+  try {
+    next = redirect.location ? new URL(redirect.location, from) : undefined;
+  } catch {
+    next = undefined;
   }
-  return { status: Number(status[1]), headers };
-}
-
-/** RFC 9112 §7.1 chunked body decoder, fed in arbitrary pieces; chunk extensions and trailers ignored. */
-class ChunkedDecoder {
-  private state: 'size' | 'data' | 'data-end' | 'trailer' = 'size';
-  private line = '';
-  private remaining = 0;
-  done = false;
-
-  /** Consumes from `buf` at `at`; returns body bytes found (a view of `buf`) and where to continue. */
-  next(buf: Buffer, at: number): { data?: Buffer; next: number } {
-    if (this.state === 'data') {
-      const n = Math.min(this.remaining, buf.length - at);
-      this.remaining -= n;
-      if (this.remaining === 0) this.state = 'data-end';
-      return { data: buf.subarray(at, at + n), next: at + n };
-    }
-    // Line-oriented states: collect up to LF.
-    const lf = buf.indexOf(10, at);
-    const end = lf < 0 ? buf.length : lf;
-    this.line += buf.toString('latin1', at, end);
-    if (this.line.length > 4096) throw new TransientError('Chunked encoding: line too long');
-    if (lf < 0) return { next: buf.length };
-    const line = this.line.replace(/\r$/, '');
-    this.line = '';
-    if (this.state === 'size') {
-      const size = /^([0-9a-fA-F]+)/.exec(line);
-      if (!size)
-        throw new TransientError(`Chunked encoding: bad chunk size ${JSON.stringify(line.slice(0, 20))}`);
-      this.remaining = Number.parseInt(size[1]!, 16);
-      this.state = this.remaining === 0 ? 'trailer' : 'data';
-    } else if (this.state === 'data-end') {
-      if (line !== '') throw new TransientError('Chunked encoding: missing CRLF after chunk data');
-      this.state = 'size';
-    } else if (line === '') {
-      this.done = true;
-    }
-    return { next: lf + 1 };
+  if (!next || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+    throw new UrlRefusedError(
+      `Image URL at ${from.origin} answered HTTP ${redirect.status} without a usable http(s) Location`,
+    );
   }
+  return next;
 }

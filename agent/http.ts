@@ -1,10 +1,20 @@
 /**
  * Minimal HTTP over node:http/node:https: no fetch (its streams are slower and heavier on a small
  * device), no dependencies. Used for the checkin and report calls and by the image download.
+ * Through a proxy (proxy.ts) the request goes over the socket proxy.ts opened.
  */
-import http, { type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { HttpStatusError, TransientError } from './errors.ts';
+import {
+  connectThroughProxy,
+  type ProxySettings,
+  processProxySettings,
+  proxyFor,
+  proxyRequestHeaders,
+  requestTarget,
+} from './proxy.ts';
 
 function transportFor(url: URL): typeof http | typeof https {
   if (url.protocol === 'http:') return http;
@@ -27,31 +37,38 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 export interface PostOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** Proxies to use; by default this process's HTTPS_PROXY / HTTP_PROXY / NO_PROXY. */
+  readonly proxy?: ProxySettings;
 }
 
 /**
  * POSTs a JSON body and returns the parsed JSON answer. Non-200 answers become HttpStatusError with
  * the server's one-line body; network failures, timeouts and unparseable answers become TransientError.
  */
-export function postJson(
+export async function postJson(
   target: string,
   token: string,
   body: unknown,
   options: PostOptions,
 ): Promise<unknown> {
   const url = new URL(target);
+  transportFor(url);
   const payload = Buffer.from(JSON.stringify(body));
+  const headers = {
+    authorization: `Bearer ${token}`,
+    'content-type': 'application/json',
+    'content-length': payload.length,
+    accept: 'application/json',
+  };
+  const proxy = proxyFor(url, options.proxy ?? processProxySettings());
+  const signal = options.signal ? { signal: options.signal } : {};
+  const socket = proxy
+    ? (await connectThroughProxy(url, proxy, { timeoutMs: options.timeoutMs, ...signal })).socket
+    : undefined;
   return new Promise((resolve, reject) => {
-    const req = transportFor(url).request(url, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        'content-length': payload.length,
-        accept: 'application/json',
-      },
-      signal: options.signal,
-    });
+    const req = socket
+      ? requestOver(socket, url, proxy, headers, options.signal)
+      : transportFor(url).request(url, { method: 'POST', headers, signal: options.signal });
     req.setTimeout(options.timeoutMs, () => {
       req.destroy(new TransientError(`No answer from ${url.origin} within ${options.timeoutMs / 1000} s`));
     });
@@ -79,6 +96,24 @@ export function postJson(
       );
     });
     req.end(payload);
+  });
+}
+
+/** A POST over a socket through `proxy` (connected to it, or a TLS tunnel to the target). */
+function requestOver(
+  socket: Socket,
+  url: URL,
+  proxy: URL | undefined,
+  headers: Record<string, string | number>,
+  signal: AbortSignal | undefined,
+): ClientRequest {
+  return http.request({
+    createConnection: () => socket,
+    method: 'POST',
+    path: requestTarget(url, proxy),
+    setHost: false,
+    headers: { host: url.host, ...proxyRequestHeaders(url, proxy), ...headers },
+    signal,
   });
 }
 

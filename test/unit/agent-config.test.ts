@@ -79,6 +79,29 @@ describe('parseIotoConfig', () => {
     expect([config.applyTimeout, config.stallTimeout]).toEqual([24 * 86_400, 86_400]);
   });
 
+  it('reads update.throttle as milliseconds (a number, digits or a duration), capped at 5 s like Ioto', () => {
+    const throttle = (value: unknown) =>
+      parse({ ...VALID, update: { ...VALID.update, throttle: value } }).throttleMs;
+    expect(throttle(250)).toBe(250);
+    expect(throttle('40')).toBe(40);
+    expect(throttle('100 ms')).toBe(100);
+    expect(throttle('1.5 secs')).toBe(1500);
+    expect(throttle(9000)).toBe(5000);
+    expect(throttle(0)).toBeUndefined();
+    expect(parse(VALID).throttleMs).toBeUndefined();
+  });
+
+  it.each([
+    ['negative', -5],
+    ['not a duration', 'fast'],
+    ['a boolean', true],
+    ['a list', [100]],
+  ])('refuses update.throttle %s with one line', (_name, value) => {
+    expect(problem(() => parse({ ...VALID, update: { ...VALID.update, throttle: value } }))).toBe(
+      `${FILE}: update.throttle: ${JSON.stringify(value)} is not a pause between reads; use milliseconds, e.g. 100 or "100 ms"`,
+    );
+  });
+
   it('is disabled by services.update or update.enable, and then needs no endpoint', () => {
     expect(parse({ version: '1.0.0', services: { update: false } }).enabled).toBe(false);
     expect(parse({ version: '1.0.0', update: { enable: false } }).enabled).toBe(false);
@@ -234,6 +257,18 @@ describe('loadAgentConfig', () => {
       device: { product: 'demo' },
     });
     expect(config.files?.ioto).toBe(resolve('config/ioto.json5'));
+  });
+
+  it('reads the proxy variables, and names a bad one in one line', () => {
+    const config = loadAgentConfig(
+      undefined,
+      { ...ENV, HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '.corp' },
+      resolve('.'),
+    );
+    expect(config.proxy?.https?.href).toBe('http://proxy:3128/');
+    expect(
+      problem(() => loadAgentConfig(undefined, { ...ENV, https_proxy: 'socks5://p:1080' }, resolve('.'))),
+    ).toBe('environment: https_proxy: socks5: proxies are not supported; use an http:// or https:// proxy');
   });
 
   it('readConfiguredVersion says a numeric version must be a string', () => {

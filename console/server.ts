@@ -105,6 +105,12 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   server.requestTimeout = 0; // uploads of large images may take long; the admin operation bounds them.
   await listen(server, options.port ?? DEFAULT_CONSOLE_PORT, host);
   const port = (server.address() as AddressInfo).port;
+  if (!/^(127\.|::1$|localhost$)/.test(host)) {
+    // The secret and cookie travel in clear HTTP: off loopback, anyone on the path can read them.
+    options.log.warn('the console is served off loopback over plain HTTP: use an SSH tunnel instead', {
+      host,
+    });
+  }
   access = new Access({ host, port }, secret);
   const url = consoleUrl({ host, port }, secret);
   return {

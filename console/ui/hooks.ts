@@ -1,7 +1,6 @@
 /** Loading what a view shows, and keeping it fresh while the view is open (a rollout can be watched). */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-
-export const REFRESH_MS = 5000;
+import { REFRESH_MS } from './refresh.ts';
 
 export interface Loaded<T> {
   readonly data: T | undefined;

@@ -9,7 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { REFRESH_MS } from '#console/ui/refresh.ts';
+import { checkin, report, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -101,6 +102,19 @@ describe('console in Chromium', () => {
     await shot('updates');
   });
 
+  it('shows a rollout move without reloading as devices check in and report', async () => {
+    const granted = await checkin(cloud, { id: 'dev-eu', product: 'demo', version: '1.0.0', region: 'eu' });
+    expect(granted.json.version).toBe('1.2.0');
+    expect((await report(cloud, { id: 'dev-eu', update: granted.json.update, success: true })).status).toBe(
+      200,
+    );
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: '1.2.0' }) });
+    await row
+      .getByText('1 started, 1 succeeded, 0 failed of at most 10')
+      .waitFor({ timeout: 3 * REFRESH_MS });
+    await shot('update-in-progress');
+  });
+
   it('disables and enables an update from its detail', async () => {
     await page.getByRole('link', { name: '1.2.0' }).click();
     await page.getByRole('button', { name: 'Disable' }).click();
@@ -120,7 +134,7 @@ describe('console in Chromium', () => {
     expect(await secret.inputValue()).toMatch(/^udt_/);
     await page.getByRole('button', { name: 'Copy' }).click();
     await page.getByRole('status').filter({ hasText: 'Copied' }).waitFor();
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await secret.inputValue());
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(await secret.inputValue());
     const row = page.getByRole('row').filter({ hasText: 'from the browser' });
     const id = (await row.getByRole('rowheader').textContent()) ?? '';
     expect(id).toMatch(/^[0-9a-f]{4,}$/);
@@ -146,7 +160,7 @@ describe('console in Chromium', () => {
       .getByRole('img', { name: /per day/ })
       .locator('canvas')
       .waitFor();
-    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const background = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(background).toBe('rgb(13, 17, 23)');
     await shot('overview-dark');
   });

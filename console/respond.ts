@@ -4,7 +4,9 @@
  * fix and are shown as they are; 5xx answers are generic and the cause goes to the log.
  */
 import type { ServerResponse } from 'node:http';
+import { AdminError, InvalidPolicyError } from '#admin/index.ts';
 import type { Logger } from '#functions/log.ts';
+import { ConsoleError } from './errors.ts';
 
 /** Everything the page loads comes from this server; nothing may frame it. */
 export const CONTENT_SECURITY_POLICY = [
@@ -29,19 +31,12 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
-/** An error that says which HTTP status it stands for (AdminError and ConsoleError both do). */
-interface StatusError extends Error {
-  readonly status: number;
-  /** InvalidPolicyError: the 1-based column the page marks. */
-  readonly column?: number;
-}
-
-function hasStatus(err: unknown): err is StatusError {
-  return (
-    err instanceof Error &&
-    typeof (err as Partial<StatusError>).status === 'number' &&
-    Number.isInteger((err as StatusError).status)
-  );
+/** The errors whose status and message are meant for the page: admin/'s and the console's own. */
+function statusOf(err: unknown): number {
+  if (err instanceof AdminError || err instanceof ConsoleError) {
+    return err.status >= 400 && err.status <= 599 ? err.status : 500;
+  }
+  return 500;
 }
 
 const GENERIC_5XX: Readonly<Record<number, string>> = {
@@ -56,14 +51,13 @@ export interface ErrorAnswer {
 
 /** The status and body for anything thrown while handling a request. */
 export function errorAnswer(err: unknown, log: Logger): ErrorAnswer {
-  const status = hasStatus(err) && err.status >= 400 && err.status <= 599 ? err.status : 500;
+  const status = statusOf(err);
   if (status >= 500) {
     log.error('console request failed', { error: err });
     return { status, body: { error: GENERIC_5XX[status] ?? "Internal error: see the console's log" } };
   }
-  const e = err as StatusError;
-  const error = e.message.replace(/\s*\n\s*/g, ' ').trim();
-  return { status, body: typeof e.column === 'number' ? { error, column: e.column } : { error } };
+  const error = (err as Error).message.replace(/\s*\n\s*/g, ' ').trim();
+  return { status, body: err instanceof InvalidPolicyError ? { error, column: err.column } : { error } };
 }
 
 export function send(

@@ -102,6 +102,19 @@ describe('console in Chromium', () => {
     await shot('updates');
   });
 
+  it('says in one line why a publish was refused, even while the file is still uploading', async () => {
+    const file = join(cloud.dataDir, 'large.bin');
+    writeFileSync(file, randomBytes(16 * 1024 * 1024));
+    await page.getByRole('link', { name: 'Publish' }).click();
+    await page.getByLabel('Version').fill('1.2.0');
+    await page.getByLabel('Image file').setInputFiles(file);
+    await page.getByRole('button', { name: 'Publish' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: /1\.2\.0/ });
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/already/i);
+    await page.getByRole('link', { name: 'Updates', exact: true }).click();
+  });
+
   it('shows a rollout move without reloading as devices check in and report', async () => {
     const granted = await checkin(cloud, { id: 'dev-eu', product: 'demo', version: '1.0.0', region: 'eu' });
     expect(granted.json.version).toBe('1.2.0');

@@ -346,6 +346,12 @@ describe('bad input answers 4xx in one line', () => {
     expectOneLineError(await call(method, path, { body }), status, message);
   });
 
+  it('answers a refused upload in one line while the image is still being sent', async () => {
+    const large = randomBytes(8 * 1024 * 1024);
+    const answer = await call('POST', publishPath({ version: 'bad', name: 'big.bin' }), { body: large });
+    expectOneLineError(answer, 400, /version/i);
+  });
+
   it('refuses a JSON route without a JSON content type (415)', async () => {
     const answer = await call('POST', '/api/tokens', {
       body: 'product=demo',

@@ -88,7 +88,10 @@ if ((args['tls-cert'] === undefined) !== (args['tls-key'] === undefined))
   fail('--tls-cert and --tls-key go together');
 
 const { jsonLogger } = await import('#functions/log.ts');
+// Loaded while the cloud starts; the console starts once the cloud is up (it opens it as the CLI does).
+const consoleModule = import('#console/index.ts');
 const log = jsonLogger('updraft-local', args.quiet === true);
+const consolePort = port(args['console-port'], '--console-port', 4080);
 const tlsCert = args['tls-cert'];
 const tlsKey = args['tls-key'];
 const publicUrl = url(args['public-url'], '--public-url');
@@ -115,19 +118,6 @@ try {
 }
 
 const dataDir = args.data ?? '.data';
-const { startCloudConsole } = await import('#console/index.ts');
-const webConsole = await startCloudConsole({
-  cloudName: 'local',
-  dataDir,
-  outputsFile: 'cdk-outputs.json',
-  defaultProduct: DEV_PRODUCT,
-  host: args['console-host'] ?? '127.0.0.1',
-  port: port(args['console-port'], '--console-port', 4080),
-  log,
-}).catch(async (err: Error) => {
-  await cloud.stop();
-  return fail(err.message);
-});
 const s3Host = args['s3-host'] ?? '127.0.0.1';
 if (!/^(127\.|::1$|localhost$)/.test(s3Host)) {
   // s3rver does not check signatures: on a reachable address anyone there could replace images
@@ -147,7 +137,6 @@ console.log(`Updraft local device cloud
   API     ${cloud.apiUrl}   (POST /tok/provision/update, /tok/provision/updateReport)
   Images  ${cloud.s3Url}
   Data    ${dataDir}
-  Console ${webConsole.url}   (open it in a browser; the secret signs you in)
 
 Development token for product "${DEV_PRODUCT}" (also in ${dataDir}/dev-token):
   ${cloud.devToken}
@@ -157,7 +146,25 @@ Quickstart, in another terminal:
   ${dataEnv}npx updraft publish --product ${DEV_PRODUCT} --version 1.1.0 --file /tmp/image.bin
   mkdir -p /tmp/device && cp config/*.json5 /tmp/device/   # the update script edits the copy${apiHint}
   UPDRAFT_TOKEN=$(cat ${dataDir}/dev-token) npx updraft-agent --once \\
-    --config /tmp/device/ioto.json5 --device /tmp/device/device.json5 --state /tmp/device/state
+    --config /tmp/device/ioto.json5 --device /tmp/device/device.json5 --state /tmp/device/state`);
+
+const webConsole = await (await consoleModule)
+  .startCloudConsole({
+    cloudName: 'local',
+    dataDir,
+    outputsFile: 'cdk-outputs.json',
+    defaultProduct: DEV_PRODUCT,
+    host: args['console-host'] ?? '127.0.0.1',
+    port: consolePort,
+    log,
+  })
+  .catch(async (err: Error) => {
+    await cloud.stop();
+    return fail(err.message);
+  });
+console.log(`
+Web console (the secret in the URL signs you in):
+  ${webConsole.url}
 Press Ctrl-C to stop.`);
 
 let stopping = false;

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Agent, type CycleResult } from './agent.ts';
 import { DEFAULT_CONFIG_FILES, loadAgentConfig } from './config.ts';
 import { ConfigError, errorLine, StateDirError } from './errors.ts';
-import { StreamLogger } from './log.ts';
+import { type Logger, StreamLogger } from './log.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -36,33 +36,18 @@ export function exitCodeOf(result: CycleResult): number {
   return EXIT_OK;
 }
 
+interface CliOptions {
+  config?: string;
+  device?: string;
+  state?: string;
+  once?: boolean;
+  verbose?: boolean;
+  help?: boolean;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
-  let values: {
-    config?: string;
-    device?: string;
-    state?: string;
-    once?: boolean;
-    verbose?: boolean;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: 'string' },
-        device: { type: 'string' },
-        state: { type: 'string' },
-        once: { type: 'boolean' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`updraft-agent: ${errorLine(err)} (see --help)\n`);
-    return EXIT_USAGE;
-  }
+  const values = parseOptions(argv);
+  if (typeof values === 'number') return values;
   if (values.help) {
     process.stdout.write(USAGE);
     return EXIT_OK;
@@ -74,13 +59,43 @@ export async function main(argv: readonly string[]): Promise<number> {
     write: (text) => process.stderr.write(text),
   });
   const stateDir = values.state ?? 'state';
-  /** A state directory that cannot be used is a usage error: one line naming --state, exit 2. */
-  const stateProblem = (err: unknown): number | undefined => {
-    if (!(err instanceof StateDirError)) return undefined;
-    process.stderr.write(`updraft-agent: --state ${stateDir}: ${err.problem}\n`);
+  const agent = openAgent(values, stateDir, log);
+  if (typeof agent === 'number') return agent;
+  agent.on('progress', (p) => log.progress(p.received, p.size));
+  return values.once ? runOnce(agent, stateDir, log) : runDaemon(agent, stateDir, log);
+}
+
+/** The parsed flags, or the exit code of bad usage (the one line already printed). */
+function parseOptions(argv: readonly string[]): CliOptions | number {
+  try {
+    return parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string' },
+        device: { type: 'string' },
+        state: { type: 'string' },
+        once: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`updraft-agent: ${errorLine(err)} (see --help)\n`);
     return EXIT_USAGE;
-  };
-  let agent: Agent;
+  }
+}
+
+/** A state directory that cannot be used is a usage error: one line naming --state, exit 2. */
+function stateProblem(err: unknown, stateDir: string): number | undefined {
+  if (!(err instanceof StateDirError)) return undefined;
+  process.stderr.write(`updraft-agent: --state ${stateDir}: ${err.problem}\n`);
+  return EXIT_USAGE;
+}
+
+/** The agent of the configuration files, or the exit code when there is nothing to run. */
+function openAgent(values: CliOptions, stateDir: string, log: Logger): Agent | number {
   try {
     const config = loadAgentConfig({
       ioto: values.config ?? DEFAULT_CONFIG_FILES.ioto,
@@ -90,44 +105,48 @@ export async function main(argv: readonly string[]): Promise<number> {
       log.info('Updates are disabled (services.update or update.enable is false)');
       return EXIT_OK;
     }
-    agent = new Agent({ config, stateDir, log });
+    return new Agent({ config, stateDir, log });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`updraft-agent: ${err.message}\n`);
       return EXIT_USAGE;
     }
-    const code = stateProblem(err);
+    const code = stateProblem(err, stateDir);
     if (code !== undefined) return code;
     throw err;
   }
-  agent.on('progress', (p) => log.progress(p.received, p.size));
+}
 
-  if (values.once) {
-    // As in daemon mode: a stop ends the update script's process group and leaves the state on disk
-    // saying what was interrupted, rather than orphaning the script.
-    let stopping = false;
-    const onSignal = () => {
-      if (stopping) return;
-      stopping = true;
-      log.info('Stopping');
-      agent.stop().catch((err: unknown) => log.error(errorLine(err)));
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      return exitCodeOf(await agent.checkin());
-    } catch (err) {
-      const code = stateProblem(err);
-      if (code !== undefined) return code;
-      log.error(errorLine(err));
-      return EXIT_FAILED;
-    } finally {
-      await agent.stop();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+/**
+ * `--once`. As in daemon mode, a stop ends the update script's process group and leaves the state on
+ * disk saying what was interrupted, rather than orphaning the script.
+ */
+async function runOnce(agent: Agent, stateDir: string, log: Logger): Promise<number> {
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('Stopping');
+    agent.stop().catch((err: unknown) => log.error(errorLine(err)));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return exitCodeOf(await agent.checkin());
+  } catch (err) {
+    const code = stateProblem(err, stateDir);
+    if (code !== undefined) return code;
+    log.error(errorLine(err));
+    return EXIT_FAILED;
+  } finally {
+    await agent.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
+}
 
+/** The daemon: checks in on the schedule until SIGINT/SIGTERM, or until the update script asks to exit. */
+function runDaemon(agent: Agent, stateDir: string, log: Logger): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const shutdown = (code: number) => {
@@ -152,7 +171,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
     } catch (err) {
       stopping = true;
-      const code = stateProblem(err);
+      const code = stateProblem(err, stateDir);
       if (code === undefined) log.error(errorLine(err));
       resolve(code ?? EXIT_FAILED);
     }

@@ -10,6 +10,10 @@
  *   update.period    time between checkins, Ioto duration (default "24 hrs"). A cloud's `nextCheckin`
  *                    overrides it, clamped to [60 secs, 7 days] (schedule.ts).
  *   update.jitter    random delay added to each period (default "0 secs").
+ *   update.schedule  cron pattern (minute hour day month weekday, local time): a scheduled checkin runs
+ *                    only in a minute it matches, once the period has passed (windows.ts).
+ *   update.apply     cron pattern: a verified image is applied only in a minute it matches; until then
+ *                    it waits in the state directory, across restarts.
  *   update.keys      Ed25519 public keys (base64 raw 32 bytes or PEM), one string or a list. When set,
  *                    every offer must carry a signature that verifies with one of them.
  *   update.applyTimeout  limit on the update script (default "10 mins", at most 24 days). Updraft extension.
@@ -34,6 +38,7 @@ import type { DeviceObject } from '#core/types.ts';
 import { isSemver } from '#core/version.ts';
 import { ConfigError } from './errors.ts';
 import { ProxySettingError, type ProxySettings, proxySettingsFromEnv } from './proxy.ts';
+import { CronWindow } from './windows.ts';
 
 export interface DeviceIdentity {
   readonly id: string;
@@ -64,6 +69,10 @@ export interface AgentConfig {
   /** Absolute path of the update script, if configured. */
   readonly updateScript?: string;
   readonly versionCommand?: string;
+  /** `update.schedule`: cron pattern of the minutes a scheduled checkin may run in (Ioto). */
+  readonly schedule?: string;
+  /** `update.apply`: cron pattern of the minutes a verified image may be applied in (Ioto). */
+  readonly apply?: string;
   readonly device: DeviceIdentity;
 }
 
@@ -309,7 +318,30 @@ export function parseIotoConfig(
     keys: parseKeys(file, update.keys),
     ...(script ? { updateScript: resolve(cwd, script) } : {}),
     ...(versionCommand ? { versionCommand } : {}),
+    ...cronWindows(file, update),
   };
+}
+
+/** `update.schedule` and `update.apply`, checked to be cron patterns that match some minute. */
+function cronWindows(file: string, update: Json): { schedule?: string; apply?: string } {
+  const windows: { schedule?: string; apply?: string } = {};
+  for (const name of ['schedule', 'apply'] as const) {
+    const key = `update.${name}`;
+    const pattern = optionalString(file, key, update[name]);
+    if (pattern === undefined) continue;
+    let window: CronWindow;
+    try {
+      window = new CronWindow(pattern.trim());
+    } catch (err) {
+      const why = (err as Error).message.replace(/^CronPattern: /, '');
+      throw new ConfigError(file, key, `not a cron pattern (minute hour day month weekday): ${why}`);
+    }
+    if (window.nextOpen(Date.now()) === undefined) {
+      throw new ConfigError(file, key, `${JSON.stringify(pattern)} matches no minute from now on`);
+    }
+    windows[name] = pattern.trim();
+  }
+  return windows;
 }
 
 /**

@@ -10,30 +10,40 @@
  *   checking ─no-update | skip | checkin-failed→ idle;  checking ─refuse→ reporting
  *   downloading ─download-failed→ idle (partial file kept for resume);  ─download-refused→ reporting
  *     (refused outright, or failed MAX_DOWNLOAD_CYCLES times in a row)
+ *   verifying ─deferred→ waiting (outside the update.apply window) ─window-open→ verifying
  *   verifying ─rejected→ reporting;  applying ─apply-failed→ reporting;  reporting ─report-failed→ reporting
  *   after a restart: checking | downloading | verifying ─interrupted→ idle, applying ─interrupted→ pending-confirm
  *     (once an update script the previous process left running is over); stop() during the script
  *     leaves `applying` on disk for that recovery
+ *
+ * Each state's handler is in cycle.ts; the record's shape is in state-record.ts.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ReportStatus } from '#core/types.ts';
 import { StateDirError, StateLockedError } from './errors.ts';
 import { identify, isSameProcess, type ProcessIdentity, writeAllSync } from './proc.ts';
+import {
+  type AgentStateName,
+  initialState,
+  isObject,
+  isPersistedState,
+  type PersistedState,
+} from './state-record.ts';
 
-/** Bumped when the record changes shape; a record of another format is set aside, not misread. */
-export const STATE_FORMAT = 1;
-
-export const STATES = [
-  'idle',
-  'checking',
-  'downloading',
-  'verifying',
-  'applying',
-  'reporting',
-  'pending-confirm',
-] as const;
-export type AgentStateName = (typeof STATES)[number];
+export {
+  type AgentStateName,
+  type ApplyRecord,
+  type DownloadRecord,
+  type FailureRecord,
+  initialState,
+  isPersistedState,
+  type Offer,
+  type PersistedState,
+  type ReportRecord,
+  type ScriptRecord,
+  STATE_FORMAT,
+  STATES,
+} from './state-record.ts';
 
 export type AgentEvent =
   | 'checkin'
@@ -46,6 +56,8 @@ export type AgentEvent =
   | 'download-failed'
   | 'download-refused'
   | 'verified'
+  | 'deferred'
+  | 'window-open'
   | 'rejected'
   | 'applied'
   | 'apply-failed'
@@ -73,7 +85,9 @@ export const TRANSITIONS: Readonly<
     'download-refused': 'reporting',
     interrupted: 'idle',
   },
-  verifying: { verified: 'applying', rejected: 'reporting', interrupted: 'idle' },
+  verifying: { verified: 'applying', deferred: 'waiting', rejected: 'reporting', interrupted: 'idle' },
+  // Verified again from the file when the window opens: it waited on disk, perhaps for hours.
+  waiting: { 'window-open': 'verifying' },
   applying: { applied: 'pending-confirm', 'apply-failed': 'reporting', interrupted: 'pending-confirm' },
   'pending-confirm': { confirmed: 'reporting' },
   reporting: { reported: 'idle', 'report-failed': 'reporting' },
@@ -93,88 +107,6 @@ export function nextState(from: AgentStateName, event: AgentEvent): AgentStateNa
   const to = TRANSITIONS[from][event];
   if (!to) throw new InvalidTransitionError(from, event);
   return to;
-}
-
-/** What the device cloud offered (DESIGN §2), validated. */
-export interface Offer {
-  readonly update: string;
-  readonly version: string;
-  readonly url: string;
-  readonly checksum: string;
-  readonly size: number;
-  readonly signature?: string;
-}
-
-/** A partial or complete download in the state directory. */
-export interface DownloadRecord {
-  readonly update: string;
-  readonly checksum: string;
-  readonly size: number;
-  /** File name inside the downloads directory. */
-  readonly file: string;
-  /** Bytes known to be on disk (fsynced); a restart truncates the file to this and re-hashes it. */
-  readonly offset: number;
-  /**
-   * Consecutive download cycles of this update that failed without adding a byte. Checkins do not
-   * reset it (only progress does); it drives the retry delay and, at MAX_DOWNLOAD_CYCLES, fails the update.
-   */
-  readonly failures?: number;
-}
-
-/** The update script's process, persisted so a restart can wait for (or end) a script left running. */
-export interface ScriptRecord extends ProcessIdentity {
-  /** Epoch ms when the script started: its applyTimeout runs from there. */
-  readonly startedAt: number;
-}
-
-/** The pending record written before applying: what to confirm on the next start. */
-export interface ApplyRecord {
-  readonly update: string;
-  readonly version: string;
-  /** Version running before the apply. */
-  readonly from: string;
-  /** Set once the apply step finished with success; absent means it was interrupted. */
-  readonly finished?: boolean;
-  /** The update script asked the agent to exit; the next start confirms. */
-  readonly exitRequested?: boolean;
-  /** The running update script; its PID is its process group id. */
-  readonly script?: ScriptRecord;
-}
-
-export interface ReportRecord {
-  readonly update: string;
-  readonly success: boolean;
-  readonly status: ReportStatus;
-  readonly error?: string;
-  /** Version running when reporting. */
-  readonly version: string;
-}
-
-/** Back-off of one update id that failed. */
-export interface FailureRecord {
-  readonly failures: number;
-  /** Epoch ms before which the id is not tried again. */
-  readonly retryAt: number;
-}
-
-export interface PersistedState {
-  readonly format: typeof STATE_FORMAT;
-  readonly state: AgentStateName;
-  /** Epoch ms of the last checkin that got an answer. */
-  readonly lastCheckin?: number;
-  /** Epoch ms when the schedule runs the next checkin. */
-  readonly nextCheckin?: number;
-  /** Consecutive failed checkins, for the backoff. */
-  readonly checkinFailures: number;
-  readonly offer?: Offer;
-  readonly download?: DownloadRecord;
-  readonly apply?: ApplyRecord;
-  readonly report?: ReportRecord;
-  readonly failed: Readonly<Record<string, FailureRecord>>;
-}
-
-export function initialState(): PersistedState {
-  return { format: STATE_FORMAT, state: 'idle', checkinFailures: 0, failed: {} };
 }
 
 const STATE_FILE = 'state.json';
@@ -330,112 +262,4 @@ function unlinkQuiet(path: string): void {
   } catch {
     // Already gone.
   }
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-const isString = (v: unknown): v is string => typeof v === 'string';
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const optional =
-  <T>(check: (v: unknown) => v is T) =>
-  (v: unknown): boolean =>
-    v === undefined || check(v);
-const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
-/** A plain file name: the download is opened inside the downloads directory, never elsewhere. */
-const isFileName = (v: unknown): v is string =>
-  typeof v === 'string' && /^[A-Za-z0-9._-]{1,200}$/.test(v) && v !== '.' && v !== '..';
-const REPORT_STATUSES: readonly string[] = ['downloaded', 'verified', 'applied', 'failed', 'rejected'];
-
-function isOffer(v: unknown): boolean {
-  return (
-    isObject(v) &&
-    isString(v.update) &&
-    isString(v.version) &&
-    isString(v.url) &&
-    isString(v.checksum) &&
-    isCount(v.size) &&
-    optional(isString)(v.signature)
-  );
-}
-
-function isDownloadRecord(v: unknown): boolean {
-  return (
-    isObject(v) &&
-    isString(v.update) &&
-    isString(v.checksum) &&
-    isCount(v.size) &&
-    isFileName(v.file) &&
-    isCount(v.offset) &&
-    optional(isCount)(v.failures)
-  );
-}
-
-function isScriptRecord(v: unknown): boolean {
-  return (
-    isObject(v) &&
-    isCount(v.pid) &&
-    v.pid > 0 &&
-    isTime(v.startedAt) &&
-    optional(isString)(v.boot) &&
-    optional(isString)(v.start)
-  );
-}
-
-function isApplyRecord(v: unknown): boolean {
-  return (
-    isObject(v) &&
-    isString(v.update) &&
-    isString(v.version) &&
-    isString(v.from) &&
-    optional(isBoolean)(v.finished) &&
-    optional(isBoolean)(v.exitRequested) &&
-    (v.script === undefined || isScriptRecord(v.script))
-  );
-}
-
-function isReportRecord(v: unknown): boolean {
-  return (
-    isObject(v) &&
-    isString(v.update) &&
-    isBoolean(v.success) &&
-    isString(v.status) &&
-    REPORT_STATUSES.includes(v.status) &&
-    optional(isString)(v.error) &&
-    isString(v.version)
-  );
-}
-
-function isFailureRecord(v: unknown): boolean {
-  return isObject(v) && isCount(v.failures) && isTime(v.retryAt);
-}
-
-/**
- * The whole record, nested records included: a field of the wrong shape (`"apply": null`) would
- * otherwise surface as a crash in the middle of a cycle, on every start.
- */
-export function isPersistedState(v: unknown): v is PersistedState {
-  if (!isObject(v)) return false;
-  const s = v;
-  return (
-    s.format === STATE_FORMAT &&
-    typeof s.state === 'string' &&
-    (STATES as readonly string[]).includes(s.state) &&
-    isCount(s.checkinFailures) &&
-    optional(isTime)(s.lastCheckin) &&
-    optional(isTime)(s.nextCheckin) &&
-    (s.offer === undefined || isOffer(s.offer)) &&
-    (s.download === undefined || isDownloadRecord(s.download)) &&
-    (s.apply === undefined || isApplyRecord(s.apply)) &&
-    (s.report === undefined || isReportRecord(s.report)) &&
-    isObject(s.failed) &&
-    Object.values(s.failed).every(isFailureRecord) &&
-    // The states that act on a record need it.
-    (!['applying', 'pending-confirm'].includes(s.state) || s.apply !== undefined) &&
-    (s.state !== 'reporting' || s.report !== undefined)
-  );
 }

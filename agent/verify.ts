@@ -2,6 +2,8 @@
  * Verification rules of DESIGN §7. The offer is checked before downloading (signature and version
  * rule, so a refused image costs no bandwidth) and the image after (sha256).
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { verifyManifest } from '#core/manifest.ts';
 import { compareVersions } from '#core/version.ts';
 import { VerificationError } from './errors.ts';
@@ -58,4 +60,11 @@ export function checkDigest(actual: string, offer: Offer): void {
   if (actual !== offer.checksum) {
     throw new VerificationError(`Image sha256 ${actual} does not match the checksum ${offer.checksum}`);
   }
+}
+
+/** sha256 (hex) of a file: an image that waited on disk for its apply window is hashed again. */
+export async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

@@ -4,7 +4,7 @@
  * Also through a proxy that cuts the image download at 20 random offsets, and with signed updates.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -163,4 +163,50 @@ describe('updraft-agent --once against the local cloud', () => {
     ).updates.find((u) => u.version === '2.0.0');
     expect(update).toMatchObject({ success: 1, failure: 1 });
   }, 120_000);
+
+  it('update.apply: outside the window verifies but does not apply; a restart in the window applies without downloading again', async () => {
+    const file = join(work, 'image-windowed.bin');
+    writeFileSync(file, randomBytes(256 * 1024));
+    const published = await runUpdraft(
+      // The newest version of the product the device token serves, whichever tests ran before.
+      ['publish', '--product', 'demo', '--version', '3.0.0', '--file', file],
+      env(),
+    );
+    expect(published.code, published.stderr).toBe(0);
+    const dir = join(work, 'dev-windowed');
+    const files = writeAgentFiles(dir, {
+      api: cloud.apiUrl,
+      token: TOKEN_FROM_ENV,
+      script: SCRIPT,
+      device: { id: 'dev-windowed' },
+    });
+    // Twelve hours from now, local time, as the cron pattern reads it: far outside any run of this test.
+    setApplyWindow(files.ioto, `* ${(new Date().getHours() + 12) % 24} * * *`);
+    const args = ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')];
+    const requestsBefore = proxy.requests;
+
+    const outside = await runAgent(AGENT, args, { cwd: dir, env: env(), timeoutMs: 30_000 });
+    expect(outside.code, outside.stderr).toBe(0);
+    expect(outside.stderr).toMatch(/update\.apply lets it apply at \d{4}-\d\d-\d\dT\d\d:00:00\.000Z/);
+    expect(readFileSync(files.ioto, 'utf8')).toMatch(/"version": "1\.0\.0"/);
+    expect(existsSync(join(dir, 'state/installed'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(dir, 'state/state.json'), 'utf8')).state).toBe('waiting');
+    const downloaded = proxy.requests - requestsBefore;
+    expect(downloaded).toBeGreaterThan(0);
+
+    setApplyWindow(files.ioto, '* * * * *');
+    const inside = await runAgent(AGENT, args, { cwd: dir, env: env(), timeoutMs: 30_000 });
+    expect(inside.code, inside.stderr).toBe(0);
+    expect(readFileSync(files.ioto, 'utf8')).toMatch(/"version": "3\.0\.0"/);
+    expect(readFileSync(join(dir, 'state/installed/demo-3.0.0.img'))).toEqual(readFileSync(file));
+    expect(proxy.requests - requestsBefore).toBe(downloaded);
+  }, 120_000);
 });
+
+/** Sets `update.apply` in an ioto.json5 written by writeAgentFiles (a comment line, then JSON). */
+function setApplyWindow(ioto: string, pattern: string): void {
+  const [comment, ...json] = readFileSync(ioto, 'utf8').split('\n');
+  const config = JSON.parse(json.join('\n')) as { update: Record<string, unknown> };
+  config.update.apply = pattern;
+  writeFileSync(ioto, `${comment}\n${JSON.stringify(config, null, 2)}\n`);
+}

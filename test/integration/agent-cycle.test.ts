@@ -293,6 +293,20 @@ sed -i 's/"version": "1.0.0"/"version": "'"$UPDATE_VERSION"'"/' "$UPDATE_CONFIG"
     expect([version, id]).toEqual(['1.1.0', 'upd-1']);
   });
 
+  it('paces the image download by update.throttle from ioto.json5', async () => {
+    const env = await makeEnv({ imageSize: 320 * 1024 });
+    const [comment, ...json] = readFileSync(env.files.ioto, 'utf8').split('\n');
+    const config = JSON.parse(json.join('\n')) as { update: Record<string, unknown> };
+    config.update.throttle = 150;
+    writeFileSync(env.files.ioto, `${comment}\n${JSON.stringify(config, null, 2)}\n`);
+    offerImage(env);
+    const { agent } = newAgent(env);
+    const started = performance.now();
+    expect((await agent.checkin()).outcome).toBe('applied');
+    // 320 KiB in reads of at most 64 KiB: at least 5 reads, a pause of 150 ms after each but the last.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(4 * 150);
+  });
+
   it('honours Retry-After of a 503 and the server nextCheckin', async () => {
     const env = await makeEnv();
     env.cloud.onCheckin = () => ({ status: 503, body: 'Busy', headers: { 'retry-after': '600' } });

@@ -208,6 +208,8 @@ export interface FaultProxy {
   /** Faults not triggered yet. */
   readonly pending: Fault[];
   readonly triggered: Fault[];
+  /** Requests forwarded so far. */
+  readonly requests: number;
   close(): Promise<void>;
 }
 
@@ -220,7 +222,9 @@ export async function startFaultProxy(upstream: string, faults: readonly Fault[]
   const origin = new URL(upstream);
   const pending = [...faults].sort((a, b) => a.at - b.at);
   const triggered: Fault[] = [];
+  let requests = 0;
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    requests++;
     const upstreamReq = http.request(
       new URL(req.url ?? '/', origin),
       { method: req.method, headers: { ...req.headers, host: origin.host } },
@@ -271,6 +275,9 @@ export async function startFaultProxy(upstream: string, faults: readonly Fault[]
     },
     pending,
     triggered,
+    get requests() {
+      return requests;
+    },
     close: () => close(server),
   };
 }

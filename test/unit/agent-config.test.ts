@@ -71,6 +71,15 @@ describe('parseIotoConfig', () => {
     });
   });
 
+  it('reads update.schedule and update.apply as cron patterns (Ioto), trimmed', () => {
+    const windows = { schedule: ' */15 * * * * ', apply: '* 1-4 * * 1-5' };
+    expect(parse({ ...VALID, update: { ...VALID.update, ...windows } })).toMatchObject({
+      schedule: '*/15 * * * *',
+      apply: '* 1-4 * * 1-5',
+    });
+    expect(parse(VALID)).not.toHaveProperty('apply');
+  });
+
   it('accepts timeouts up to 24 days', () => {
     const config = parse({
       ...VALID,
@@ -196,6 +205,31 @@ describe('parseIotoConfig', () => {
       'stallTimeout past what a timer holds',
       { ...VALID, update: { ...VALID.update, stallTimeout: '1 month' } },
       `${FILE}: update.stallTimeout: must be at most 24 days`,
+    ],
+    [
+      'apply not a cron pattern',
+      { ...VALID, update: { ...VALID.update, apply: 'nightly' } },
+      `${FILE}: update.apply: not a cron pattern (minute hour day month weekday): invalid configuration format ('nightly'), exactly five, six, or seven space separated parts are required.`,
+    ],
+    [
+      'schedule with seconds (six fields)',
+      { ...VALID, update: { ...VALID.update, schedule: '0 * * * * *' } },
+      `${FILE}: update.schedule: not a cron pattern (minute hour day month weekday): mode '5-part' requires exactly 5 parts, but pattern '0 * * * * *' has 6 parts.`,
+    ],
+    [
+      'apply hour out of range',
+      { ...VALID, update: { ...VALID.update, apply: '* 24 * * *' } },
+      `${FILE}: update.apply: not a cron pattern (minute hour day month weekday): Invalid value for hour: 24`,
+    ],
+    [
+      'apply never matches',
+      { ...VALID, update: { ...VALID.update, apply: '0 3 31 2 *' } },
+      `${FILE}: update.apply: "0 3 31 2 *" matches no minute from now on`,
+    ],
+    [
+      'schedule not a string',
+      { ...VALID, update: { ...VALID.update, schedule: 5 } },
+      `${FILE}: update.schedule: must be a string`,
     ],
   ])('%s', (_name, value, message) => {
     expect(problem(() => parse(value))).toBe(message);

@@ -76,6 +76,12 @@ describe('transition table: state sequences', () => {
       ['checkin', 'refuse', 'report-failed', 'report-failed', 'reported'],
       ['checking', 'reporting', 'reporting', 'reporting', 'idle'],
     ],
+    [
+      'verified outside the apply window: waits, verified again when it opens',
+      'idle',
+      ['checkin', 'offer', 'downloaded', 'deferred', 'window-open', 'verified'],
+      ['checking', 'downloading', 'verifying', 'waiting', 'verifying', 'applying'],
+    ],
     ['killed while checking', 'checking', ['interrupted'], ['idle']],
     [
       'killed while downloading: resumes from idle',

@@ -4,8 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkPolicy } from '#cli/policy-check.ts';
-import { checkSettings } from '#cli/updates.ts';
+import { checkPolicy, InvalidPolicyError } from '#admin/index.ts';
+import { checkSettings } from '#admin/settings.ts';
 import { PolicyError } from '#core/errors.ts';
 import { compilePolicy, policyContext } from '#core/policy.ts';
 import { compileSafeRegex, REGEX_LIMITS } from '#core/policy-regex.ts';
@@ -14,9 +14,10 @@ function device(props: Record<string, unknown>) {
   return policyContext({ id: 'd1', product: 'p', version: '1.0.0', ...props }, '1.0.0', '1.1.0');
 }
 
+/** What `updraft policy check` answers: the policy's compile error. */
 function refusal(source: string): PolicyError {
   try {
-    checkPolicy(source);
+    compilePolicy(source);
   } catch (e) {
     expect(e).toBeInstanceOf(PolicyError);
     return e as PolicyError;
@@ -40,7 +41,7 @@ describe('the issue patterns', () => {
     's =~ /(?:.|a){1,1000}$/',
     's =~ /[a-z]{0,1000}[a-z]{0,1000}[a-z]{0,1000}!/',
     'x == 1 || s =~ /\\w{1,100}!/i',
-  ])('refuses %s at check and publish with a one-line reason at the regex', (source) => {
+  ])('refuses %s at check and publish with a one-line reason at the regex', async (source) => {
     const error = refusal(source);
     expect(error.reason).toMatch(/^Regex too complex: it compiles to [\d,a-z ]+ steps, the limit is 64 /);
     expect(error.reason).not.toContain('\n');
@@ -48,6 +49,9 @@ describe('the issue patterns', () => {
     expect(source[error.column - 2]).toBe('/');
     expect(error.column).toBe(source.indexOf('/') + 2);
     expect(() => checkSettings('1.0.0', false, { policy: source, description: '' })).toThrow(PolicyError);
+    const checked = checkPolicy({ policy: source });
+    await expect(checked).rejects.toBeInstanceOf(InvalidPolicyError);
+    await expect(checked).rejects.toMatchObject({ reason: error.reason, column: error.column, status: 400 });
   });
 
   it('keeps every accepted program within the limit, and long literals on V8', () => {

@@ -14,6 +14,7 @@ export type {
   PolicyCheckResult,
   ProductStats,
   TokenInfo,
+  UpdateChanges,
   UpdateCounters,
   UpdateRecord,
   UpdateStats,

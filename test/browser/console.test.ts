@@ -138,6 +138,28 @@ describe('console in Chromium', () => {
     await shot('update-detail');
   });
 
+  it('edits the policy and removes a limit from the detail', async () => {
+    await page.getByRole('button', { name: 'Edit' }).click();
+    const form = page.getByRole('form', { name: 'Edit 1.2.0' });
+    await form.getByLabel('Policy').fill('region == "us"');
+    await form.getByLabel('Device limit').fill('');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await form.waitFor({ state: 'detached' });
+    const facts = await page.getByRole('definition').allTextContents();
+    expect(facts.slice(1, 3)).toEqual(['region == "us"', 'none']);
+  });
+
+  it('cancels a delete from the keyboard: the confirmation takes focus and Escape closes it', async () => {
+    await page.getByRole('button', { name: 'Delete', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Delete update 1.2.0?' });
+    await dialog.waitFor();
+    expect(await dialog.evaluate((el) => el.contains(el.ownerDocument.activeElement))).toBe(true);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await page.getByRole('heading', { name: 'Update 1.2.0 of demo' }).count()).toBe(1);
+  });
+
   it('creates a token, shows its secret once, and revokes it', async () => {
     await page.getByRole('link', { name: 'Tokens' }).click();
     await page.getByLabel('Description').fill('from the browser');

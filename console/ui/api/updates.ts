@@ -1,5 +1,5 @@
 /** Published updates of a product: list, show, publish, enable, disable, edit, delete. */
-import type { PublishSettings, UpdateRecord } from '../../api-types.ts';
+import type { PublishSettings, UpdateChanges, UpdateRecord } from '../../api-types.ts';
 import { request, segment, type UploadProgress, upload } from './http.ts';
 
 const base = (product: string) => `/api/products/${segment(product)}/updates`;
@@ -15,6 +15,10 @@ export const enableUpdate = (product: string, version: string) =>
 
 export const disableUpdate = (product: string, version: string) =>
   request<UpdateRecord>('POST', `${one(product, version)}/disable`);
+
+/** Changes policy, description or limits; null removes a limit. */
+export const editUpdate = (product: string, version: string, changes: UpdateChanges) =>
+  request<UpdateRecord>('PATCH', one(product, version), changes);
 
 export const deleteUpdate = (product: string, version: string) =>
   request<UpdateRecord>('DELETE', one(product, version));

@@ -5,6 +5,7 @@ import { deleteUpdate, disableUpdate, enableUpdate, showUpdate } from '../api/up
 import { ErrorLine, RolloutProgress } from '../components.tsx';
 import { bytes, limits, policyText, status } from '../format.ts';
 import { useLoad } from '../hooks.ts';
+import { EditUpdate } from './edit-update.tsx';
 
 function Facts({ update }: { update: UpdateRecord }) {
   const rows: [string, string][] = [
@@ -37,6 +38,7 @@ export function UpdateDetail({ product, version }: { product: string; version: s
   } = useLoad(() => showUpdate(product, version), `${product}/${version}`);
   const [actionError, setActionError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  const [editing, setEditing] = useState(false);
   const confirm = useRef<HTMLDialogElement>(null);
 
   const act = (action: () => Promise<unknown>, after?: () => void) => {
@@ -95,10 +97,22 @@ export function UpdateDetail({ product, version }: { product: string; version: s
                 Enable
               </button>
             )}
+            <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
+              Edit
+            </button>
             <button type="button" class="danger" disabled={busy} onClick={() => confirm.current?.showModal()}>
               Delete
             </button>
           </div>
+          {editing && (
+            <EditUpdate
+              update={update}
+              onSaved={() => {
+                setEditing(false);
+                reload();
+              }}
+            />
+          )}
           <dialog ref={confirm} aria-labelledby="confirm-title">
             <h3 id="confirm-title">Delete update {update.version}?</h3>
             <p>Devices stop getting it and its image is removed. This cannot be undone.</p>

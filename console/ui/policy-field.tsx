@@ -1,0 +1,72 @@
+/** The policy field's live check (publish and edit): compiled as it is typed, an error marks its column. */
+import { useEffect, useState } from 'preact/hooks';
+import type { PolicyCheckResult } from '../api-types.ts';
+import { ApiError } from './api/http.ts';
+import { checkPolicy } from './api/policy.ts';
+
+const POLICY_CHECK_DELAY_MS = 250;
+
+/** The rollout limits a form offers, by their field names in the API. */
+export const LIMITS = [
+  { name: 'percentage', label: 'Percentage of devices' },
+  { name: 'limit', label: 'Device limit' },
+  { name: 'rate', label: 'Rate (grants per period)' },
+  { name: 'period', label: 'Period (seconds)' },
+] as const;
+
+export type PolicyState =
+  | { kind: 'idle' }
+  | { kind: 'ok'; result: PolicyCheckResult }
+  | { kind: 'invalid'; message: string; column?: number | undefined };
+
+/** Compiles the policy shortly after typing stops; the latest answer wins. */
+export function usePolicyCheck(policy: string, version: string): PolicyState {
+  const [state, setState] = useState<PolicyState>({ kind: 'idle' });
+  useEffect(() => {
+    let current = true;
+    const timer = setTimeout(() => {
+      checkPolicy(policy, /^\d+\.\d+\.\d+/.test(version) ? version : undefined).then(
+        (result) => current && setState({ kind: 'ok', result }),
+        (err: Error) =>
+          current &&
+          setState({
+            kind: 'invalid',
+            message: err.message,
+            column: err instanceof ApiError ? err.column : undefined,
+          }),
+      );
+    }, POLICY_CHECK_DELAY_MS);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [policy, version]);
+  return state;
+}
+
+export function PolicyStatus({ state, policy }: { state: PolicyState; policy: string }) {
+  if (state.kind === 'idle') return <p id="policy-status" />;
+  if (state.kind === 'ok') {
+    const { result } = state;
+    return (
+      <p id="policy-status" class="ok" role="status">
+        {result.isDefault
+          ? 'Default policy: devices older than this version'
+          : `Policy OK: ${result.terms} terms`}
+      </p>
+    );
+  }
+  const column = state.column;
+  return (
+    <div id="policy-status" role="alert" class="error">
+      <p>{state.message}</p>
+      {column !== undefined && (
+        <pre aria-hidden="true">
+          {policy}
+          {'\n'}
+          {`${' '.repeat(Math.max(column - 1, 0))}^ column ${column}`}
+        </pre>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,86 @@
+/** Editing an update's policy, description and limits; only what changed is sent, an emptied limit is removed. */
+import { useState } from 'preact/hooks';
+import type { UpdateChanges, UpdateRecord } from '../../api-types.ts';
+import { editUpdate } from '../api/updates.ts';
+import { ErrorLine } from '../components.tsx';
+import { LIMITS, PolicyStatus, usePolicyCheck } from '../policy-field.tsx';
+
+function changesFrom(form: HTMLFormElement, update: UpdateRecord): UpdateChanges {
+  const data = new FormData(form);
+  const text = (name: string) => String(data.get(name) ?? '').trim();
+  const changes: Record<string, string | number | null> = {};
+  if (text('policy') !== update.policy) changes.policy = text('policy');
+  if (text('description') !== update.description) changes.description = text('description');
+  for (const { name } of LIMITS) {
+    const value = text(name) === '' ? null : Number(text(name));
+    if (value !== (update[name] ?? null)) changes[name] = value;
+  }
+  return changes;
+}
+
+export function EditUpdate({ update, onSaved }: { update: UpdateRecord; onSaved: () => void }) {
+  const [policy, setPolicy] = useState(update.policy);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const policyState = usePolicyCheck(policy, update.version);
+
+  const save = (event: Event) => {
+    event.preventDefault();
+    const changes = changesFrom(event.currentTarget as HTMLFormElement, update);
+    if (Object.keys(changes).length === 0) return setError('Nothing changed: edit a field first');
+    setBusy(true);
+    setError(undefined);
+    editUpdate(update.product, update.version, changes).then(
+      () => {
+        setBusy(false);
+        onSaved();
+      },
+      (err: Error) => {
+        setBusy(false);
+        setError(err.message);
+      },
+    );
+  };
+
+  return (
+    <form aria-labelledby="edit-title" onSubmit={save}>
+      <h3 id="edit-title">Edit {update.version}</h3>
+      <label>
+        Policy
+        <textarea
+          name="policy"
+          rows={3}
+          spellcheck={false}
+          aria-describedby="policy-status"
+          aria-invalid={policyState.kind === 'invalid'}
+          value={policy}
+          onInput={(e) => setPolicy(e.currentTarget.value)}
+        />
+      </label>
+      <PolicyStatus state={policyState} policy={policy} />
+      <label>
+        Description
+        <input name="description" defaultValue={update.description} />
+      </label>
+      <fieldset>
+        <legend>Limits (empty: none)</legend>
+        {LIMITS.map(({ name, label }) => (
+          <label key={name}>
+            {label}
+            <input
+              name={name}
+              type="number"
+              min="0"
+              step="any"
+              defaultValue={update[name]?.toString() ?? ''}
+            />
+          </label>
+        ))}
+      </fieldset>
+      <button type="submit" disabled={busy}>
+        Save changes
+      </button>
+      <ErrorLine message={error} />
+    </form>
+  );
+}

@@ -100,18 +100,14 @@ function days(url: URL): number | undefined {
   return Number(text);
 }
 
-/** The routes over one cloud's admin operations. */
-export function apiRoutes({ cloud, defaultProduct }: ApiOptions): Route[] {
-  const update = (params: Readonly<Record<string, string>>) => ({
-    product: params.product ?? '',
-    version: params.version ?? '',
-  });
+const update = (params: Readonly<Record<string, string>>) => ({
+  product: params.product ?? '',
+  version: params.version ?? '',
+});
+
+/** Published updates: list, publish, show, edit, delete, enable, disable. */
+function updateRoutes(cloud: NamedCloud): Route[] {
   return [
-    {
-      method: 'GET',
-      path: '/api/session',
-      handle: async () => ok({ cloud: cloud.name, defaultProduct } satisfies ApiSession),
-    },
     {
       method: 'GET',
       path: '/api/products/:product/updates',
@@ -153,6 +149,17 @@ export function apiRoutes({ cloud, defaultProduct }: ApiOptions): Route[] {
       path: '/api/products/:product/updates/:version/disable',
       handle: async ({ params }) => ok(await disableUpdate(cloud, update(params))),
     },
+  ];
+}
+
+/** What the fleet looks like and what a policy would do. */
+function fleetRoutes({ cloud, defaultProduct }: ApiOptions): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/api/session',
+      handle: async () => ok({ cloud: cloud.name, defaultProduct } satisfies ApiSession),
+    },
     {
       method: 'GET',
       path: '/api/products/:product/stats',
@@ -176,6 +183,12 @@ export function apiRoutes({ cloud, defaultProduct }: ApiOptions): Route[] {
         );
       },
     },
+  ];
+}
+
+/** Device tokens: list, create (the secret in the answer, once), revoke. */
+function tokenRoutes(cloud: NamedCloud): Route[] {
+  return [
     {
       method: 'GET',
       path: '/api/tokens',
@@ -203,4 +216,9 @@ export function apiRoutes({ cloud, defaultProduct }: ApiOptions): Route[] {
       handle: async ({ params }) => ok(await revokeToken(cloud, params.id ?? '')),
     },
   ];
+}
+
+/** The routes over one cloud's admin operations. */
+export function apiRoutes(options: ApiOptions): Route[] {
+  return [...fleetRoutes(options), ...updateRoutes(options.cloud), ...tokenRoutes(options.cloud)];
 }

@@ -7,6 +7,8 @@ export interface Loaded<T> {
   readonly error: string | undefined;
   /** Loads again now (after an action changed what is shown). */
   reload(): void;
+  /** Shows `value` at once: the answer of an action that returned the new state. */
+  replace(value: T): void;
 }
 
 /** Calls `load` now, whenever `key` changes, and every REFRESH_MS while mounted. */
@@ -30,7 +32,7 @@ export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
     const timer = setInterval(run, REFRESH_MS);
     return () => clearInterval(timer);
   }, [key, run]);
-  return { data, error, reload: run };
+  return { data, error, reload: run, replace: setData };
 }
 
 /** The part of the URL after `#`, kept in state: the views are addressed by hash. */

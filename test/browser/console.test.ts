@@ -145,6 +145,7 @@ describe('console in Chromium', () => {
     await form.getByLabel('Device limit').fill('');
     await form.getByRole('button', { name: 'Save changes' }).click();
     await form.waitFor({ state: 'detached' });
+    await page.getByRole('definition').filter({ hasText: 'region == "us"' }).waitFor();
     const facts = await page.getByRole('definition').allTextContents();
     expect(facts.slice(1, 3)).toEqual(['region == "us"', 'none']);
   });

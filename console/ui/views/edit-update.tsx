@@ -18,7 +18,13 @@ function changesFrom(form: HTMLFormElement, update: UpdateRecord): UpdateChanges
   return changes;
 }
 
-export function EditUpdate({ update, onSaved }: { update: UpdateRecord; onSaved: () => void }) {
+export function EditUpdate({
+  update,
+  onSaved,
+}: {
+  update: UpdateRecord;
+  onSaved: (saved: UpdateRecord) => void;
+}) {
   const [policy, setPolicy] = useState(update.policy);
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
@@ -31,9 +37,9 @@ export function EditUpdate({ update, onSaved }: { update: UpdateRecord; onSaved:
     setBusy(true);
     setError(undefined);
     editUpdate(update.product, update.version, changes).then(
-      () => {
+      (saved) => {
         setBusy(false);
-        onSaved();
+        onSaved(saved);
       },
       (err: Error) => {
         setBusy(false);

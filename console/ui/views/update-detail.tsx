@@ -35,6 +35,7 @@ export function UpdateDetail({ product, version }: { product: string; version: s
     data: update,
     error,
     reload,
+    replace,
   } = useLoad(() => showUpdate(product, version), `${product}/${version}`);
   const [actionError, setActionError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
@@ -107,9 +108,9 @@ export function UpdateDetail({ product, version }: { product: string; version: s
           {editing && (
             <EditUpdate
               update={update}
-              onSaved={() => {
+              onSaved={(saved) => {
                 setEditing(false);
-                reload();
+                replace(saved);
               }}
             />
           )}

@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SDK_WARNING_ENV } from './scripts/sdk-env.ts';
 
 export default defineConfig({
   test: {
@@ -10,6 +11,6 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: { ...SDK_WARNING_ENV },
   },
 });

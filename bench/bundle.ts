@@ -1,6 +1,6 @@
 /**
  * `bundle-size` and `cold-import` (DESIGN §9): the checkin function bundled exactly as the stack
- * bundles it (infra/bundling.ts) beside a naive bundle that imports the full SDK clients the obvious
+ * bundles it (scripts/bundling.ts) beside a naive bundle that imports the full SDK clients the obvious
  * way (client-s3 + s3-request-presigner + client-dynamodb), minified ESM for node22 with the same
  * options, built in the same run. Cold import is timed inside fresh node
  * processes started with the Lambda's NODE_OPTIONS.
@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { BUNDLE_FILE, LAMBDA_NODE_OPTIONS, lambdaBuildOptions } from '../infra/bundling.ts';
+import { BUNDLE_FILE, LAMBDA_NODE_OPTIONS, lambdaBuildOptions } from '#scripts/bundling.ts';
+import { SDK_WARNING_ENV } from '#scripts/sdk-env.ts';
 import { type BenchRow, type BenchSuite, unmeasured } from './row.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -45,7 +46,7 @@ const LAMBDA_ENV = {
   PATH: process.env.PATH ?? '',
   NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
   // The SDK warns once per process on Node < 22; Lambda runs 22, so neither side should pay for the warning here.
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  ...SDK_WARNING_ENV,
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'AKIDBENCHMARK',
   AWS_SECRET_ACCESS_KEY: 'bench',

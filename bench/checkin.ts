@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloud } from '#functions/cloud.ts';
 import { createToken } from '#functions/tokens.ts';
-import { LOCAL_CREDENTIALS, startLocalCloud } from '#local/cloud.ts';
+import { startLocalCloud } from '#local/cloud.ts';
 import { seedUpdate } from '#test/support/cloud.ts';
 import { runLoad } from './load.ts';
 import type { BenchRow, BenchSuite } from './row.ts';
@@ -79,8 +79,7 @@ export const suite: BenchSuite = async () => {
       {
         metrics: () => ({ count() {}, async flush() {} }),
         log: quiet,
-        credentials: () => LOCAL_CREDENTIALS,
-        tableCredentials: LOCAL_CREDENTIALS,
+        credentials: () => cloud.file.credentials,
       },
     );
     const request = (product: string, token: string, version: string) => (i: number) =>

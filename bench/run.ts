@@ -6,6 +6,8 @@
  * or a page cache the previous ones left behind (the agent suite's s3rver, for one, served ~20%
  * slower in a process that had just run the checkin suite).
  */
+// First: the suites' processes inherit the SDK warning setting (see the module).
+import '#scripts/sdk-env.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type BenchRow, type BenchSuite, unmeasured } from './row.ts';

@@ -10,6 +10,7 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Table } from '#functions/dynamo.ts';
 import { type CloudOutputs, readCloudOutputs } from '#infra/outputs.ts';
 import { notifyLocalChange, readCloudFile } from '#local/cloud-file.ts';
+import { SdkTableClient } from './dynamo-sdk.ts';
 import { CliError, type StoreDescription } from './errors.ts';
 import { ImageStore } from './s3.ts';
 
@@ -90,8 +91,11 @@ export function openCloud(name: string, sources: CloudSources): CloudTarget {
   const table = new Table({
     tableName: cloud.tableName,
     region: cloud.region,
-    credentials: defaultProvider(),
-    ...(dynamoEndpoint ? { endpoint: dynamoEndpoint } : {}),
+    client: new SdkTableClient({
+      region: cloud.region,
+      credentials: defaultProvider(),
+      ...(dynamoEndpoint ? { endpoint: dynamoEndpoint } : {}),
+    }),
   });
   const images = new ImageStore({
     region: cloud.region,
@@ -122,11 +126,16 @@ function openLocal(dataDir: string): CloudTarget {
   } catch (err) {
     throw new CliError((err as Error).message, undefined, { cause: err });
   }
+  // The local cloud's own credentials (<data>/credentials.json, copied into cloud.json): its store
+  // refuses any other signature.
   const table = new Table({
     tableName: file.tableName,
     region: file.region,
-    endpoint: file.dynamoEndpoint,
-    credentials: file.credentials,
+    client: new SdkTableClient({
+      region: file.region,
+      endpoint: file.dynamoEndpoint,
+      credentials: { ...file.credentials },
+    }),
   });
   const images = new ImageStore({
     region: file.region,

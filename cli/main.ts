@@ -6,15 +6,14 @@
  * Every failure ends as one line `updraft: …` on stderr (plus detail lines such as a policy excerpt)
  * and exit code 1.
  */
+// First: silences the SDK's Node 20 warning before any SDK client exists (see the module).
+import '#scripts/sdk-env.ts';
 import { pathToFileURL } from 'node:url';
 import { parseCommandArgs } from './args.ts';
 import type { CloudSources, CloudTarget } from './cloud.ts';
 import { COMMON_HELP, COMMON_OPTIONS, type Command, type Context, str, type Values } from './command.ts';
 import { commands, GROUPS } from './commands/index.ts';
 import { errorLine, UsageError } from './errors.ts';
-
-// The SDK warns on every run under Node 20 (still supported); a CLI must keep stderr for our errors.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Where output goes; tests pass their own. */
 export type Output = (text: string) => void;

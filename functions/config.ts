@@ -1,5 +1,3 @@
-import { FUNCTION_ENV } from '#infra/env.ts';
-
 /** The device cloud's configuration, read once per cold start. Missing values throw; nothing is defaulted silently. */
 
 export interface CloudConfig {
@@ -36,13 +34,41 @@ function numberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: 
   return n;
 }
 
-/** Environment names: the table and bucket are owned by the CDK construct that sets them (infra/env.ts). */
+/**
+ * The environment names the functions read. The functions own them; the CDK construct that sets
+ * them (infra/function.ts) and the local cloud import them from here. No imports in this file: it is
+ * bundled into the Lambda functions and loaded by the CDK app alike.
+ */
 export const ENV = {
-  table: FUNCTION_ENV.table,
-  bucket: FUNCTION_ENV.bucket,
+  /** DynamoDB table holding updates, devices, tokens and counters (DESIGN §5). Set by bindTable(). */
+  table: 'TABLE_NAME',
+  /** S3 bucket holding the update images under `images/` (DESIGN §5). Set by bindImages(). */
+  bucket: 'BUCKET_NAME',
   urlExpires: 'URL_EXPIRES_SECONDS',
   updatesCache: 'UPDATES_CACHE_SECONDS',
+  /** Lambda log level; Powertools' own name, so its documentation applies as written. */
+  logLevel: 'POWERTOOLS_LOG_LEVEL',
+  /** The older name Powertools also reads, used when POWERTOOLS_LOG_LEVEL is unset. */
+  logLevelAlias: 'LOG_LEVEL',
 } as const;
+
+/** Levels of the Lambda log, quietest last (Powertools Logger's names). */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+export const DEFAULT_LOG_LEVEL: LogLevelName = 'INFO';
+
+/**
+ * The Lambda log level from POWERTOOLS_LOG_LEVEL (or LOG_LEVEL), INFO when neither is set. A
+ * misspelt level throws: Powertools alone would fall back to INFO without a word.
+ */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv): LogLevelName {
+  const name = env[ENV.logLevel] ? ENV.logLevel : ENV.logLevelAlias;
+  const raw = env[name];
+  if (raw === undefined || raw === '') return DEFAULT_LOG_LEVEL;
+  const level = LOG_LEVELS.find((known) => known === raw.toUpperCase());
+  if (!level) throw new ConfigError(`Invalid ${name} "${raw}": use one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
 
 export function cloudConfigFromEnv(env: NodeJS.ProcessEnv, needs: { images: boolean }): CloudConfig {
   const dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB || env.AWS_ENDPOINT_URL || undefined;

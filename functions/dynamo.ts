@@ -4,7 +4,7 @@
  * throttled store is StoreUnavailableError) and marshals our flat items by hand, which is smaller and
  * faster than util-dynamodb for the few attribute types we use. No transactions: dynalite has none.
  */
-import { DynamoClient, DynamoError, isNetworkError } from './dynamo-client.ts';
+import { DynamoClient, DynamoError, type DynamoOperation, isNetworkError } from './dynamo-client.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
 
@@ -25,6 +25,16 @@ export interface AttributeValue {
 
 type Attributes = Record<string, AttributeValue>;
 
+/**
+ * What Table sends requests through: our DynamoClient by default (the Lambda bundle), or another
+ * implementation (the CLI's, over the AWS SDK) that throws DynamoError / network errors alike.
+ */
+export interface TableClient {
+  /** `idempotent`: whether the request may be sent again after it may have reached the table. */
+  send<T>(operation: DynamoOperation, input: object, options?: { readonly idempotent?: boolean }): Promise<T>;
+  destroy(): void;
+}
+
 export interface TableOptions {
   readonly tableName: string;
   readonly region: string;
@@ -32,6 +42,8 @@ export interface TableOptions {
   readonly endpoint?: string;
   /** Default: the environment (credentialsFromEnv), which is what Lambda provides. */
   readonly credentials?: AwsCredentials | (() => AwsCredentials | Promise<AwsCredentials>);
+  /** Sends the requests instead of a DynamoClient built from the options above. */
+  readonly client?: TableClient;
 }
 
 /** Throttled, failing or unreachable; a missing table is a deployment gone wrong, not the device's fault. */
@@ -97,16 +109,18 @@ export interface UpdateSpec {
 
 export class Table {
   readonly name: string;
-  readonly client: DynamoClient;
+  readonly client: TableClient;
 
   constructor(options: TableOptions) {
     this.name = options.tableName;
     const { credentials = credentialsFromEnv } = options;
-    this.client = new DynamoClient({
-      region: options.region,
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      credentials: typeof credentials === 'function' ? credentials : () => credentials,
-    });
+    this.client =
+      options.client ??
+      new DynamoClient({
+        region: options.region,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        credentials: typeof credentials === 'function' ? credentials : () => credentials,
+      });
   }
 
   async get(key: Key, consistent = false): Promise<Item | undefined> {

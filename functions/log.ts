@@ -1,4 +1,8 @@
-/** One JSON line per event, to stdout/stderr (CloudWatch in Lambda, the terminal locally). */
+/**
+ * The app's logging interface, and the local cloud's logger: one JSON line per event to the terminal.
+ * The Lambda functions log through Powertools Logger instead (functions/lambda.ts), which adds the
+ * request id and the cold-start flag to every line.
+ */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {

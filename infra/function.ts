@@ -12,8 +12,8 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { LAMBDA_BUNDLING, LAMBDA_NODE_OPTIONS, PROJECT_ROOT } from './bundling.ts';
-import { FUNCTION_ENV } from './env.ts';
+import { DEFAULT_LOG_LEVEL, ENV, type LogLevelName } from '#functions/config.ts';
+import { LAMBDA_BUNDLING, LAMBDA_NODE_OPTIONS, PROJECT_ROOT } from '#scripts/bundling.ts';
 import { ConstructUsageError } from './errors.ts';
 
 /** DynamoDB item and query actions a function may be granted. Scan and batch writes are left out on purpose. */
@@ -33,6 +33,8 @@ export interface UpdraftFunctionProps {
   readonly logRetention?: logs.RetentionDays;
   /** @default none: the function scales with the account's unreserved concurrency. */
   readonly reservedConcurrentExecutions?: number;
+  /** @default INFO: warnings and errors; DEBUG adds a line per request. Set as POWERTOOLS_LOG_LEVEL. */
+  readonly logLevel?: LogLevelName;
 }
 
 export class UpdraftFunction extends Construct {
@@ -68,7 +70,7 @@ export class UpdraftFunction extends Construct {
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
-      environment: { NODE_OPTIONS: LAMBDA_NODE_OPTIONS },
+      environment: { NODE_OPTIONS: LAMBDA_NODE_OPTIONS, [ENV.logLevel]: props.logLevel ?? DEFAULT_LOG_LEVEL },
       bundling: {
         ...LAMBDA_BUNDLING,
         format: OutputFormat.ESM,
@@ -112,7 +114,7 @@ export class UpdraftFunction extends Construct {
     if (actions.length === 0)
       throw new ConstructUsageError(`${this.node.path}: bindTable needs at least one action`);
     this.table = table;
-    this.function.addEnvironment(FUNCTION_ENV.table, table.tableName);
+    this.function.addEnvironment(ENV.table, table.tableName);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: [...new Set(actions)].sort().map((action) => `dynamodb:${action}`),
@@ -129,7 +131,7 @@ export class UpdraftFunction extends Construct {
   bindImages(bucket: IBucket): this {
     if (this.images) throw new ConstructUsageError(`${this.node.path} is already bound to an image bucket`);
     this.images = bucket;
-    this.function.addEnvironment(FUNCTION_ENV.bucket, bucket.bucketName);
+    this.function.addEnvironment(ENV.bucket, bucket.bucketName);
     const images = bucket.arnForObjects(`${IMAGES_PREFIX}*`);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [images] }),

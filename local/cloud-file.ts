@@ -1,6 +1,12 @@
-/** `<data>/cloud.json`: where the running local cloud is, for the CLI; and the data-dir lock. */
+/**
+ * `<data>/cloud.json`: where the running local cloud is, for the CLI; the local cloud's credentials;
+ * the data-dir lock. The data dir holds the store and its keys, so it is private to its owner.
+ */
+import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
+  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -8,9 +14,10 @@ import {
   statSync,
   utimesSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { identify, isSameProcess, type ProcessIdentity, writeAllSync } from '#agent/proc.ts';
+import type { LocalCredentials } from './sigv4-verify.ts';
 
 export interface LocalCloudFile {
   readonly name: 'local';
@@ -30,10 +37,59 @@ export interface LocalCloudFile {
   readonly caFile?: string;
 }
 
-export function writeCloudFile(dataDir: string, file: LocalCloudFile): void {
-  const path = join(dataDir, 'cloud.json');
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+/** Writes `text` to `path` readable by its owner only, atomically. */
+function writePrivate(path: string, text: string): void {
+  rmSync(`${path}.tmp`, { force: true });
+  writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
   renameSync(`${path}.tmp`, path);
+}
+
+export function writeCloudFile(dataDir: string, file: LocalCloudFile): void {
+  writePrivate(join(dataDir, 'cloud.json'), `${JSON.stringify(file, null, 2)}\n`);
+}
+
+/** What the local cloud keeps in its data dir: made private at start (earlier versions left them world-readable). */
+const DATA_FILES = ['cloud.json', 'credentials.json', 'dev-token', 'lock', 'changes'];
+const DATA_DIRS = ['s3', 'dynamodb'];
+
+/**
+ * Creates the data dir, or makes an existing one private: the dir and its store dirs 0700, its
+ * files 0600; what lies deeper is unreachable through a 0700 dir. Only our own entries are
+ * touched: `--data` may name a dir that holds other things too.
+ */
+export function secureDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  for (const [names, mode] of [
+    [DATA_FILES, 0o600],
+    [DATA_DIRS, 0o700],
+  ] as const) {
+    for (const name of names) {
+      try {
+        chmodSync(join(dataDir, name), mode);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  }
+}
+
+/** The local cloud's own S3 and DynamoDB key: `<data>/credentials.json`, generated on first start. */
+export function localCredentials(dataDir: string): LocalCredentials {
+  const path = join(dataDir, 'credentials.json');
+  try {
+    const stored = JSON.parse(readFileSync(path, 'utf8')) as Partial<LocalCredentials>;
+    if (typeof stored.accessKeyId === 'string' && typeof stored.secretAccessKey === 'string')
+      return { accessKeyId: stored.accessKeyId, secretAccessKey: stored.secretAccessKey };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
+  }
+  const credentials = {
+    accessKeyId: `UPDRAFTLOCAL${randomBytes(4).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64url'),
+  };
+  writePrivate(path, `${JSON.stringify(credentials, null, 2)}\n`);
+  return credentials;
 }
 
 export function readCloudFile(dataDir: string): LocalCloudFile {
@@ -60,23 +116,52 @@ function isAlive(pid: number): boolean {
 }
 
 /**
+ * The lock's holder: `{"pid":…,"boot":…,"start":…}` (as the agent's lock), or a bare PID as
+ * earlier versions wrote it; undefined when unreadable.
+ */
+function lockHolder(path: string): ProcessIdentity | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  if (/^\d+$/.test(text)) return { pid: Number(text) };
+  try {
+    const json = JSON.parse(text) as Partial<ProcessIdentity>;
+    if (typeof json.pid !== 'number' || !Number.isInteger(json.pid) || json.pid <= 0) return undefined;
+    return {
+      pid: json.pid,
+      ...(typeof json.boot === 'string' ? { boot: json.boot } : {}),
+      ...(typeof json.start === 'string' ? { start: json.start } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Takes `<data>/lock` for this process. A second local cloud on the same data dir gets a clear
- * error; a lock left by a killed process is taken over.
+ * error; a lock left by a killed process is taken over, and so is one whose PID now names another
+ * process (another boot, or another start time: the PID was reused).
  */
 export function acquireLock(dataDir: string): () => void {
   const path = join(dataDir, 'lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      try {
+        writeAllSync(fd, JSON.stringify(identify(process.pid)));
+      } finally {
+        closeSync(fd);
+      }
       return () => rmSync(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      if (pid && pid !== process.pid && isAlive(pid)) {
+      const holder = lockHolder(path);
+      if (holder && holder.pid !== process.pid && isSameProcess(holder)) {
         throw new Error(
-          `Another local cloud (pid ${pid}) is using ${dataDir}: stop it first or pass --data DIR`,
+          `Another local cloud (pid ${holder.pid}) is using ${dataDir}: stop it first or pass --data DIR`,
         );
       }
       rmSync(path, { force: true });
@@ -100,7 +185,7 @@ export function notifyLocalChange(dataDir: string): void {
   try {
     utimesSync(path, now, now);
   } catch {
-    writeFileSync(path, '');
+    writeFileSync(path, '', { mode: 0o600 });
   }
 }
 

@@ -1,17 +1,13 @@
 /**
  * The embedded local device cloud behind `npm start`: dynalite (LevelDB under <data>/dynamodb)
- * and s3rver (files under <data>/s3) in this process, and the same app the Lambda entries serve,
- * on a node:http(s) server. Writes <data>/cloud.json for the CLI.
+ * and s3rver (files under <data>/s3) in this process, sealed (local/sealed-store.ts), and the same
+ * app the Lambda entries serve, on a node:http(s) server. Writes <data>/cloud.json for the CLI.
  */
-import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { RequestListener, Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
-import { MAX_BODY_BYTES } from '#core/device.ts';
 import type { App } from '#functions/app.ts';
 import { createCloud } from '#functions/cloud.ts';
 import type { DeviceStore } from '#functions/device-store.ts';
@@ -19,13 +15,34 @@ import type { Table } from '#functions/dynamo.ts';
 import { jsonLogger, type Logger } from '#functions/log.ts';
 import { TableMetrics } from '#functions/metrics.ts';
 import { createToken } from '#functions/tokens.ts';
-import { acquireLock, type LocalCloudFile, localChangeSignal, writeCloudFile } from './cloud-file.ts';
+import {
+  acquireLock,
+  type LocalCloudFile,
+  localChangeSignal,
+  localCredentials,
+  secureDataDir,
+  writeCloudFile,
+} from './cloud-file.ts';
+import {
+  createListener,
+  DropLog,
+  guardListener,
+  type ListenerLimits,
+  listen,
+  nodeHandler,
+  urlOf,
+} from './http-server.ts';
+import { sealDynamo, sealS3, sealServer } from './sealed-store.ts';
+import { type LocalCredentials, SignatureVerifier } from './sigv4-verify.ts';
 
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_TABLE = 'updraft';
 export const LOCAL_BUCKET = 'updraft-images';
-/** s3rver ignores signatures but our presigner and the CLI still sign with these. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+/**
+ * Authenticated S3 requests (the CLI's uploads) may stream a large part: their body may take this
+ * long. Unauthenticated ones are refused as soon as their headers are in.
+ */
+const S3_REQUEST_TIMEOUT_MS = 120_000;
 export const DEV_PRODUCT = 'demo';
 
 export interface LocalCloudOptions {
@@ -47,6 +64,8 @@ export interface LocalCloudOptions {
    * made with the CLI are seen at once through the <data>/changes signal.
    */
   readonly updatesRevalidateMs?: number;
+  /** Limits of each listener (API, images); defaults in local/http-server.ts. */
+  readonly limits?: ListenerLimits;
   readonly log?: Logger;
 }
 
@@ -62,30 +81,6 @@ export interface LocalCloud {
   /** Writes what is summed in memory (metrics, deferrals, registry) now instead of on the next tick. */
   flush(): Promise<void>;
   stop(): Promise<void>;
-}
-
-function urlOf(server: Server, tls: boolean, host: string): string {
-  const { port } = server.address() as AddressInfo;
-  const name = host.includes(':') ? `[${host}]` : host;
-  return `${tls ? 'https' : 'http'}://${name}:${port}`;
-}
-
-async function listen(server: Server, port: number, host: string, what: string): Promise<void> {
-  server.listen(port, host);
-  try {
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => Promise.reject(err)),
-    ]);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE')
-      throw new Error(`${what} port ${host}:${port} is in use: stop what uses it or pass another port`);
-    if (code === 'EACCES')
-      throw new Error(`${what} port ${host}:${port} needs privileges: run as root or pick a port ≥ 1024`);
-    if (code === 'EADDRNOTAVAIL') throw new Error(`${what} host ${host} is not an address of this machine`);
-    throw err;
-  }
 }
 
 /** Creates the table (the layout of functions/keys.ts) unless it exists, and waits until it is active. */
@@ -115,144 +110,140 @@ export async function ensureTable(table: Pick<Table, 'client' | 'name'>): Promis
   }
 }
 
-/** Reads a request body up to MAX_BODY_BYTES; undefined when it is larger. */
-function readBody(req: IncomingMessage): Promise<Uint8Array | undefined> {
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length']) > MAX_BODY_BYTES) {
-      req.resume();
-      resolve(undefined);
-      return;
-    }
-    let first: Buffer | undefined;
-    let chunks: Buffer[] | undefined;
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(undefined);
-      } else if (!first) {
-        first = chunk;
-      } else {
-        chunks ??= [first];
-        chunks.push(chunk);
-      }
-    });
-    req.on('end', () => resolve(chunks ? Buffer.concat(chunks) : (first ?? EMPTY)));
-    req.on('error', reject);
-  });
+type Cleanups = (() => Promise<void> | void)[];
+
+function closeServer(server: Server): Promise<void> {
+  server.closeIdleConnections?.();
+  return new Promise<void>((r) => server.close(() => r()));
 }
 
-const EMPTY = new Uint8Array(0);
+/** dynalite on loopback behind the seal; the CLI reaches it with the local credentials. */
+async function startDynamo(
+  dataDir: string,
+  port: number,
+  credentials: LocalCredentials,
+  cleanups: Cleanups,
+): Promise<string> {
+  const dynamo = dynalite({
+    path: join(dataDir, 'dynamodb'),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  sealServer(dynamo, (handler) =>
+    sealDynamo(handler, new SignatureVerifier(credentials, LOCAL_REGION, 'dynamodb')),
+  );
+  await listen(dynamo, port, '127.0.0.1', 'DynamoDB');
+  cleanups.push(() => new Promise<void>((r) => dynamo.close(() => r())));
+  return urlOf(dynamo, false, '127.0.0.1');
+}
 
 /**
- * `content-type` → `Content-Type`. Node writes header names as given, and the EmbedThis C updater
- * looks for `Content-Length:` case-sensitively.
+ * s3rver's app on a listener of ours (sealed, guarded); parts of uploads a killed `publish` left
+ * behind are removed first (AWS has a lifecycle rule for that).
  */
-function canonicalHeader(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase());
+async function startS3(
+  options: LocalCloudOptions,
+  dataDir: string,
+  credentials: LocalCredentials,
+  log: Logger,
+  cleanups: Cleanups,
+): Promise<{ url: string; publicUrl: string }> {
+  const s3 = new S3rver({
+    silent: true,
+    directory: join(dataDir, 's3'),
+    configureBuckets: [{ name: LOCAL_BUCKET }],
+    vhostBuckets: false,
+  });
+  cleanups.push(() => {
+    s3.logger.exceptions.unhandle();
+    s3.logger.close();
+  });
+  await s3.configureBuckets();
+  const incomplete = s3.store.getResourcePath(LOCAL_BUCKET, undefined, 'uploads');
+  rmSync(incomplete, { recursive: true, force: true });
+
+  const host = options.s3Host ?? '127.0.0.1';
+  const verifier = new SignatureVerifier(credentials, LOCAL_REGION, 's3');
+  // Presigned URLs are signed for the public address; clients may send another Host (the EmbedThis
+  // C updater drops the port), so that one is tried besides the request's own. Filled in once listening.
+  const publicHosts: string[] = [];
+  const handler = s3.callback() as RequestListener;
+  const server = createListener(sealS3(handler, verifier, publicHosts), options.tls, {
+    requestTimeoutMs: S3_REQUEST_TIMEOUT_MS,
+    ...options.limits,
+  });
+  const drops = new DropLog('images', log);
+  guardListener(server, drops);
+  await listen(server, options.s3Port ?? 4569, host, 'S3');
+  cleanups.push(async () => {
+    drops.flush();
+    await closeServer(server);
+  });
+  const url = urlOf(server, options.tls !== undefined, host);
+  const publicUrl = options.s3PublicUrl?.replace(/\/+$/, '') ?? url;
+  publicHosts.push(new URL(publicUrl).host);
+  return { url, publicUrl };
 }
 
-/** Serves the app over node:http: fixed Content-Length, never chunked (DESIGN §2). */
-export function nodeHandler(app: App, log: Logger) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const send = (status: number, headers: Readonly<Record<string, string>>, body: string) => {
-      const bytes = Buffer.from(body);
-      const out: Record<string, string | number> = { 'Content-Length': bytes.length };
-      for (const name in headers) out[canonicalHeader(name)] = headers[name]!;
-      res.writeHead(status, out);
-      res.end(bytes);
-    };
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    readBody(req)
-      .then(async (body) => {
-        if (body === undefined) {
-          res.shouldKeepAlive = false;
-          send(
-            413,
-            { 'content-type': 'text/plain; charset=utf-8', connection: 'close' },
-            `Request body over ${MAX_BODY_BYTES} bytes\n`,
-          );
-          return;
-        }
-        const out = await app({
-          method: req.method ?? 'GET',
-          path,
-          headers: req.headers as Record<string, string>,
-          body,
-        });
-        send(out.status, out.headers, out.body);
-      })
-      .catch((err: unknown) => {
-        log.error('request failed', { error: err });
-        if (!res.headersSent) send(500, { 'content-type': 'text/plain; charset=utf-8' }, 'Internal error\n');
-        else res.destroy();
-      });
-  };
+/** The device API on its guarded listener; answers its public URL. */
+async function startApi(
+  options: LocalCloudOptions,
+  app: App,
+  log: Logger,
+  cleanups: Cleanups,
+): Promise<string> {
+  const host = options.host ?? '127.0.0.1';
+  const drops = new DropLog('api', log);
+  const server = createListener(nodeHandler(app, log, drops), options.tls, options.limits ?? {});
+  server.keepAliveTimeout = 65_000;
+  guardListener(server, drops);
+  await listen(server, options.port ?? 4000, host, 'API');
+  cleanups.push(async () => {
+    drops.flush();
+    await closeServer(server);
+  });
+  return options.publicUrl?.replace(/\/+$/, '') ?? urlOf(server, options.tls !== undefined, host);
+}
+
+async function devTokenOf(dataDir: string, table: Table): Promise<string> {
+  const devTokenFile = join(dataDir, 'dev-token');
+  try {
+    return readFileSync(devTokenFile, 'utf8').trim();
+  } catch {
+    const { token } = await createToken(table, { product: DEV_PRODUCT, description: 'development token' });
+    writeFileSync(devTokenFile, `${token}\n`, { mode: 0o600 });
+    return token;
+  }
 }
 
 export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
   const dataDir = resolve(options.dataDir);
   const log = options.log ?? jsonLogger('updraft-local');
-  const host = options.host ?? '127.0.0.1';
-  const s3Host = options.s3Host ?? '127.0.0.1';
-  mkdirSync(join(dataDir, 's3'), { recursive: true });
+  secureDataDir(dataDir);
   const releaseLock = acquireLock(dataDir);
-  const cleanups: (() => Promise<void> | void)[] = [releaseLock];
+  const cleanups: Cleanups = [releaseLock];
   const stop = async () => {
     for (const fn of cleanups.reverse()) await fn();
   };
   try {
-    const dynamo = dynalite({
-      path: join(dataDir, 'dynamodb'),
-      createTableMs: 0,
-      deleteTableMs: 0,
-      updateTableMs: 0,
-    });
-    await listen(dynamo, options.dynamoPort ?? 0, '127.0.0.1', 'DynamoDB');
-    cleanups.push(() => new Promise<void>((r) => dynamo.close(() => r())));
-    const dynamoEndpoint = urlOf(dynamo, false, '127.0.0.1');
-
-    const s3 = new S3rver({
-      address: s3Host,
-      port: options.s3Port ?? 4569,
-      silent: true,
-      directory: join(dataDir, 's3'),
-      configureBuckets: [{ name: LOCAL_BUCKET }],
-      vhostBuckets: false,
-      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-    });
-    try {
-      await s3.run();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE')
-        throw new Error(
-          `S3 port ${s3Host}:${options.s3Port ?? 4569} is in use: stop what uses it or pass --s3-port`,
-        );
-      throw err;
-    }
-    cleanups.push(() => s3.close());
-    const s3Url = urlOf(s3.httpServer!, options.tls !== undefined, s3Host);
-    const s3PublicUrl = options.s3PublicUrl?.replace(/\/+$/, '') ?? s3Url;
-
+    const credentials = localCredentials(dataDir);
+    const dynamoEndpoint = await startDynamo(dataDir, options.dynamoPort ?? 0, credentials, cleanups);
+    const s3 = await startS3(options, dataDir, credentials, log, cleanups);
     const cloud = createCloud(
       {
         tableName: LOCAL_TABLE,
         bucketName: LOCAL_BUCKET,
         region: LOCAL_REGION,
         dynamoEndpoint,
-        s3Endpoint: s3PublicUrl,
+        s3Endpoint: s3.publicUrl,
         urlExpiresSeconds: 3600,
         updatesCacheSeconds: (options.updatesRevalidateMs ?? 30_000) / 1000,
       },
       {
         metrics: (table) => new TableMetrics(table),
         log,
-        credentials: () => LOCAL_CREDENTIALS,
+        credentials: () => credentials,
         changeSignal: localChangeSignal(dataDir),
         registryBatchMs: 1000,
       },
@@ -266,39 +257,20 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       await flush();
       cloud.store.close();
     });
+    const devToken = await devTokenOf(dataDir, cloud.table);
 
-    const devTokenFile = join(dataDir, 'dev-token');
-    let devToken: string;
-    try {
-      devToken = readFileSync(devTokenFile, 'utf8').trim();
-    } catch {
-      devToken = (await createToken(cloud.table, { product: DEV_PRODUCT, description: 'development token' }))
-        .token;
-      writeFileSync(devTokenFile, `${devToken}\n`, { mode: 0o600 });
-    }
-
-    const handler = nodeHandler(cloud.app, log);
-    const server = options.tls
-      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler)
-      : createServer(handler);
-    server.keepAliveTimeout = 65_000;
-    await listen(server, options.port ?? 4000, host, 'API');
-    cleanups.push(async () => {
-      server.closeIdleConnections?.();
-      await new Promise<void>((r) => server.close(() => r()));
-    });
-    const apiUrl = options.publicUrl?.replace(/\/+$/, '') ?? urlOf(server, options.tls !== undefined, host);
+    const apiUrl = await startApi(options, cloud.app, log, cleanups);
 
     const file: LocalCloudFile = {
       name: 'local',
       apiUrl,
-      s3Endpoint: s3Url,
-      s3PublicUrl,
+      s3Endpoint: s3.url,
+      s3PublicUrl: s3.publicUrl,
       dynamoEndpoint,
       region: LOCAL_REGION,
       tableName: LOCAL_TABLE,
       bucketName: LOCAL_BUCKET,
-      credentials: LOCAL_CREDENTIALS,
+      credentials,
       pid: process.pid,
       ...(options.tls?.certFile ? { caFile: resolve(options.tls.certFile) } : {}),
     };
@@ -306,7 +278,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     cleanups.push(() => rmSync(join(dataDir, 'cloud.json'), { force: true }));
     return {
       apiUrl,
-      s3Url: s3PublicUrl,
+      s3Url: s3.publicUrl,
       file,
       devToken,
       table: cloud.table,

@@ -1,11 +1,11 @@
 /**
  * `npm start [-- options]`: the embedded local device cloud. See `npm start -- --help`.
  */
+// First: silences the SDK's Node 20 warning before any SDK client exists (see the module).
+import '#scripts/sdk-env.ts';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-// The SDK warns on Node 20 about its future Node 22 requirement; the local cloud is fine on 20.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const { DEV_PRODUCT, startLocalCloud } = await import('./cloud.ts');
 
 const USAGE = `Usage: npm start -- [options]
@@ -118,15 +118,6 @@ try {
 }
 
 const dataDir = args.data ?? '.data';
-const s3Host = args['s3-host'] ?? '127.0.0.1';
-if (!/^(127\.|::1$|localhost$)/.test(s3Host)) {
-  // s3rver does not check signatures: on a reachable address anyone there could replace images
-  // (devices would reject them by checksum, but updates would fail).
-  log.warn(
-    'the embedded S3 accepts unsigned writes: keep --s3-host on loopback or put an authenticating proxy in front',
-    { s3Host },
-  );
-}
 const dataEnv = args.data === undefined ? '' : `UPDRAFT_DATA=${args.data} `;
 // config/ioto.json5 points the agent at the default address; say so when this cloud is elsewhere.
 const apiHint =
@@ -135,8 +126,8 @@ const apiHint =
     : `\n  # then set update.api to '${cloud.apiUrl}' in /tmp/device/ioto.json5`;
 console.log(`Updraft local device cloud
   API     ${cloud.apiUrl}   (POST /tok/provision/update, /tok/provision/updateReport)
-  Images  ${cloud.s3Url}
-  Data    ${dataDir}
+  Images  ${cloud.s3Url}   (presigned URLs only)
+  Data    ${dataDir}   (private; the CLI signs with ${dataDir}/credentials.json)
 
 Development token for product "${DEV_PRODUCT}" (also in ${dataDir}/dev-token):
   ${cloud.devToken}

@@ -14,7 +14,7 @@ declare module 'dynalite' {
 }
 
 declare module 's3rver' {
-  import type { Server } from 'node:http';
+  import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
   interface S3rverOptions {
     address?: string;
@@ -33,5 +33,14 @@ declare module 's3rver' {
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
     httpServer?: Server;
+    /** Creates the configured buckets (run() does it before listening). */
+    configureBuckets(): Promise<void>;
+    /** The Koa request handler, to serve s3rver on a server of one's own. */
+    callback(): (req: IncomingMessage, res: ServerResponse) => void;
+    readonly logger: { readonly exceptions: { unhandle(): void }; close(): void };
+    readonly store: {
+      /** `<dir>/<bucket>/<key path>._S3rver_<resource>`; resource 'uploads' holds incomplete multipart uploads. */
+      getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+    };
   }
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable } from '#local/cloud.ts';
-import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { signS3Request, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { runUpdraft } from './cli-helpers.ts';
 
 let cloud: TestCloud;
@@ -18,8 +18,10 @@ let outputs: string;
 const clouds = ['east', 'west'];
 
 function putBucket(s3Url: string, bucket: string): Promise<void> {
+  const url = `${s3Url}/${bucket}`;
+  const headers = signS3Request('PUT', url, Buffer.alloc(0), cloud.file.credentials);
   return new Promise((resolve, reject) => {
-    const req = request(`${s3Url}/${bucket}`, { method: 'PUT' }, (res) => {
+    const req = request(url, { method: 'PUT', headers }, (res) => {
       res.resume();
       res.on('end', () =>
         res.statusCode === 200 ? resolve() : reject(new Error(`bucket ${bucket}: ${res.statusCode}`)),
@@ -58,8 +60,8 @@ const env = () => ({
   UPDRAFT_OUTPUTS: outputs,
   AWS_ENDPOINT_URL_DYNAMODB: cloud.file.dynamoEndpoint,
   AWS_ENDPOINT_URL_S3: cloud.s3Url,
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  AWS_ACCESS_KEY_ID: cloud.file.credentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: cloud.file.credentials.secretAccessKey,
   AWS_REGION: 'us-east-1',
 });
 
@@ -76,7 +78,10 @@ describe('deployed clouds from cdk-outputs.json', () => {
       const listed = await runUpdraft(['list', '--cloud', name, '--product', 'gw', '--json'], env());
       expect(listed.code, listed.stderr).toBe(0);
       expect(listed.stdout).toContain('"2.0.0"');
-      const object = await fetch(`${cloud.s3Url}/bucket-${name}/images/gw/2.0.0/fw.bin`);
+      const url = `${cloud.s3Url}/bucket-${name}/images/gw/2.0.0/fw.bin`;
+      const object = await fetch(url, {
+        headers: signS3Request('GET', url, Buffer.alloc(0), cloud.file.credentials),
+      });
       expect(await object.text()).toBe('firmware for every cloud');
     }
     // The local cloud is not part of "all".

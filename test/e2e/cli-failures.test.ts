@@ -13,7 +13,7 @@ import { ImageStore } from '#cli/s3.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import { keys } from '#functions/keys.ts';
 import { LOCAL_BUCKET } from '#local/cloud.ts';
-import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { signS3Request, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { dyingProxy, errorLines, filteringDynamoProxy, runUpdraft } from './cli-helpers.ts';
 
 let cloud: TestCloud;
@@ -45,7 +45,9 @@ function redirectedDataDir(overrides: Record<string, string>): string {
 }
 
 async function objectStatus(key: string): Promise<number> {
-  return (await fetch(`${cloud.s3Url}/${LOCAL_BUCKET}/${key}`, { method: 'HEAD' })).status;
+  const url = `${cloud.s3Url}/${LOCAL_BUCKET}/${key}`;
+  const headers = signS3Request('HEAD', url, Buffer.alloc(0), cloud.file.credentials);
+  return (await fetch(url, { method: 'HEAD', headers })).status;
 }
 
 function expectOneLine(result: { code: number; stderr: string; stdout: string }, pattern: RegExp): void {

@@ -15,14 +15,14 @@ import { promisify } from 'node:util';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import {
   BUNDLE_FILE,
   ESM_REQUIRE_BANNER,
   LAMBDA_NODE_OPTIONS,
   lambdaBuildOptions,
   PROJECT_ROOT,
-} from '../../infra/bundling.ts';
+} from '#scripts/bundling.ts';
+import { seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 const run = promisify(execFile);
 
@@ -91,7 +91,7 @@ describe('the bundles that `npx cdk synth` stages', () => {
     expect(map.sourcesContent).toBeUndefined();
   });
 
-  it('are byte for byte what the infra/bundling.ts options build, so the bench measures the deployed code', async () => {
+  it('are byte for byte what the scripts/bundling.ts options build, so the bench measures the deployed code', async () => {
     const outfile = join(scratch, 'api', BUNDLE_FILE);
     await build(lambdaBuildOptions(join(PROJECT_ROOT, 'functions/checkin.ts'), outfile));
     expect(readFileSync(outfile).equals(readFileSync(functionOf('CheckinFunction').bundle))).toBe(true);
@@ -116,7 +116,7 @@ describe('the bundles that `npx cdk synth` stages', () => {
     async function invoke(
       fn: SynthesizedFunction,
       events: APIGatewayProxyEventV2[],
-    ): Promise<APIGatewayProxyStructuredResultV2[]> {
+    ): Promise<{ results: APIGatewayProxyStructuredResultV2[]; logLines: Record<string, unknown>[] }> {
       const { file } = cloud;
       const environment = Object.fromEntries(
         Object.entries(fn.environment).map(([name, value]) => {
@@ -133,9 +133,11 @@ describe('the bundles that `npx cdk synth` stages', () => {
       const script =
         "const { writeFileSync } = await import('node:fs');" +
         'const { handler } = await import(process.argv[1]); const out = [];' +
-        'for (const event of JSON.parse(process.argv[2])) out.push(await handler(event));' +
+        'for (const event of JSON.parse(process.argv[2])) out.push(await handler(event, {' +
+        "  awsRequestId: event.requestContext.requestId, functionName: 'updraft', functionVersion: '$LATEST'," +
+        "  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:updraft', memoryLimitInMB: '512' }));" +
         'writeFileSync(process.argv[3], JSON.stringify(out));';
-      await run(
+      const { stdout } = await run(
         process.execPath,
         ['--input-type=module', '-e', script, pathToFileURL(fn.bundle).href, JSON.stringify(events), results],
         {
@@ -143,6 +145,7 @@ describe('the bundles that `npx cdk synth` stages', () => {
             ...environment,
             // What the Lambda runtime adds, then the local endpoints in place of AWS's.
             PATH: process.env.PATH ?? '',
+            AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
             AWS_REGION: file.region,
             AWS_ACCESS_KEY_ID: file.credentials.accessKeyId,
             AWS_SECRET_ACCESS_KEY: file.credentials.secretAccessKey,
@@ -152,7 +155,13 @@ describe('the bundles that `npx cdk synth` stages', () => {
           timeout: 20_000,
         },
       );
-      return JSON.parse(readFileSync(results, 'utf8')) as APIGatewayProxyStructuredResultV2[];
+      return {
+        results: JSON.parse(readFileSync(results, 'utf8')) as APIGatewayProxyStructuredResultV2[],
+        logLines: stdout
+          .split('\n')
+          .filter((line) => line !== '')
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      };
     }
 
     function event(path: string, token: string, payload: Record<string, unknown>): APIGatewayProxyEventV2 {
@@ -189,7 +198,10 @@ describe('the bundles that `npx cdk synth` stages', () => {
       const update = await seedUpdate(cloud, { product: 'demo', version: '1.1.0' }, image);
       const device = { id: 'bundle-device-1', product: 'demo', version: '1.0.0' };
 
-      const [granted, refused] = await invoke(functionOf('CheckinFunction'), [
+      const {
+        results: [granted, refused],
+        logLines,
+      } = await invoke(functionOf('CheckinFunction'), [
         event('/tok/provision/update', cloud.devToken, device),
         event('/tok/provision/update', 'wrong-token', device),
       ]);
@@ -209,6 +221,28 @@ describe('the bundles that `npx cdk synth` stages', () => {
 
       expect(refused!.statusCode).toBe(401);
       expect(String(refused!.body).trim()).toBe('Authentication failed');
+      // stdout holds the EMF metrics lines (one per invocation that counted something) and, at the
+      // template's INFO level, no per-request debug line.
+      expect(logLines).toEqual([
+        {
+          _aws: {
+            Timestamp: expect.any(Number),
+            CloudWatchMetrics: [
+              {
+                Namespace: 'Updraft',
+                Dimensions: [['product']],
+                Metrics: [
+                  { Name: 'UpdateRequests', Unit: 'Count' },
+                  { Name: 'UpdateStarted', Unit: 'Count' },
+                ],
+              },
+            ],
+          },
+          product: 'demo',
+          UpdateRequests: 1,
+          UpdateStarted: 1,
+        },
+      ]);
     });
 
     it('report: records the outcome of an update with only the table it is given', async () => {
@@ -218,7 +252,9 @@ describe('the bundles that `npx cdk synth` stages', () => {
         event('/tok/provision/update', cloud.devToken, { id: device, product: 'demo', version: '1.0.0' }),
       ]);
 
-      const [answer] = await invoke(functionOf('ReportFunction'), [
+      const {
+        results: [answer],
+      } = await invoke(functionOf('ReportFunction'), [
         event('/tok/provision/updateReport', cloud.devToken, {
           id: device,
           update: update.id,

@@ -18,7 +18,7 @@ import {
 import { ImageStore } from '#cli/s3.ts';
 import { keys } from '#functions/keys.ts';
 import { LOCAL_BUCKET } from '#local/cloud.ts';
-import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { signS3Request, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 let cloud: TestCloud;
 let images: ImageStore;
@@ -49,6 +49,12 @@ function upload(chunks: Buffer[], failure?: Error): Readable {
   );
 }
 
+/** A GET or HEAD of an image, signed as the builder's tools sign (the local S3 serves nothing else). */
+function fetchImage(key: string, method: 'GET' | 'HEAD'): Promise<Response> {
+  const url = `${cloud.s3Url}/${LOCAL_BUCKET}/${key}`;
+  return fetch(url, { method, headers: signS3Request(method, url, Buffer.alloc(0), cloud.file.credentials) });
+}
+
 async function rejection(promise: Promise<unknown>): Promise<AdminError> {
   const err = await promise.then(
     () => undefined,
@@ -61,9 +67,7 @@ async function rejection(promise: Promise<unknown>): Promise<AdminError> {
 async function nothingPublished(product: string): Promise<void> {
   expect(await listUpdates({ table: cloud.table }, product)).toEqual([]);
   expect(await cloud.table.get(keys.versionGuard(product, '1.0.0'), true)).toBeUndefined();
-  const object = await fetch(`${cloud.s3Url}/${LOCAL_BUCKET}/images/${product}/1.0.0/fw.bin`, {
-    method: 'HEAD',
-  });
+  const object = await fetchImage(`images/${product}/1.0.0/fw.bin`, 'HEAD');
   expect(object.status).toBe(404);
 }
 
@@ -79,7 +83,7 @@ describe('publish from a stream', { timeout: 60_000 }, () => {
       size: bytes.length,
       checksum: sha256(bytes),
     });
-    const stored = await fetch(`${cloud.s3Url}/${LOCAL_BUCKET}/${record.key}`);
+    const stored = await fetchImage(record.key, 'GET');
     expect(sha256(Buffer.from(await stored.arrayBuffer()))).toBe(sha256(bytes));
     expect((await listUpdates({ table: cloud.table }, 'streamed')).map((u) => u.id)).toEqual([record.id]);
   });

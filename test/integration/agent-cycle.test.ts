@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, type AgentOptions, type CycleOutcome } from '#agent/agent.ts';
 import { loadAgentConfig } from '#agent/config.ts';
+import { silentLogger } from '#agent/log.ts';
 import { identify } from '#agent/proc.ts';
 import { type AgentStateName, initialState } from '#agent/state.ts';
 import { generateKeyPair, signManifest } from '#core/manifest.ts';
@@ -528,24 +529,45 @@ echo restart`,
   it('start() checks in on the schedule until stop()', async () => {
     const env = await makeEnv({ period: '1 sec' });
     env.cloud.onCheckin = () => ({ body: {} });
-    const { agent } = newAgent(env);
+    // Each reading of this clock is an hour after the last: every checkin is due as soon as the one
+    // before it is done, so the schedule runs on the clock alone with no timer to wait out.
+    let clock = Date.now();
+    const { agent, states } = newAgent(env, { now: () => (clock += 3_600_000) });
+    // Stopped between cycles, when the third is done: no request of the loop is left in flight.
+    let stopped: Promise<void> | undefined;
+    agent.on('state', (change) => {
+      if (change.to === 'idle' && env.cloud.checkins.length === 3) stopped ??= agent.stop();
+    });
     agent.start();
-    await until(() => env.cloud.checkins.length >= 3, 5000, 'three checkins');
-    await agent.stop();
-    const count = env.cloud.checkins.length;
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(env.cloud.checkins.length).toBe(count);
+    await until(() => stopped !== undefined, 5000, 'three checkins');
+    await stopped;
+    expect(env.cloud.checkins).toHaveLength(3);
+    const seen = states.length;
+
+    // A loop that outlived stop() would be due again at once and check in beside this one cycle.
+    expect((await agent.checkin()).outcome).toBe('no-update');
+    expect(env.cloud.checkins).toHaveLength(4);
+    expect(states.slice(seen)).toEqual(['checking', 'idle']);
   });
 
   it('start() holds a tiny server nextCheckin to the 60 s floor', async () => {
     const env = await makeEnv({ period: '1 sec' });
     env.cloud.onCheckin = () => ({ body: { nextCheckin: 0.05 } });
-    const { agent } = newAgent(env);
+    // The schedule logs each wait it starts: the event that shows what it decided after the checkin.
+    const waits: number[] = [];
+    const log = {
+      ...silentLogger,
+      debug: (message: string) => {
+        const wait = /^Next checkin in (\d+) s$/.exec(message);
+        if (wait) waits.push(Number(wait[1]));
+      },
+    };
+    const { agent } = newAgent(env, { log });
     agent.start();
-    await until(() => env.cloud.checkins.length >= 1, 5000, 'the first checkin');
-    await new Promise((r) => setTimeout(r, 1500));
+    await until(() => waits.length >= 1, 5000, 'the schedule to start its wait after the first checkin');
     await agent.stop();
-    // Before the floor, 0.05 s between checkins made about 30 of them here.
+    // Before the floor, the loop waited 0 s and checked in again (about 30 times in 1.5 s).
+    expect(waits).toEqual([60]);
     expect(env.cloud.checkins.length).toBe(1);
     expect(agent.nextCheckinAt - Date.now()).toBeGreaterThan(55_000);
   });

@@ -16,8 +16,8 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { buildAgent } from '#agent/build.ts';
 import type { ConfigFiles } from '#agent/config.ts';
+import { buildAgent } from '#scripts/bundling.ts';
 
 export interface TestImage {
   readonly path: string;
@@ -489,11 +489,4 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Polls `check` every 20 ms until it returns true. */
-export async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until } from '#test/support/wait.ts';

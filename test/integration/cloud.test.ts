@@ -152,7 +152,7 @@ describe('rollout limits', () => {
     expect(await granted()).toEqual(at10);
     await editUpdate(cloud, update, { percentage: 30 });
     const at30 = await granted();
-    for (const id of at10) expect(at30.has(id)).toBe(true);
+    expect([...at10].filter((id) => !at30.has(id))).toEqual([]);
     expect(at30.size).toBeGreaterThan(at10.size);
   });
 
@@ -175,7 +175,8 @@ describe('rollout limits', () => {
     await cloud.flush();
     const after = await stored(p.name, update.id);
     expect(after.counters.started).toBe(3);
-    expect(after.counters.deferred).toBeGreaterThan(0);
+    // Every checkin but the three grants was deferred: 12 + 5 - 3, however the race split them.
+    expect(after.counters.deferred).toBe(14);
   });
 
   it('rate grants at most N per period window', async () => {
@@ -217,15 +218,15 @@ describe('tokens', () => {
 
 describe('reports', () => {
   /** Checks the devices in so each is granted the update, as a real device is before it reports. */
-  async function granted(p: { name: string; token: string }, ids: string[]) {
+  async function granted(p: { name: string; token: string }, update: { id: string }, ids: string[]) {
     for (const id of ids)
-      expect((await checkin(cloud, device(p.name, id), p.token)).json.update).toBeDefined();
+      expect((await checkin(cloud, device(p.name, id), p.token)).json.update).toBe(update.id);
   }
 
   it('counts each (device, update, status) once and 404s unknown updates', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
-    await granted(p, ['d1', 'd2', 'd3']);
+    await granted(p, update, ['d1', 'd2', 'd3']);
     const ok = { id: 'd1', update: update.id, success: true };
     expect((await report(cloud, ok, p.token)).text).toBe('{}');
     expect((await report(cloud, ok, p.token)).status).toBe(200);
@@ -248,7 +249,7 @@ describe('reports', () => {
   it('counts identical reports arriving together once', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
-    await granted(p, ['twice']);
+    await granted(p, update, ['twice']);
     const body = { id: 'twice', update: update.id, success: false };
     const answers = await Promise.all(Array.from({ length: 6 }, () => report(cloud, body, p.token)));
     // Each answer is 200, or 503 + Retry-After while another copy holds the claim.
@@ -281,7 +282,7 @@ describe('reports', () => {
       abortThreshold: 50,
       abortMin: 4,
     });
-    await granted(p, ['a', 'b', 'c', 'd', 'e']);
+    await granted(p, update, ['a', 'b', 'c', 'd', 'e']);
     await report(cloud, { id: 'a', update: update.id, success: true }, p.token);
     await report(cloud, { id: 'b', update: update.id, success: false }, p.token);
     await report(cloud, { id: 'c', update: update.id, success: false }, p.token);
@@ -300,7 +301,7 @@ describe('reports', () => {
     const p = await freshProduct();
     const good = await seedUpdate(cloud, { product: p.name, version: '1.5.0' });
     const doomed = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
-    await granted(p, ['g1']);
+    await granted(p, doomed, ['g1']);
     // Delete the newest behind the container's back (its cached list still offers it).
     await cloud.table.delete(keys.update(p.name, doomed.id));
     const late = await checkin(cloud, device(p.name, 'g2'), p.token);

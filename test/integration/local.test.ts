@@ -14,6 +14,7 @@ import { keys } from '#functions/keys.ts';
 import { startLocalCloud } from '#local/cloud.ts';
 import { makeCertificate } from '#test/integration/agent-fixtures.ts';
 import { checkin, report, seedUpdate, startTestCloud } from '#test/support/cloud.ts';
+import { until } from '#test/support/wait.ts';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const dirs: string[] = [];
@@ -147,11 +148,17 @@ describe('npm start process', () => {
     );
   }
 
-  async function waitFor(path: string, child: ChildProcess): Promise<void> {
-    for (let i = 0; i < 300 && !existsSync(path); i++) {
-      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /** Waits until the local cloud wrote `path`; fails with a message if it exits or takes over 15 s. */
+  function waitFor(path: string, child: ChildProcess): Promise<void> {
+    return until(
+      () => {
+        if (child.exitCode !== null)
+          throw new Error(`local cloud exited ${child.exitCode} before writing ${path}`);
+        return existsSync(path);
+      },
+      15_000,
+      `the local cloud to write ${path}`,
+    );
   }
 
   it('refuses a second instance on the same data dir with a clear line, and stops cleanly on SIGTERM', async () => {

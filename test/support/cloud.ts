@@ -10,8 +10,9 @@ import { precedenceKey } from '#core/version.ts';
 import { bumpStamp } from '#functions/device-store.ts';
 import { keys } from '#functions/keys.ts';
 import { updateToItem } from '#functions/records.ts';
-import { LOCAL_BUCKET, type LocalCloud, startLocalCloud } from '#local/cloud.ts';
-import { notifyLocalChange } from '#local/cloud-file.ts';
+import { ALGORITHM, AmzClock, SigningKeys, sha256Hex } from '#functions/sigv4.ts';
+import { LOCAL_BUCKET, LOCAL_REGION, type LocalCloud, startLocalCloud } from '#local/cloud.ts';
+import { localCredentials, notifyLocalChange } from '#local/cloud-file.ts';
 
 export interface TestCloud extends LocalCloud {
   readonly dataDir: string;
@@ -35,18 +36,53 @@ export async function startTestCloud(
   };
 }
 
-/** PUT an object into the local S3 (s3rver accepts unsigned requests). */
+/**
+ * SigV4 headers of an S3 request signed with `credentials` (the local cloud's, unless a test
+ * forges them): what the SDK sends, minus its extras. `url`'s path and query must be escaped already.
+ */
+export function signS3Request(
+  method: string,
+  url: string,
+  body: Buffer,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+  now = Date.now(),
+): Record<string, string> {
+  const { host, pathname, search } = new URL(url);
+  const { amzDate, dateStamp } = new AmzClock().set(now);
+  const keys = new SigningKeys(LOCAL_REGION, 's3');
+  const hash = sha256Hex(body);
+  const query = search
+    .slice(1)
+    .split('&')
+    .filter(Boolean)
+    .map((p) => (p.includes('=') ? p : `${p}=`))
+    .sort()
+    .join('&');
+  const signed = 'host;x-amz-content-sha256;x-amz-date';
+  const canonical = `${method}\n${pathname}\n${query}\nhost:${host}\nx-amz-content-sha256:${hash}\nx-amz-date:${amzDate}\n\n${signed}\n${hash}`;
+  const signature = keys.sign(credentials.secretAccessKey, dateStamp, amzDate, canonical);
+  return {
+    'x-amz-content-sha256': hash,
+    'x-amz-date': amzDate,
+    authorization: `${ALGORITHM} Credential=${credentials.accessKeyId}/${keys.scope(dateStamp)}, SignedHeaders=${signed}, Signature=${signature}`,
+  };
+}
+
+/** PUT an object into the local S3, signed with the local cloud's credentials (read from its data dir). */
 export function putObject(
   s3Url: string,
   key: string,
   body: Buffer,
   tls: { ca?: string } = {},
+  dataDir?: string,
 ): Promise<void> {
   const request = s3Url.startsWith('https:') ? httpsRequest : httpRequest;
+  const url = `${s3Url}/${LOCAL_BUCKET}/${key}`;
+  const auth = dataDir ? signS3Request('PUT', url, body, localCredentials(dataDir)) : {};
   return new Promise((resolve, reject) => {
     const req = request(
-      `${s3Url}/${LOCAL_BUCKET}/${key}`,
-      { method: 'PUT', headers: { 'content-length': body.length }, ...tls },
+      url,
+      { method: 'PUT', headers: { 'content-length': body.length, ...auth }, ...tls },
       (res) => {
         res.resume();
         res.on('end', () =>
@@ -71,7 +107,7 @@ export async function seedUpdate(
   const product = fields.product ?? 'demo';
   const id = fields.id ?? `u${Date.now().toString(36)}${(seq++).toString(36)}`;
   const key = `images/${product}/${fields.version}/image.bin`;
-  await putObject(cloud.s3Url, key, image, tls);
+  await putObject(cloud.s3Url, key, image, tls, cloud.dataDir);
   const update: UpdateRecord = {
     policy: '',
     description: '',

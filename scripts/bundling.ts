@@ -1,11 +1,14 @@
 /**
- * How the device-cloud functions are bundled: one set of options used by the stack (NodejsFunction),
- * by the test that runs the built artifact and by `npm run bench` (bundle size, cold import),
- * so what is measured and tested is what is deployed.
- * No aws-cdk-lib import: the bench loads this without the CDK.
+ * How the shipped artifacts are built: the device-cloud Lambda bundles and the single-file device
+ * agent. One set of options used by the stack (NodejsFunction in infra/function.ts), by `npm run build`
+ * and `npm run build:agent` (scripts/build.ts), by the tests that run the built artifacts and by
+ * `npm run bench` (bundle size, cold import), so what is measured and tested is what is deployed.
+ * No aws-cdk-lib import: the build and the bench load this without the CDK.
  */
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BuildOptions } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 
 /** Repository root: entries, package-lock.json and node_modules are found from here, and esbuild runs here. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -62,4 +65,45 @@ export function lambdaBuildOptions(entry: string, outfile: string): BuildOptions
     absWorkingDir: PROJECT_ROOT,
     logLevel: 'silent',
   };
+}
+
+/** The device-cloud functions: entry `functions/<name>.ts`, one bundle each. */
+export const LAMBDA_FUNCTIONS = ['checkin', 'report'] as const;
+
+/** Bundles each Lambda function as the stack deploys it, into `<outDir>/<name>/index.mjs`; returns the paths. */
+export async function buildLambdas(outDir = join(PROJECT_ROOT, 'dist', 'functions')): Promise<string[]> {
+  const outputs: string[] = [];
+  for (const name of LAMBDA_FUNCTIONS) {
+    const outfile = join(outDir, name, BUNDLE_FILE);
+    await build(lambdaBuildOptions(`functions/${name}.ts`, outfile));
+    outputs.push(outfile);
+  }
+  return outputs;
+}
+
+/** Where `npm run build:agent` writes the agent. */
+export const DEFAULT_AGENT_BUNDLE = join(PROJECT_ROOT, 'dist', 'updraft-agent.mjs');
+
+/**
+ * Bundles agent/main.ts (or `entry`) into one executable file with json5 inlined: a device needs
+ * node ≥ 20 and this file only (`node updraft-agent.mjs --once`). Returns the output path.
+ */
+export async function buildAgent(
+  outfile = DEFAULT_AGENT_BUNDLE,
+  entry = join(PROJECT_ROOT, 'agent', 'main.ts'),
+): Promise<string> {
+  await build({
+    absWorkingDir: PROJECT_ROOT,
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    banner: { js: '#!/usr/bin/env node' },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+  return outfile;
 }

@@ -6,6 +6,7 @@ import { parseCheckin, parseReport } from '#core/device.ts';
 import { PayloadTooLargeError, ValidationError } from '#core/errors.ts';
 import type { DeviceReport, UpdateRecord } from '#core/types.ts';
 import { deviceContext } from '#core/version.ts';
+import { CACHE_LIFETIMES } from './config.ts';
 import type { DeviceStore, TokenScope } from './device-store.ts';
 import {
   AuthenticationError,
@@ -17,7 +18,7 @@ import {
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Presigner } from './presign.ts';
-import { findCandidate, grantUpdate } from './selection.ts';
+import { findCandidate } from './selection.ts';
 
 export const CHECKIN_PATH = '/tok/provision/update';
 export const REPORT_PATH = '/tok/provision/updateReport';
@@ -42,7 +43,7 @@ export interface AppOptions {
   readonly store: DeviceStore;
   /** Absent in the report function, which serves no images. */
   readonly presigner?: Presigner;
-  /** Counted here; flushed by the host (per invocation in Lambda, on a timer locally). */
+  /** Requests, policy errors and outcomes are counted here, starts and deferrals by the rollout ledger; the host flushes them (per invocation in Lambda, on a timer locally). */
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Presigned URL lifetime; DESIGN §2 caps it at 3600 s. */
@@ -52,8 +53,6 @@ export interface AppOptions {
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 const TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' } as const;
-/** Reuse a presigned URL while at least this much of its validity remains (DESIGN §4.5). */
-const URL_MIN_REMAINING_MS = 45 * 60 * 1000;
 const RETRY_AFTER_SECONDS = '5';
 /** Media types existing clients send: JSON, curl's default form type, and plain text. */
 const ACCEPTED_TYPES = /^\s*(application\/json|application\/x-www-form-urlencoded|text\/plain)\s*(;|$)/i;
@@ -90,7 +89,10 @@ export function createApp(options: AppOptions): App {
 
   function imageUrl(update: UpdateRecord, at: number): string {
     const cached = urls.get(update.id);
-    if (cached && cached.expiresAt - at >= Math.min(URL_MIN_REMAINING_MS, (expiresSeconds * 1000) / 2)) {
+    if (
+      cached &&
+      cached.expiresAt - at >= Math.min(CACHE_LIFETIMES.urlMinRemainingMs, (expiresSeconds * 1000) / 2)
+    ) {
       return cached.url;
     }
     if (!presigner) throw new Error('No image bucket configured: this function serves reports only');
@@ -102,7 +104,7 @@ export function createApp(options: AppOptions): App {
   async function authorize(request: AppRequest): Promise<TokenScope> {
     const token = tokenOf(request.headers);
     if (!token) throw new AuthenticationError();
-    const scope = await store.tokenScope(token);
+    const scope = await store.tokens.scopeOf(token);
     if (!scope) throw new AuthenticationError();
     return scope;
   }
@@ -119,9 +121,9 @@ export function createApp(options: AppOptions): App {
     metrics.count(device.product, 'UpdateRequests');
     // The registry write runs beside selection; it is awaited on every path, and an early throw
     // below must not leave its rejection unhandled (that would crash a Lambda runtime).
-    const registered = store.recordDevice(device);
+    const registered = store.registry.record(device);
     registered.catch(() => {});
-    const updates = await store.updatesOf(device.product);
+    const updates = await store.catalog.updatesOf(device.product);
     const candidate = findCandidate(updates, device, deviceContext(device), () =>
       metrics.count(device.product, 'PolicyErrors'),
     );
@@ -131,13 +133,9 @@ export function createApp(options: AppOptions): App {
     }
     // Presign before granting: a presigning failure must not leave a device counted as started.
     const url = imageUrl(candidate, at);
-    const [grant] = await Promise.all([grantUpdate(store, candidate, device.id, at), registered]);
-    if (!grant.granted) {
-      metrics.count(device.product, 'UpdateDeferred');
-      store.countDeferred(candidate);
-      return json({});
-    }
-    if (!grant.again) metrics.count(device.product, 'UpdateStarted');
+    // The ledger counts what it answers (a start or a deferral).
+    const [grant] = await Promise.all([store.rollout.admit(candidate, device.id, at), registered]);
+    if (!grant.granted) return json({});
     return json({
       url,
       checksum: candidate.checksum,
@@ -154,33 +152,37 @@ export function createApp(options: AppOptions): App {
     if (scope.device !== undefined && scope.device !== body.id) {
       throw new ForbiddenError(`Token not valid for device "${body.id}"`);
     }
-    const update = await store.getUpdate(scope.product, body.update);
+    const update = await store.catalog.get(scope.product, body.update);
     if (!update) throw new NotFoundError(`Unknown update "${body.update}"`);
-    // Only devices that were offered the update report on it; a product token cannot forge outcomes
-    // for invented devices (and so cannot trip auto-abort).
-    if (!(await store.hasGrant(update.id, body.id))) {
-      throw new ForbiddenError(`Update "${body.update}" was not offered to device "${body.id}"`);
-    }
+    // Only devices that were offered the update report on it, each with one outcome, so reports
+    // alone cannot trip auto-abort. (A product token may still check in as any device id: a shared
+    // product token is that; device-scoped tokens are the remedy, see the README.)
+    const notOffered = () =>
+      new ForbiddenError(`Update "${body.update}" was not offered to device "${body.id}"`);
+    if (!(await store.rollout.hasGrant(update.id, body.id))) throw notOffered();
     const success = outcomeOf(body);
-    const claim = await store.claimReport(body, success !== undefined);
-    if (claim === 'busy') {
-      throw new HttpError(503, 'Report being recorded, retry later', { 'retry-after': RETRY_AFTER_SECONDS });
-    }
-    if (claim === 'done' || success === undefined) return json({});
-    const counters = await store.countOutcome(update, success);
-    if (!counters) throw new NotFoundError(`Unknown update "${body.update}"`);
-    await store.markReportCounted(body);
+    const recorded = await store.reports.record(update, body, success);
+    if (recorded === 'not-granted') throw notOffered();
+    if (recorded === 'deleted') throw new NotFoundError(`Unknown update "${body.update}"`);
+    if (recorded === 'unchanged' || success === undefined) return json({});
     metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
-    if (success) await store.recordAppliedVersion(update.product, body.id, body.version ?? update.version);
-    const { abortThreshold, abortMin } = update;
-    if (!success && abortThreshold !== undefined && abortMin !== undefined) {
-      const reports = counters.success + counters.failure;
-      if (reports >= abortMin && counters.failure * 100 >= abortThreshold * reports) {
-        const reason = `auto-aborted: ${counters.failure} of ${reports} reports failed (threshold ${abortThreshold}%)`;
-        if (await store.pause(update, reason)) log.warn('update paused', { update: update.id, reason });
-      }
-    }
+    if (success)
+      await store.registry.recordAppliedVersion(update.product, body.id, body.version ?? update.version);
+    else await autoAbort(update);
     return json({});
+  }
+
+  /** Pauses the update once failures reach its threshold among the devices that reported an outcome. */
+  async function autoAbort(update: UpdateRecord): Promise<void> {
+    const { abortThreshold, abortMin } = update;
+    if (abortThreshold === undefined || abortMin === undefined) return;
+    const counters = await store.reports.countersOf(update);
+    if (!counters) return;
+    const reports = counters.success + counters.failure;
+    if (reports >= abortMin && counters.failure * 100 >= abortThreshold * reports) {
+      const reason = `auto-aborted: ${counters.failure} of ${reports} reports failed (threshold ${abortThreshold}%)`;
+      if (await store.catalog.pause(update, reason)) log.warn('update paused', { update: update.id, reason });
+    }
   }
 
   function toResponse(err: unknown, request: AppRequest): AppResponse {

@@ -1,6 +1,6 @@
 /** Wires the app to its adapters; used by the Lambda entries and by the local cloud alike. */
 import { type App, createApp } from './app.ts';
-import type { CloudConfig } from './config.ts';
+import { CACHE_LIFETIMES, type CloudConfig } from './config.ts';
 import { DeviceStore } from './device-store.ts';
 import { Table } from './dynamo.ts';
 import type { Logger } from './log.ts';
@@ -31,9 +31,9 @@ export function createCloud(
     readonly tableCredentials?: AwsCredentials;
     /** How often unchanged devices rewrite their registry entry. */
     readonly registryRefreshMs?: number;
-    /** See DeviceStoreOptions.changeSignal. */
+    /** See CatalogOptions.changeSignal. */
     readonly changeSignal?: () => number;
-    /** See DeviceStoreOptions.registryBatchMs. */
+    /** See RegistryOptions.batchMs. */
     readonly registryBatchMs?: number;
   },
 ): CloudParts {
@@ -43,10 +43,13 @@ export function createCloud(
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
     credentials: deps.tableCredentials ?? deps.credentials,
   });
+  const metrics = deps.metrics(table);
   const store = new DeviceStore(table, {
     updatesRevalidateMs: config.updatesCacheSeconds * 1000,
-    tokenCacheMs: 60_000,
-    registryRefreshMs: deps.registryRefreshMs ?? 60 * 60 * 1000,
+    updatesFullReloadMs: CACHE_LIFETIMES.updatesFullReloadMs,
+    tokenCacheMs: CACHE_LIFETIMES.tokenMs,
+    registryRefreshMs: deps.registryRefreshMs ?? CACHE_LIFETIMES.registryRefreshMs,
+    metrics,
     ...(deps.changeSignal ? { changeSignal: deps.changeSignal } : {}),
     ...(deps.registryBatchMs !== undefined ? { registryBatchMs: deps.registryBatchMs } : {}),
   });
@@ -62,7 +65,6 @@ export function createCloud(
           },
           deps.credentials,
         );
-  const metrics = deps.metrics(table);
   const app = createApp({
     store,
     presigner,
@@ -71,7 +73,7 @@ export function createCloud(
     urlExpiresSeconds: config.urlExpiresSeconds,
   });
   const flush = async () => {
-    const results = await Promise.allSettled([metrics.flush(), store.flushCounters(), store.flushRegistry()]);
+    const results = await Promise.allSettled([metrics.flush(), store.flush()]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
   };

@@ -15,6 +15,21 @@ export interface CloudConfig {
   readonly updatesCacheSeconds: number;
 }
 
+/**
+ * How long each container serves from memory. The update list's revalidation (≤ 30 s, DESIGN §4.1)
+ * is `updatesCacheSeconds` above, from the environment; these are fixed.
+ */
+export const CACHE_LIFETIMES = {
+  /** A token lookup, found or not: a new or revoked token counts within this. */
+  tokenMs: 60 * 1000,
+  /** A product's update list is reloaded at least this often, even when its stamp did not move. */
+  updatesFullReloadMs: 5 * 60 * 1000,
+  /** An unchanged device's registry entry is rewritten at most this often. */
+  registryRefreshMs: 60 * 60 * 1000,
+  /** A presigned URL is reused while at least this much of its validity remains (DESIGN §4.5). */
+  urlMinRemainingMs: 45 * 60 * 1000,
+} as const;
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

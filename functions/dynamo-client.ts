@@ -18,6 +18,7 @@ export type DynamoOperation =
   | 'DeleteItem'
   | 'Query'
   | 'BatchWriteItem'
+  | 'TransactWriteItems'
   | 'CreateTable'
   | 'DescribeTable';
 
@@ -39,6 +40,8 @@ export class DynamoError extends Error {
     message: string,
     readonly status: number,
     readonly retryable: boolean = status >= 500 || THROTTLED.has(name),
+    /** TransactionCanceledException: one code per write, e.g. None, ConditionalCheckFailed. */
+    readonly cancellationReasons: readonly string[] = [],
   ) {
     super(message);
     this.name = name;
@@ -50,6 +53,8 @@ const THROTTLED = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
   'RequestLimitExceeded',
+  // The same ClientRequestToken is still being applied: asking again with it is the remedy.
+  'TransactionInProgressException',
 ]);
 
 /** `code` of a request that got no answer within REQUEST_TIMEOUT_MS. */
@@ -91,6 +96,18 @@ export function isNetworkError(err: unknown): boolean {
   return err instanceof Error && typeof code === 'string' && NETWORK_CODES.has(code);
 }
 
+/**
+ * Set on a network error whose request may have reached DynamoDB (the connection was up when it
+ * failed): the write may have been applied, so only an idempotent request may be sent again.
+ */
+export const MAY_HAVE_APPLIED = Symbol('mayHaveApplied');
+
+/** Whether a failed request may have changed the table: see MAY_HAVE_APPLIED; 5xx and corrupted answers may have. */
+export function mayHaveApplied(err: unknown): boolean {
+  if (err instanceof DynamoError) return err.status >= 500 || err.name === 'CRC32CheckFailed';
+  return (err as { [MAY_HAVE_APPLIED]?: boolean } | undefined)?.[MAY_HAVE_APPLIED] === true;
+}
+
 /** Whether another attempt may succeed: throttling, 5xx and dropped connections, never 4xx validation or condition failures. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof DynamoError) return err.retryable;
@@ -103,7 +120,9 @@ export function isRetryable(err: unknown): boolean {
 
 /** The DynamoError of an error answer: `{"__type":"com.amazonaws.dynamodb.v20120810#Type","message":"…"}`. */
 export function parseDynamoError(status: number, body: string, errorTypeHeader?: string): DynamoError {
-  let json: { __type?: unknown; message?: unknown; Message?: unknown } | undefined;
+  let json:
+    | { __type?: unknown; message?: unknown; Message?: unknown; CancellationReasons?: unknown }
+    | undefined;
   try {
     json = JSON.parse(body) ?? undefined;
   } catch {
@@ -113,10 +132,16 @@ export function parseDynamoError(status: number, body: string, errorTypeHeader?:
   const rawType = typeof json?.__type === 'string' ? json.__type : errorTypeHeader?.split(':')[0];
   const type = rawType ? rawType.slice(rawType.lastIndexOf('#') + 1) : undefined;
   const message = json?.message ?? json?.Message;
+  const reasons = Array.isArray(json?.CancellationReasons)
+    ? json.CancellationReasons.map((r: { Code?: unknown } | null) => String(r?.Code ?? 'None'))
+    : [];
+  const name = type || (status >= 500 ? 'InternalServerError' : 'UnknownError');
   return new DynamoError(
-    type || (status >= 500 ? 'InternalServerError' : 'UnknownError'),
+    name,
     typeof message === 'string' && message ? message : `DynamoDB answered HTTP ${status}`,
     status,
+    status >= 500 || THROTTLED.has(name),
+    reasons,
   );
 }
 
@@ -151,8 +176,18 @@ export class DynamoClient {
     this.#request = https ? httpsRequest : httpRequest;
   }
 
-  /** Calls `operation` with `input` (DynamoDB's JSON shapes); retries throttling, 5xx and dropped connections. */
-  async send<T>(operation: DynamoOperation, input: object): Promise<T> {
+  /**
+   * Calls `operation` with `input` (DynamoDB's JSON shapes); retries throttling, 5xx and dropped
+   * connections. A request that is not `idempotent` (default: UpdateItem, whose ADD would apply
+   * twice) is sent again only when the failed attempt cannot have reached the table: throttled, or
+   * refused before the connection was up.
+   */
+  async send<T>(
+    operation: DynamoOperation,
+    input: object,
+    options: { readonly idempotent?: boolean } = {},
+  ): Promise<T> {
+    const idempotent = options.idempotent ?? operation !== 'UpdateItem';
     const payload = Buffer.from(JSON.stringify(input));
     for (let attempt = 1; ; attempt++) {
       try {
@@ -160,6 +195,7 @@ export class DynamoClient {
         return read<T>(await this.#post(headers, payload));
       } catch (err) {
         if (attempt >= MAX_ATTEMPTS || !isRetryable(err)) throw err;
+        if (!idempotent && mayHaveApplied(err)) throw err;
         await new Promise((r) => setTimeout(r, Math.random() * BACKOFF_MS * 2 ** (attempt - 1)));
       }
     }
@@ -200,6 +236,8 @@ export class DynamoClient {
 
   #post(headers: Record<string, string>, payload: Buffer): Promise<Answer> {
     return new Promise((resolve, reject) => {
+      // Once the connection is up the request may be read by DynamoDB, whatever fails after.
+      let connected = false;
       const req = this.#request(
         {
           protocol: this.#url.protocol,
@@ -216,7 +254,7 @@ export class DynamoClient {
           res.on('end', () =>
             resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
           );
-          res.on('error', reject);
+          res.on('error', (err) => reject(Object.assign(err, { [MAY_HAVE_APPLIED]: true })));
         },
       );
       const fail = (message: string, code: string) =>
@@ -229,19 +267,25 @@ export class DynamoClient {
       let connectTimer: NodeJS.Timeout | undefined;
       req.on('socket', (socket) => {
         // Only new connections: a kept-alive socket is connected already.
-        if (!socket.connecting) return;
+        if (!socket.connecting) {
+          connected = true;
+          return;
+        }
         connectTimer = setTimeout(
           () =>
             fail(`Connecting to DynamoDB at ${this.#host} took over ${CONNECT_TIMEOUT_MS} ms`, 'ETIMEDOUT'),
           CONNECT_TIMEOUT_MS,
         );
-        socket.once('connect', () => clearTimeout(connectTimer));
+        socket.once('connect', () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        });
       });
       req.on('close', () => {
         clearTimeout(requestTimer);
         clearTimeout(connectTimer);
       });
-      req.on('error', reject);
+      req.on('error', (err) => reject(Object.assign(err, { [MAY_HAVE_APPLIED]: connected })));
       req.end(payload);
     });
   }

@@ -2,9 +2,19 @@
  * The DynamoDB adapter: the only file that talks to DynamoDB (through functions/dynamo-client.ts).
  * It turns DynamoDB errors into ours (a failed condition is a `false` result; an unreachable or
  * throttled store is StoreUnavailableError) and marshals our flat items by hand, which is smaller and
- * faster than util-dynamodb for the few attribute types we use. No transactions: dynalite has none.
+ * faster than util-dynamodb for the few attribute types we use. `transact` writes several items
+ * together: TransactWriteItems where the store has it, the protocol of embedded-transact.ts on
+ * dynalite, which has none.
  */
-import { DynamoClient, DynamoError, type DynamoOperation, isNetworkError } from './dynamo-client.ts';
+import { randomUUID } from 'node:crypto';
+import {
+  DynamoClient,
+  DynamoError,
+  type DynamoOperation,
+  isNetworkError,
+  mayHaveApplied,
+} from './dynamo-client.ts';
+import { transactEmbedded } from './embedded-transact.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
 
@@ -53,7 +63,8 @@ function isUnavailable(err: unknown): boolean {
 }
 
 function wrap(err: unknown): never {
-  if (isUnavailable(err)) throw new StoreUnavailableError('dynamodb', { cause: err });
+  if (isUnavailable(err))
+    throw new StoreUnavailableError('dynamodb', { cause: err, mayHaveApplied: mayHaveApplied(err) });
   throw err;
 }
 
@@ -105,14 +116,90 @@ export interface UpdateSpec {
   readonly condition?: string;
   readonly names?: Readonly<Record<string, string>>;
   readonly values?: Readonly<Record<string, Scalar>>;
+  /**
+   * Whether applying it twice does no harm (SET/REMOVE only, or a condition that fails the second
+   * time), so a request that may have reached the store can be sent again. Default: no ADD.
+   */
+  readonly idempotent?: boolean;
+}
+
+type PutItem = Key & Readonly<Record<string, Scalar | undefined>>;
+
+/** Identifies one transaction: DynamoDB's ClientRequestToken (≤ 36 characters), a safe attribute-name part. */
+export function transactionToken(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+/** One write of a transaction: a record that must not exist yet, or an update under its condition. */
+export type TransactWrite =
+  | { readonly put: PutItem }
+  | {
+      readonly key: Key;
+      readonly update: UpdateSpec;
+      /** Values to restore if the transaction is rolled back after this write (ADDs are undone by themselves). */
+      readonly undoSet?: Readonly<Record<string, Scalar>>;
+    };
+
+/** `failed`: the indexes of the writes whose condition failed (the record existed, for a put). */
+export type TransactResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly failed: readonly number[] };
+
+interface Expression {
+  UpdateExpression: string;
+  ConditionExpression: string | undefined;
+  ExpressionAttributeNames: Record<string, string> | undefined;
+  ExpressionAttributeValues: Attributes | undefined;
+}
+
+/** `SET a = :a, b = :b` / `REMOVE c` / `ADD d :d` and the condition, from an UpdateSpec. */
+function updateExpression(spec: UpdateSpec): Expression {
+  const names: Record<string, string> = { ...spec.names };
+  const values: Attributes = {};
+  for (const [k, v] of Object.entries(spec.values ?? {})) values[k] = toAttribute(v);
+  const sets: string[] = [];
+  const removes: string[] = [...(spec.remove ?? []).map((n) => `#${n}`)];
+  const adds: string[] = [];
+  let i = 0;
+  for (const [name, v] of Object.entries(spec.set ?? {})) {
+    names[`#${name}`] = name;
+    if (v === undefined) {
+      removes.push(`#${name}`);
+      continue;
+    }
+    values[`:s${i}`] = toAttribute(v);
+    sets.push(`#${name} = :s${i++}`);
+  }
+  for (const name of spec.remove ?? []) names[`#${name}`] = name;
+  for (const [name, n] of Object.entries(spec.add ?? {})) {
+    names[`#${name}`] = name;
+    values[`:a${i}`] = { N: String(n) };
+    adds.push(`#${name} :a${i++}`);
+  }
+  const expr = [
+    sets.length ? `SET ${sets.join(', ')}` : '',
+    removes.length ? `REMOVE ${removes.join(', ')}` : '',
+    adds.length ? `ADD ${adds.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return {
+    UpdateExpression: expr,
+    ConditionExpression: spec.condition,
+    ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+    ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
+  };
 }
 
 export class Table {
   readonly name: string;
   readonly client: TableClient;
+  /** The custom endpoint (dynalite), undefined for AWS. */
+  readonly endpoint: string | undefined;
 
   constructor(options: TableOptions) {
     this.name = options.tableName;
+    this.endpoint = options.endpoint;
     const { credentials = credentialsFromEnv } = options;
     this.client =
       options.client ??
@@ -161,7 +248,7 @@ export class Table {
   }
 
   /** Puts an item; with `ifAbsent`, only when no item has its key. Returns false when that condition failed. */
-  async put(item: Key & Readonly<Record<string, Scalar | undefined>>, ifAbsent = false): Promise<boolean> {
+  async put(item: PutItem, ifAbsent = false): Promise<boolean> {
     try {
       await this.client.send('PutItem', {
         TableName: this.name,
@@ -179,45 +266,12 @@ export class Table {
    * Updates an item. Returns the item's new attributes, or undefined when the condition failed.
    */
   async update(key: Key, spec: UpdateSpec): Promise<Item | undefined> {
-    const names: Record<string, string> = { ...spec.names };
-    const values: Attributes = {};
-    for (const [k, v] of Object.entries(spec.values ?? {})) values[k] = toAttribute(v);
-    const sets: string[] = [];
-    const removes: string[] = [...(spec.remove ?? []).map((n) => `#${n}`)];
-    const adds: string[] = [];
-    let i = 0;
-    for (const [name, v] of Object.entries(spec.set ?? {})) {
-      names[`#${name}`] = name;
-      if (v === undefined) {
-        removes.push(`#${name}`);
-        continue;
-      }
-      values[`:s${i}`] = toAttribute(v);
-      sets.push(`#${name} = :s${i++}`);
-    }
-    for (const name of spec.remove ?? []) names[`#${name}`] = name;
-    for (const [name, n] of Object.entries(spec.add ?? {})) {
-      names[`#${name}`] = name;
-      values[`:a${i}`] = { N: String(n) };
-      adds.push(`#${name} :a${i++}`);
-    }
-    const expr = [
-      sets.length ? `SET ${sets.join(', ')}` : '',
-      removes.length ? `REMOVE ${removes.join(', ')}` : '',
-      adds.length ? `ADD ${adds.join(', ')}` : '',
-    ]
-      .filter(Boolean)
-      .join(' ');
     try {
-      const out = await this.client.send<{ Attributes?: Attributes }>('UpdateItem', {
-        TableName: this.name,
-        Key: marshal(key),
-        UpdateExpression: expr,
-        ConditionExpression: spec.condition,
-        ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-        ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
-        ReturnValues: 'ALL_NEW',
-      });
+      const out = await this.client.send<{ Attributes?: Attributes }>(
+        'UpdateItem',
+        { TableName: this.name, Key: marshal(key), ...updateExpression(spec), ReturnValues: 'ALL_NEW' },
+        { idempotent: spec.idempotent ?? spec.add === undefined },
+      );
       return out.Attributes ? unmarshal(out.Attributes) : {};
     } catch (err) {
       if (isConditionFailure(err)) return undefined;
@@ -225,16 +279,65 @@ export class Table {
     }
   }
 
+  /**
+   * Applies every write or none (DESIGN §5). `token` identifies the transaction: sent again with
+   * the same token, it is applied once (DynamoDB's ClientRequestToken; the intent of the embedded
+   * protocol). Stores without TransactWriteItems (dynalite) get the embedded protocol.
+   */
+  async transact(writes: readonly TransactWrite[], token: string): Promise<TransactResult> {
+    if (this.#native === false) return transactEmbedded(this, writes, token);
+    try {
+      await this.client.send(
+        'TransactWriteItems',
+        { TransactItems: writes.map((w) => this.#transactItem(w)), ClientRequestToken: token },
+        { idempotent: true },
+      );
+      this.#native = true;
+      return { ok: true };
+    } catch (err) {
+      // Several first calls may probe at once: each of them falls back.
+      if (err instanceof DynamoError && err.name === 'UnknownOperationException' && this.#native !== true) {
+        this.#native = false;
+        return transactEmbedded(this, writes, token);
+      }
+      if (err instanceof DynamoError && err.name === 'TransactionCanceledException') {
+        const failed = err.cancellationReasons
+          .map((code, i) => (code === 'ConditionalCheckFailed' ? i : -1))
+          .filter((i) => i >= 0);
+        // Otherwise a conflict with another transaction: like throttling, retried by the device.
+        if (failed.length > 0) return { ok: false, failed };
+        throw new StoreUnavailableError('dynamodb', { cause: err });
+      }
+      return wrap(err);
+    }
+  }
+
+  #native: boolean | undefined;
+
+  #transactItem(write: TransactWrite): object {
+    if ('put' in write) {
+      return {
+        Put: {
+          TableName: this.name,
+          Item: marshal(write.put),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      };
+    }
+    return { Update: { TableName: this.name, Key: marshal(write.key), ...updateExpression(write.update) } };
+  }
+
   /** Deletes an item; with a condition, returns false when it failed. */
   async delete(
     key: Key,
-    condition?: { expression: string; values?: Record<string, Scalar> },
+    condition?: { expression: string; names?: Record<string, string>; values?: Record<string, Scalar> },
   ): Promise<boolean> {
     try {
       await this.client.send('DeleteItem', {
         TableName: this.name,
         Key: marshal(key),
         ConditionExpression: condition?.expression,
+        ExpressionAttributeNames: condition?.names,
         ExpressionAttributeValues: condition?.values
           ? Object.fromEntries(Object.entries(condition.values).map(([k, v]) => [k, toAttribute(v)]))
           : undefined,

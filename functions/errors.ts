@@ -42,10 +42,13 @@ export class NotFoundError extends HttpError {
  */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
+  /** The failed write may still have been applied (the request reached the store): never resend it blindly. */
+  readonly mayHaveApplied: boolean;
   constructor(
     readonly store: 'dynamodb' | 's3',
-    options?: ErrorOptions,
+    options?: ErrorOptions & { readonly mayHaveApplied?: boolean },
   ) {
     super(`${store} unavailable`, options);
+    this.mayHaveApplied = options?.mayHaveApplied ?? false;
   }
 }

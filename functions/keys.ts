@@ -12,6 +12,9 @@
  * | device          | DEV#<product>      | <deviceId>               |
  * | daily metrics   | M#<product>        | <yyyy-mm-dd>             |
  * | token           | TOKEN              | <sha256 hex of token>    |
+ * | intent          | TX                 | <transaction token>      |
+ *
+ * An intent is a transaction of the embedded store in flight (functions/embedded-transact.ts).
  */
 
 export const keys = {
@@ -33,6 +36,8 @@ export const keys = {
   metricsOf: (product: string) => ({ pk: `M#${product}` }),
   token: (hash: string) => ({ pk: 'TOKEN', sk: hash }),
   tokens: () => ({ pk: 'TOKEN' }),
+  intent: (token: string) => ({ pk: 'TX', sk: token }),
+  intents: () => ({ pk: 'TX' }),
 } as const;
 
 /** The metric names of DESIGN §4.6 (Ioto's). */

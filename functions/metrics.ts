@@ -4,6 +4,7 @@
  * flushed to the table per product and day, where `updraft stats` reads them.
  */
 import type { Table } from './dynamo.ts';
+import { StoreUnavailableError } from './errors.ts';
 import { keys, type MetricName } from './keys.ts';
 
 export interface Metrics {
@@ -77,8 +78,10 @@ export class TableMetrics extends SummingMetrics {
       try {
         await this.table.update(keys.metrics(product, day), { add: Object.fromEntries(counts) });
       } catch (err) {
-        // Keep the counts for the next flush rather than lose them while the store is down.
-        for (const [name, n] of counts) this.count(product, name, n);
+        // Keep the counts for the next flush rather than lose them while the store is down, unless
+        // the write may have been applied: sending it again could count it twice.
+        if (!(err instanceof StoreUnavailableError && err.mayHaveApplied))
+          for (const [name, n] of counts) this.count(product, name, n);
         throw err;
       }
     }

@@ -1,27 +1,21 @@
 /**
- * The checkin algorithm of DESIGN §4: find the candidate update (pure), then apply its rollout
- * limits against the store (grant idempotency, percentage, limit, rate), in that order.
+ * The checkin algorithm of DESIGN §4, steps 1–4: find the candidate update (pure). Its rollout
+ * limits are the rollout ledger's (functions/rollout-ledger.ts).
  */
 import { type CompiledPolicy, compilePolicy } from '#core/policy.ts';
-import { inPercentage, rateWindow } from '#core/rollout.ts';
 import type { DeviceCheckin, UpdateRecord } from '#core/types.ts';
 import { compareVersions } from '#core/version.ts';
-import type { DeviceStore } from './device-store.ts';
 
-const compiled = new WeakMap<UpdateRecord, CompiledPolicy | null>();
-
-/** The update's policy, compiled once per record; null when the stored text no longer compiles. */
+/**
+ * The update's policy (compilePolicy caches it by source: the one policy cache); null when the
+ * stored text no longer compiles (a record written by hand or by another version).
+ */
 function policyOf(update: UpdateRecord): CompiledPolicy | null {
-  let policy = compiled.get(update);
-  if (policy === undefined) {
-    try {
-      policy = compilePolicy(update.policy);
-    } catch {
-      policy = null;
-    }
-    compiled.set(update, policy);
+  try {
+    return compilePolicy(update.policy);
+  } catch {
+    return null;
   }
-  return policy;
 }
 
 /**
@@ -46,52 +40,4 @@ export function findCandidate(
     else if (match) return update;
   }
   return undefined;
-}
-
-export type Grant =
-  | { readonly granted: true; readonly again: boolean }
-  | { readonly granted: false; readonly reason: 'percentage' | 'limit' | 'rate' };
-
-/**
- * Decides whether the device may have the candidate now. Counters are taken with conditional
- * writes and given back when a later limit defers the device, so concurrent checkins can defer
- * more devices than strictly needed but never grant past a limit.
- */
-export async function grantUpdate(
-  store: DeviceStore,
-  update: UpdateRecord,
-  deviceId: string,
-  now: number,
-): Promise<Grant> {
-  if (await store.hasGrant(update.id, deviceId)) return { granted: true, again: true };
-  if (update.percentage !== undefined && !inPercentage(update.id, deviceId, update.percentage)) {
-    return { granted: false, reason: 'percentage' };
-  }
-  const window =
-    update.rate !== undefined && update.period !== undefined ? rateWindow(now, update.period) : undefined;
-  // Limits known to be reached in this container defer without a write, in the design's order.
-  if (store.limitKnownReached(update)) return { granted: false, reason: 'limit' };
-  if (window !== undefined && store.rateWindowKnownFull(update, window))
-    return { granted: false, reason: 'rate' };
-  if (!(await store.countStarted(update))) return { granted: false, reason: 'limit' };
-  try {
-    if (window !== undefined && update.period !== undefined) {
-      const expiresAt = (window + 2) * update.period * 1000;
-      if (!(await store.takeRateWindow(update, window, expiresAt))) {
-        await store.uncountStarted(update);
-        return { granted: false, reason: 'rate' };
-      }
-    }
-    if (!(await store.putGrant(update.id, deviceId))) {
-      // The same device checked in twice at once and the other request recorded the grant.
-      await store.uncountStarted(update);
-      return { granted: true, again: true };
-    }
-  } catch (err) {
-    // Give the place back when the store failed after counting, or a limit would leak a place
-    // per failure (best effort: the store may still be down).
-    await store.uncountStarted(update).catch(() => {});
-    throw err;
-  }
-  return { granted: true, again: false };
 }

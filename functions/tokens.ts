@@ -1,8 +1,8 @@
 /** Device tokens: generated once, shown once, stored only as sha256 hashes (DESIGN §5). */
 import { randomBytes } from 'node:crypto';
-import { hashToken } from './device-store.ts';
 import type { Table } from './dynamo.ts';
 import { keys } from './keys.ts';
+import { hashToken } from './token-scopes.ts';
 
 export interface TokenInfo {
   /** First characters of the hash: enough to name a token in `token list` / `token revoke`. */

@@ -12,6 +12,7 @@ import type { App } from '#functions/app.ts';
 import { createCloud } from '#functions/cloud.ts';
 import type { DeviceStore } from '#functions/device-store.ts';
 import type { Table } from '#functions/dynamo.ts';
+import { recoverIntents } from '#functions/embedded-transact.ts';
 import { jsonLogger, type Logger } from '#functions/log.ts';
 import { TableMetrics } from '#functions/metrics.ts';
 import { createToken } from '#functions/tokens.ts';
@@ -249,6 +250,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       },
     );
     await ensureTable(cloud.table);
+    // Transactions a kill cut off are finished or undone before anything is served.
+    await recoverIntents(cloud.table);
     const flush = () => cloud.flush().catch((err: unknown) => log.warn('flush failed', { error: err }));
     const timer = setInterval(flush, 1000);
     timer.unref();

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Table } from '#functions/dynamo.ts';
 import { DynamoClient, DynamoError } from '#functions/dynamo-client.ts';
 
 type Reply = (req: IncomingMessage, res: ServerResponse) => void;
@@ -120,6 +121,36 @@ describe('DynamoClient.send', () => {
     },
   );
 
+  it('never sends an ADD again after the connection dropped once the request was read', async () => {
+    script = [reset, json(200, {})];
+
+    const err = await open()
+      .send('UpdateItem', { UpdateExpression: 'ADD #n :one' })
+      .catch((e: unknown) => e);
+
+    expect(err).toMatchObject({ code: 'ECONNRESET' });
+    expect(received).toHaveLength(1);
+  });
+
+  it('sends an ADD again after throttling, which applied nothing, and an idempotent write after a reset', async () => {
+    const dynamo = open();
+    script = [error(400, 'ThrottlingException'), json(200, { Attributes: {} })];
+    await expect(dynamo.send('UpdateItem', {})).resolves.toEqual({ Attributes: {} });
+    expect(received).toHaveLength(2);
+
+    received = [];
+    script = [reset, json(200, {})];
+    await expect(dynamo.send('UpdateItem', {}, { idempotent: true })).resolves.toEqual({});
+    expect(received).toHaveLength(2);
+  });
+
+  it('does not send an ADD again after a 5xx, which may follow a write', async () => {
+    script = [error(500, 'InternalServerError'), json(200, {})];
+
+    await expect(open().send('UpdateItem', {})).rejects.toMatchObject({ name: 'InternalServerError' });
+    expect(received).toHaveLength(1);
+  });
+
   it('keeps the Node code of a connection that cannot be made', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -132,5 +163,66 @@ describe('DynamoClient.send', () => {
     });
 
     await expect(client.send('GetItem', {})).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('Table.transact on a store with TransactWriteItems', () => {
+  const writes = [
+    { key: { pk: 'P#a', sk: 'U#1' }, update: { add: { started: 1 }, condition: 'attribute_exists(pk)' } },
+    { put: { pk: 'G#1', sk: 'dev', at: 'now' } },
+  ];
+  let table: Table;
+  beforeAll(() => {
+    table = new Table({
+      tableName: 't',
+      region: 'us-east-1',
+      endpoint,
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+    });
+  });
+  afterAll(() => table.client.destroy());
+
+  it('sends one TransactWriteItems with the token, the updates and the puts that must not exist', async () => {
+    script = [json(200, {})];
+
+    await expect(table.transact(writes, 'tok1')).resolves.toEqual({ ok: true });
+
+    expect(received).toHaveLength(1);
+    expect(received[0]!.target).toBe('DynamoDB_20120810.TransactWriteItems');
+    const sent = JSON.parse(received[0]!.body);
+    expect(sent.ClientRequestToken).toBe('tok1');
+    expect(sent.TransactItems[0].Update).toMatchObject({
+      TableName: 't',
+      UpdateExpression: 'ADD #started :a0',
+      ConditionExpression: 'attribute_exists(pk)',
+    });
+    expect(sent.TransactItems[1].Put).toMatchObject({
+      Item: { pk: { S: 'G#1' }, sk: { S: 'dev' } },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    });
+  });
+
+  it('names the writes whose condition failed when the transaction is cancelled', async () => {
+    script = [
+      json(400, {
+        __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+        message:
+          'Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]',
+        CancellationReasons: [
+          { Code: 'None' },
+          { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' },
+        ],
+      }),
+    ];
+
+    await expect(table.transact(writes, 'tok2')).resolves.toEqual({ ok: false, failed: [1] });
+  });
+
+  it('sends it again with the same token after the connection dropped: the token makes it idempotent', async () => {
+    script = [reset, json(200, {})];
+
+    await expect(table.transact(writes, 'tok3')).resolves.toEqual({ ok: true });
+
+    expect(received.map((r) => JSON.parse(r.body).ClientRequestToken)).toEqual(['tok3', 'tok3']);
   });
 });

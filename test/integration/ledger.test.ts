@@ -1,0 +1,292 @@
+/**
+ * The rollout and report ledgers against real dynalite (issue 11, items 3–5): one outcome per
+ * device and update, one start and one window slot per device however often it checks in, and
+ * counters that match their records across a store connection reset after a write landed, followed
+ * by a "kill" (the store never reachable again from that process) and a restart.
+ */
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UpdateRecord } from '#core/types.ts';
+import type { App } from '#functions/app.ts';
+import { createCloud } from '#functions/cloud.ts';
+import { recoverIntents } from '#functions/embedded-transact.ts';
+import { keys } from '#functions/keys.ts';
+import { updateFromItem } from '#functions/records.ts';
+import { createToken } from '#functions/tokens.ts';
+import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+
+let cloud: TestCloud;
+let productSeq = 0;
+
+beforeAll(async () => {
+  cloud = await startTestCloud();
+});
+afterAll(async () => {
+  await cloud?.dispose();
+});
+
+async function freshProduct(): Promise<{ name: string; token: string }> {
+  const name = `ledger${++productSeq}`;
+  const { token } = await createToken(cloud.table, { product: name });
+  return { name, token };
+}
+
+async function counters(update: UpdateRecord) {
+  return updateFromItem((await cloud.table.get(keys.update(update.product, update.id), true))!).counters;
+}
+
+describe('one outcome per device and update (11.3)', () => {
+  it('a device reporting failed, rejected and applied counts once, and its success replaces its failure', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, {
+      product: p.name,
+      version: '2.0.0',
+      abortThreshold: 50,
+      abortMin: 2,
+    });
+    const dev = { id: 'one', product: p.name, version: '1.0.0' };
+    expect((await checkin(cloud, dev, p.token)).json.update).toBe(update.id);
+    const send = (status: string, success: boolean) =>
+      report(cloud, { id: 'one', update: update.id, success, status }, p.token);
+
+    expect((await send('failed', false)).status).toBe(200);
+    expect((await send('rejected', false)).status).toBe(200);
+    expect(await counters(update)).toMatchObject({ started: 1, success: 0, failure: 1 });
+    // With --abort-min 2, one device's two failure reports are a sample of one: not paused.
+    const stored = await cloud.table.get(keys.update(p.name, update.id), true);
+    expect(stored?.paused).not.toBe(true);
+
+    expect((await send('applied', true)).status).toBe(200);
+    expect((await send('applied', true)).status).toBe(200);
+    expect(await counters(update)).toMatchObject({ started: 1, success: 1, failure: 0 });
+    const grant = await cloud.table.get(keys.grant(update.id, 'one'), true);
+    expect(grant).toMatchObject({ outcome: 'success', outcomeVersion: 2 });
+    // The transactions' marks are swept off the counters once committed.
+    const marks = async () =>
+      Object.keys((await cloud.table.get(keys.update(p.name, update.id), true)) ?? {}).filter((a) =>
+        a.startsWith('tx_'),
+      );
+    const deadline = Date.now() + 5000;
+    while ((await marks()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await marks(), 'transaction marks still on the update 5 s after commit').toEqual([]);
+  });
+
+  it('reports of one device racing with different outcomes leave exactly one outcome counted', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect((await checkin(cloud, { id: 'race', product: p.name, version: '1.0.0' }, p.token)).status).toBe(
+      200,
+    );
+    const answers = await Promise.all(
+      (['failed', 'rejected', 'applied', 'failed', 'applied'] as const).map((status) =>
+        report(cloud, { id: 'race', update: update.id, success: status === 'applied', status }, p.token),
+      ),
+    );
+    for (const a of answers) expect(a.status).toBe(200);
+    const c = await counters(update);
+    expect(c.success + c.failure).toBe(1);
+    const grant = await cloud.table.get(keys.grant(update.id, 'race'), true);
+    expect(c.success).toBe(grant?.outcome === 'success' ? 1 : 0);
+  });
+});
+
+describe('duplicate checkins of one device (11.4)', () => {
+  it('64 parallel checkins of one fresh id take one start and one rate slot', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', rate: 20, period: 3600 });
+    const answers = await Promise.all(
+      Array.from({ length: 64 }, () =>
+        checkin(cloud, { id: 'dup', product: p.name, version: '1.0.0' }, p.token),
+      ),
+    );
+    for (const a of answers) expect(a.status).toBe(200);
+    expect(answers.some((a) => a.json.update === update.id)).toBe(true);
+    expect((await counters(update)).started).toBe(1);
+    const windows = await cloud.table.query(`R#${update.id}`, undefined, true);
+    expect(windows.map((w) => w.n)).toEqual([1]);
+    // The other 19 places of the window are still there for other devices.
+    for (let i = 0; i < 19; i++) {
+      const other = await checkin(cloud, { id: `other${i}`, product: p.name, version: '1.0.0' }, p.token);
+      expect(other.json.update).toBe(update.id);
+    }
+    expect((await checkin(cloud, { id: 'late', product: p.name, version: '1.0.0' }, p.token)).text).toBe(
+      '{}',
+    );
+  });
+});
+
+/**
+ * An HTTP proxy to dynalite that, once armed, forwards the Nth ledger write, lets dynalite apply
+ * it, then resets the connection instead of answering, and from then on resets every request: the
+ * process that sent it died right after the write landed.
+ */
+class KillingProxy {
+  private server: Server | undefined;
+  private writes = 0;
+  private killAt = Number.POSITIVE_INFINITY;
+  dead = false;
+  url = '';
+  constructor(private readonly target: URL) {}
+  /** The store reachable again: the process lived through the failure. */
+  revive(): void {
+    this.dead = false;
+  }
+  arm(n: number): void {
+    this.writes = 0;
+    this.killAt = n;
+  }
+  async open(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (this.dead) return req.socket.destroy();
+        const body = Buffer.concat(chunks);
+        const op = String(req.headers['x-amz-target']).split('.')[1] ?? '';
+        // The registry entry written beside a checkin is not part of the ledger.
+        const ledgerWrite = /Put|Update|Delete|Write/.test(op) && !body.includes('"DEV#');
+        const kill = ledgerWrite && ++this.writes === this.killAt;
+        const upstream = request(
+          {
+            host: this.target.hostname,
+            port: this.target.port,
+            method: 'POST',
+            path: '/',
+            headers: req.headers,
+          },
+          (answer) => {
+            const out: Buffer[] = [];
+            answer.on('data', (c: Buffer) => out.push(c));
+            answer.on('end', () => {
+              if (kill) {
+                this.dead = true;
+                return req.socket.destroy();
+              }
+              res.writeHead(answer.statusCode ?? 500, answer.headers);
+              res.end(Buffer.concat(out));
+            });
+          },
+        );
+        upstream.end(body);
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r));
+  }
+}
+
+/** An app whose store goes through `proxy`, as the process that will be killed. */
+function appThrough(proxy: KillingProxy): App {
+  return createCloud(
+    {
+      ...cloud.file,
+      dynamoEndpoint: proxy.url,
+      s3Endpoint: cloud.s3Url,
+      urlExpiresSeconds: 3600,
+      updatesCacheSeconds: 0,
+    },
+    {
+      metrics: () => ({ count() {}, async flush() {} }),
+      log: { info() {}, warn() {}, error() {} },
+      credentials: () => cloud.file.credentials,
+    },
+  ).app;
+}
+
+const call = (app: App, path: string, body: object, token: string) =>
+  app({ method: 'POST', path, headers: { authorization: token }, body: Buffer.from(JSON.stringify(body)) });
+
+describe('counters and their records across a kill after any write (11.5)', () => {
+  const killPoints = Array.from({ length: 7 }, (_, i) => i + 1); // 7: no kill
+
+  it.each(killPoints)(
+    'a grant killed after ledger write %i: the restart and retry count it once',
+    async (n) => {
+      const p = await freshProduct();
+      const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', rate: 100, period: 3600 });
+      const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+      await proxy.open();
+      try {
+        proxy.arm(n);
+        const dev = { id: 'k', product: p.name, version: '1.0.0' };
+        const first = await call(appThrough(proxy), '/tok/provision/update', dev, p.token);
+        expect([200, 503]).toContain(first.status);
+        // Six ledger writes: the TransactWriteItems probe (dynalite refuses it), intent, started,
+        // window, grant, intent deleted (marks are removed later, in the background).
+        expect(proxy.dead).toBe(n <= 6);
+      } finally {
+        await proxy.close();
+      }
+      await recoverIntents(cloud.table); // the restart
+      const retry = await checkin(cloud, { id: 'k', product: p.name, version: '1.0.0' }, p.token);
+      expect(retry.json.update).toBe(update.id);
+      const grants = await cloud.table.query(keys.grantsOf(update.id).pk, undefined, true);
+      const windows = await cloud.table.query(`R#${update.id}`, undefined, true);
+      expect(grants).toHaveLength(1);
+      expect((await counters(update)).started).toBe(1);
+      expect(windows.map((w) => w.n)).toEqual([1]);
+      expect(await cloud.table.query(keys.intents().pk, undefined, true)).toEqual([]);
+    },
+  );
+
+  it('a transaction cut off in a process that lives on is finished or undone in the background', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', rate: 100, period: 3600 });
+    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+    await proxy.open();
+    try {
+      proxy.arm(4); // the probe, the intent, `started` and the window's count land; the grant does not
+      const dev = { id: 'live', product: p.name, version: '1.0.0' };
+      expect((await call(appThrough(proxy), '/tok/provision/update', dev, p.token)).status).toBe(503);
+      proxy.revive();
+      const deadline = Date.now() + 15_000;
+      const intents = () => cloud.table.query(keys.intents().pk, undefined, true);
+      while ((await intents()).length > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(await intents(), 'the intent was not replayed within 15 s').toEqual([]);
+      expect((await counters(update)).started).toBe(0);
+      expect(await cloud.table.query(keys.grantsOf(update.id).pk, undefined, true)).toEqual([]);
+      const windows = await cloud.table.query(`R#${update.id}`, undefined, true);
+      expect(windows.map((w) => w.n)).toEqual([0]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it.each(killPoints)(
+    'a report killed after ledger write %i: the restart and retry count it once',
+    async (n) => {
+      const p = await freshProduct();
+      const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+      expect((await checkin(cloud, { id: 'r', product: p.name, version: '1.0.0' }, p.token)).status).toBe(
+        200,
+      );
+      expect((await report(cloud, { id: 'r', update: update.id, success: false }, p.token)).status).toBe(200);
+      const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+      await proxy.open();
+      const applied = { id: 'r', update: update.id, success: true, status: 'applied' };
+      try {
+        proxy.arm(n);
+        const first = await call(appThrough(proxy), '/tok/provision/updateReport', applied, p.token);
+        expect([200, 503]).toContain(first.status);
+        // Six ledger writes: the TransactWriteItems probe, intent, outcome, counters, report,
+        // intent deleted (marks are removed later, in the background).
+        expect(proxy.dead).toBe(n <= 6);
+      } finally {
+        await proxy.close();
+      }
+      await recoverIntents(cloud.table);
+      expect((await report(cloud, applied, p.token)).status).toBe(200);
+      expect((await report(cloud, applied, p.token)).status).toBe(200);
+      expect(await counters(update)).toMatchObject({ started: 1, success: 1, failure: 0 });
+      expect(await cloud.table.get(keys.grant(update.id, 'r'), true)).toMatchObject({ outcome: 'success' });
+      expect(await cloud.table.get(keys.report(update.id, 'r', 'applied'), true)).toBeDefined();
+      expect(await cloud.table.query(keys.intents().pk, undefined, true)).toEqual([]);
+    },
+  );
+});

@@ -2,7 +2,7 @@
  * Who may talk to the console (DESIGN §11), as one check run before every request:
  *   - the Host header must name this listener (a DNS-rebinding page names its own domain);
  *   - a request carrying `?secret=` (the URL printed at start) trades it for an HttpOnly,
- *     SameSite=Strict cookie and is redirected to the same path without it;
+ *     SameSite=Strict cookie and is redirected to the page without it;
  *   - every other request must carry that cookie (compared in constant time);
  *   - every mutation must come from the console's own origin (Origin header), so another page
  *     in the same browser cannot post to it even when the browser would attach the cookie.
@@ -77,7 +77,7 @@ export class Access {
   }
 
   /** Decides on one request; throws a ForbiddenError or UnauthorizedError when refused. */
-  check(req: IncomingMessage, url: URL): AccessDecision {
+  check(req: IncomingMessage, url: Readonly<URL>): AccessDecision {
     const host = req.headers.host ?? '';
     if (!this.hosts.has(host)) {
       throw new ForbiddenError(`Host "${host}" is not this console's address: open the URL printed at start`);
@@ -96,8 +96,8 @@ export class Access {
       if (!sameSecret(offered, this.secret)) {
         throw new UnauthorizedError('Wrong console secret: open the URL printed at start');
       }
-      url.searchParams.delete('secret');
-      return { kind: 'exchange', location: `${url.pathname}${url.search}`, cookie: this.cookie() };
+      // Always to the page itself: a path taken from the request could name another host ('/.//x').
+      return { kind: 'exchange', location: '/', cookie: this.cookie() };
     }
     const cookie = cookieValue(req.headers.cookie, this.cookieName);
     if (cookie === undefined) {

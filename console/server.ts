@@ -76,12 +76,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const decision = access!.check(req, url);
     if (decision.kind === 'exchange') {
-      res.writeHead(303, {
+      send(res, 303, '', {
         Location: decision.location,
         'Set-Cookie': decision.cookie,
-        'Content-Length': '0',
+        'Cache-Control': 'no-store',
       });
-      res.end();
       return;
     }
     const method = req.method ?? 'GET';

@@ -83,7 +83,12 @@ describe('access', () => {
     expect(answer.headers.location).toBe('/');
     const cookie = String(answer.headers['set-cookie']);
     expect(cookie).toBe(`${web.cookie}; HttpOnly; SameSite=Strict; Path=/`);
+    expect(answer.headers['content-security-policy']).toContain("default-src 'self'");
     expect(web.url).toBe(`${web.origin}/?secret=${CONSOLE_SECRET}`);
+    const elsewhere = await rawRequest(web.origin, 'GET', `/.//evil.example/?secret=${CONSOLE_SECRET}`, {
+      host: web.host,
+    });
+    expect(elsewhere.headers.location).toBe('/');
   });
 
   it('serves the page and its assets with a strict CSP and no inline script', async () => {

@@ -22,6 +22,8 @@ const TYPES: Readonly<Record<string, string>> = {
 
 export interface Asset {
   readonly body: Buffer;
+  /** The body gzipped once at load, for browsers that accept it. */
+  readonly gzipped: Buffer;
   readonly type: string;
 }
 
@@ -87,7 +89,8 @@ export function loadAssets(outDir: string): Map<string, Asset> {
     const type = TYPES[extname(name)];
     if (!type) continue;
     const body = readFileSync(join(outDir, name));
-    assets.set(name === 'index.html' ? '/' : `/assets/${name}`, { body, type });
+    const gzipped = gzipSync(body, { level: 9 });
+    assets.set(name === 'index.html' ? '/' : `/assets/${name}`, { body, gzipped, type });
   }
   return assets;
 }

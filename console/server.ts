@@ -55,12 +55,17 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
-function serveAsset(res: ServerResponse, asset: Asset | undefined, method: string, path: string): void {
+function serveAsset(req: IncomingMessage, res: ServerResponse, asset: Asset | undefined, path: string): void {
+  const method = req.method ?? 'GET';
   if (!asset) throw new RouteNotFoundError(method, path);
+  const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const body = gzip ? asset.gzipped : asset.body;
   // The page's files change only with a rebuild; they still need the cookie, so no shared caches.
-  send(res, 200, method === 'HEAD' ? Buffer.alloc(0) : asset.body, {
+  send(res, 200, method === 'HEAD' ? Buffer.alloc(0) : body, {
     'Content-Type': asset.type,
     'Cache-Control': 'private, no-cache',
+    Vary: 'Accept-Encoding',
+    ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
   });
 }
 
@@ -86,7 +91,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     const method = req.method ?? 'GET';
     if (!url.pathname.startsWith('/api/')) {
       if (method !== 'GET' && method !== 'HEAD') throw new RouteNotFoundError(method, url.pathname);
-      return serveAsset(res, assets.get(url.pathname), method, url.pathname);
+      return serveAsset(req, res, assets.get(url.pathname), url.pathname);
     }
     const { route, params } = router.match(method, url.pathname);
     const answer = await route.handle({ req, url, params });

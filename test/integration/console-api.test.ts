@@ -3,6 +3,8 @@
  * Origin), every route through the admin operations, and one-line errors for bad input.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '#console/routes.ts';
 import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
@@ -72,6 +74,23 @@ function expectOneLineError(answer: RawAnswer, status: number, message: RegExp):
   expect(body.error).toMatch(message);
 }
 
+/** GET with the cookie, the body as bytes (compressed bodies are not text). */
+function rawRequestBytes(path: string, headers: Record<string, string>) {
+  return new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+    const req = request(
+      `${web.origin}${path}`,
+      { headers: { host: web.host, cookie: web.cookie, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const publishPath = (settings: Record<string, unknown>) =>
   `/api/products/demo/updates?settings=${encodeURIComponent(JSON.stringify(settings))}`;
@@ -108,6 +127,9 @@ describe('access', () => {
       const asset = await call('GET', src ?? '');
       expect(asset.status, src).toBe(200);
       expect(asset.headers['content-security-policy']).toBeDefined();
+      const zipped = await rawRequestBytes(src ?? '', { 'accept-encoding': 'gzip, br' });
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(zipped.body).toString()).toBe(asset.text);
     }
   });
 

@@ -14,6 +14,8 @@ export const LIMITS = [
   { name: 'period', label: 'Period (seconds)' },
 ] as const;
 
+export type LimitName = (typeof LIMITS)[number]['name'];
+
 export type PolicyState =
   | { kind: 'idle' }
   | { kind: 'ok'; result: PolicyCheckResult }
@@ -68,5 +70,64 @@ export function PolicyStatus({ state, policy }: { state: PolicyState; policy: st
         </pre>
       )}
     </div>
+  );
+}
+
+/** The labelled policy textarea with its live check under it. */
+export function PolicyField({
+  policy,
+  onInput,
+  version,
+}: {
+  policy: string;
+  onInput: (policy: string) => void;
+  /** The update's version, as `newVersion` in the policy, when it is one. */
+  version: string;
+}) {
+  const state = usePolicyCheck(policy, version);
+  return (
+    <>
+      <label>
+        Policy
+        <textarea
+          name="policy"
+          rows={3}
+          spellcheck={false}
+          aria-describedby="policy-status"
+          aria-invalid={state.kind === 'invalid'}
+          placeholder={'semver(version, "<", newVersion) && region == "eu"'}
+          value={policy}
+          onInput={(e) => onInput(e.currentTarget.value)}
+        />
+      </label>
+      <PolicyStatus state={state} policy={policy} />
+    </>
+  );
+}
+
+/** The limit inputs, empty or with the update's current values. */
+export function LimitFields({
+  legend,
+  current,
+}: {
+  legend: string;
+  current?: Partial<Record<LimitName, number>>;
+}) {
+  return (
+    <fieldset>
+      <legend>{legend}</legend>
+      {LIMITS.map(({ name, label }) => (
+        <label key={name}>
+          {label}
+          <input
+            name={name}
+            type="number"
+            min="0"
+            step="any"
+            defaultValue={current?.[name]?.toString() ?? ''}
+          />
+        </label>
+      ))}
+    </fieldset>
   );
 }

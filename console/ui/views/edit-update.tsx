@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import type { UpdateChanges, UpdateRecord } from '../../api-types.ts';
 import { editUpdate } from '../api/updates.ts';
 import { ErrorLine } from '../components.tsx';
-import { LIMITS, PolicyStatus, usePolicyCheck } from '../policy-field.tsx';
+import { LIMITS, LimitFields, PolicyField } from '../policy-field.tsx';
 
 function changesFrom(form: HTMLFormElement, update: UpdateRecord): UpdateChanges {
   const data = new FormData(form);
@@ -28,7 +28,6 @@ export function EditUpdate({
   const [policy, setPolicy] = useState(update.policy);
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
-  const policyState = usePolicyCheck(policy, update.version);
 
   const save = (event: Event) => {
     event.preventDefault();
@@ -51,38 +50,12 @@ export function EditUpdate({
   return (
     <form aria-labelledby="edit-title" onSubmit={save}>
       <h3 id="edit-title">Edit {update.version}</h3>
-      <label>
-        Policy
-        <textarea
-          name="policy"
-          rows={3}
-          spellcheck={false}
-          aria-describedby="policy-status"
-          aria-invalid={policyState.kind === 'invalid'}
-          value={policy}
-          onInput={(e) => setPolicy(e.currentTarget.value)}
-        />
-      </label>
-      <PolicyStatus state={policyState} policy={policy} />
+      <PolicyField policy={policy} onInput={setPolicy} version={update.version} />
       <label>
         Description
         <input name="description" defaultValue={update.description} />
       </label>
-      <fieldset>
-        <legend>Limits (empty: none)</legend>
-        {LIMITS.map(({ name, label }) => (
-          <label key={name}>
-            {label}
-            <input
-              name={name}
-              type="number"
-              min="0"
-              step="any"
-              defaultValue={update[name]?.toString() ?? ''}
-            />
-          </label>
-        ))}
-      </fieldset>
+      <LimitFields legend="Limits (empty: none)" current={update} />
       <button type="submit" disabled={busy}>
         Save changes
       </button>

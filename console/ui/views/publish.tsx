@@ -8,7 +8,7 @@ import type { UploadProgress } from '../api/http.ts';
 import { publishUpdate } from '../api/updates.ts';
 import { ErrorLine } from '../components.tsx';
 import { bytes } from '../format.ts';
-import { LIMITS, PolicyStatus, usePolicyCheck } from '../policy-field.tsx';
+import { LIMITS, LimitFields, PolicyField } from '../policy-field.tsx';
 
 function settingsFrom(form: HTMLFormElement, file: File): PublishSettings {
   const data = new FormData(form);
@@ -43,7 +43,6 @@ export function Publish({ product }: { product: string }) {
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const [published, setPublished] = useState<UpdateRecord | undefined>(undefined);
-  const policyState = usePolicyCheck(policy, version);
 
   const submit = (event: Event) => {
     event.preventDefault();
@@ -87,33 +86,12 @@ export function Publish({ product }: { product: string }) {
           Image file
           <input name="image" type="file" required />
         </label>
-        <label>
-          Policy
-          <textarea
-            name="policy"
-            rows={3}
-            spellcheck={false}
-            aria-describedby="policy-status"
-            aria-invalid={policyState.kind === 'invalid'}
-            placeholder={'semver(version, "<", newVersion) && region == "eu"'}
-            value={policy}
-            onInput={(e) => setPolicy(e.currentTarget.value)}
-          />
-        </label>
-        <PolicyStatus state={policyState} policy={policy} />
+        <PolicyField policy={policy} onInput={setPolicy} version={version} />
         <label>
           Description
           <input name="description" />
         </label>
-        <fieldset>
-          <legend>Limits (optional)</legend>
-          {LIMITS.map(({ name, label }) => (
-            <label key={name}>
-              {label}
-              <input name={name} type="number" min="0" step="any" />
-            </label>
-          ))}
-        </fieldset>
+        <LimitFields legend="Limits (optional)" />
         <label class="inline">
           <input name="disabled" type="checkbox" /> Publish disabled (enable it later)
         </label>

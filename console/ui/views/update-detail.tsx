@@ -1,4 +1,5 @@
 /** One update: what it is, how far it got, and the actions (enable, disable, delete with confirmation). */
+import type { RefObject } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import type { UpdateRecord } from '../../api-types.ts';
 import { deleteUpdate, disableUpdate, enableUpdate, showUpdate } from '../api/updates.ts';
@@ -30,42 +31,71 @@ function Facts({ update }: { update: UpdateRecord }) {
   );
 }
 
+/** Runs one action at a time: busy while it runs, its failure as one line. */
+function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const run = <T,>(action: () => Promise<T>, done: (value: T) => void) => {
+    setBusy(true);
+    setError(undefined);
+    action().then(
+      (value) => {
+        setBusy(false);
+        done(value);
+      },
+      (err: Error) => {
+        setBusy(false);
+        setError(err.message);
+      },
+    );
+  };
+  return { busy, error, run };
+}
+
+function DeleteConfirmation({
+  update,
+  dialog,
+  onConfirm,
+}: {
+  update: UpdateRecord;
+  dialog: RefObject<HTMLDialogElement>;
+  onConfirm: () => void;
+}) {
+  return (
+    <dialog ref={dialog} aria-labelledby="confirm-title">
+      <h3 id="confirm-title">Delete update {update.version}?</h3>
+      <p>Devices stop getting it and its image is removed. This cannot be undone.</p>
+      <div class="actions">
+        <button type="button" class="danger" onClick={onConfirm}>
+          Delete {update.version}
+        </button>
+        <button type="button" onClick={() => dialog.current?.close()}>
+          Cancel
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
 export function UpdateDetail({ product, version }: { product: string; version: string }) {
   const {
     data: update,
     error,
-    reload,
     replace,
   } = useLoad(() => showUpdate(product, version), `${product}/${version}`);
-  const [actionError, setActionError] = useState<string | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
+  const action = useAction();
   const [editing, setEditing] = useState(false);
   const confirm = useRef<HTMLDialogElement>(null);
-
-  const act = (action: () => Promise<unknown>, after?: () => void) => {
-    setBusy(true);
-    setActionError(undefined);
-    action().then(
-      () => {
-        setBusy(false);
-        if (after) after();
-        else reload();
-      },
-      (err: Error) => {
-        setBusy(false);
-        setActionError(err.message);
-      },
-    );
-  };
   const remove = () => {
     confirm.current?.close();
-    act(
+    action.run(
       () => deleteUpdate(product, version),
       () => {
         location.hash = '#/updates';
       },
     );
   };
+  const running = update?.enabled === true && !update.paused;
 
   return (
     <section aria-labelledby="detail-title">
@@ -75,7 +105,7 @@ export function UpdateDetail({ product, version }: { product: string; version: s
       <p>
         <a href="#/updates">All updates</a>
       </p>
-      <ErrorLine message={error ?? actionError} />
+      <ErrorLine message={error ?? action.error} />
       {update && (
         <>
           <Facts update={update} />
@@ -85,23 +115,24 @@ export function UpdateDetail({ product, version }: { product: string; version: s
             limit={update.limit}
           />
           <div class="actions">
-            {update.enabled && !update.paused ? (
-              <button
-                type="button"
-                disabled={busy}
-                onClick={() => act(() => disableUpdate(product, version))}
-              >
-                Disable
-              </button>
-            ) : (
-              <button type="button" disabled={busy} onClick={() => act(() => enableUpdate(product, version))}>
-                Enable
-              </button>
-            )}
+            <button
+              type="button"
+              disabled={action.busy}
+              onClick={() =>
+                action.run(() => (running ? disableUpdate : enableUpdate)(product, version), replace)
+              }
+            >
+              {running ? 'Disable' : 'Enable'}
+            </button>
             <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
               Edit
             </button>
-            <button type="button" class="danger" disabled={busy} onClick={() => confirm.current?.showModal()}>
+            <button
+              type="button"
+              class="danger"
+              disabled={action.busy}
+              onClick={() => confirm.current?.showModal()}
+            >
               Delete
             </button>
           </div>
@@ -114,18 +145,7 @@ export function UpdateDetail({ product, version }: { product: string; version: s
               }}
             />
           )}
-          <dialog ref={confirm} aria-labelledby="confirm-title">
-            <h3 id="confirm-title">Delete update {update.version}?</h3>
-            <p>Devices stop getting it and its image is removed. This cannot be undone.</p>
-            <div class="actions">
-              <button type="button" class="danger" onClick={remove}>
-                Delete {update.version}
-              </button>
-              <button type="button" onClick={() => confirm.current?.close()}>
-                Cancel
-              </button>
-            </div>
-          </dialog>
+          <DeleteConfirmation update={update} dialog={confirm} onConfirm={remove} />
         </>
       )}
     </section>

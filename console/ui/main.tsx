@@ -5,7 +5,7 @@
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ApiSession } from '../api-types.ts';
 import { session } from './api/fleet.ts';
 import { ErrorLine } from './components.tsx';
@@ -47,6 +47,19 @@ function App() {
     );
   }, []);
   const section = `#${route.startsWith('/updates') ? '/updates' : route}`;
+  const first = useRef(true);
+  useEffect(() => {
+    // A screen reader follows the move to the new view; the first load keeps the browser's focus.
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const heading = document.querySelector<HTMLElement>('main h2');
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+  }, [route]);
   return (
     <>
       <header>

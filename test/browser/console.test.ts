@@ -5,16 +5,18 @@
  * person or a screen reader finds them. Screenshots go to test-artifacts/console/.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFRESH_MS } from '#console/ui/refresh.ts';
-import { checkin, report, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
+import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'console');
+const ROOT = resolve(import.meta.dirname, '../..');
+const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
 
 let cloud: TestCloud;
 let web: TestConsole;
@@ -115,12 +117,26 @@ describe('console in Chromium', () => {
     await page.getByRole('link', { name: 'Updates', exact: true }).click();
   });
 
-  it('shows a rollout move without reloading as devices check in and report', async () => {
-    const granted = await checkin(cloud, { id: 'dev-eu', product: 'demo', version: '1.0.0', region: 'eu' });
-    expect(granted.json.version).toBe('1.2.0');
-    expect((await report(cloud, { id: 'dev-eu', update: granted.json.update, success: true })).status).toBe(
-      200,
-    );
+  it('shows a rollout move without reloading as the real agent updates a device', async () => {
+    const device = join(cloud.dataDir, 'device-eu');
+    const files = writeAgentFiles(device, {
+      api: cloud.apiUrl,
+      token: cloud.devToken,
+      script: join(ROOT, 'scripts/update'),
+      device: { id: 'dev-eu', region: 'eu' },
+    });
+    const args = [
+      '--once',
+      '--config',
+      files.ioto,
+      '--device',
+      files.device,
+      '--state',
+      join(device, 'state'),
+    ];
+    const run = await runAgent(join(ROOT, 'bin/updraft-agent.js'), args, { cwd: device, timeoutMs: 30_000 });
+    expect(run.code, run.stderr).toBe(0);
+    expect(readFileSync(files.ioto, 'utf8')).toMatch(/"version": "1\.2\.0"/);
     const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: '1.2.0' }) });
     await row
       .getByText('1 started, 1 succeeded, 0 failed of at most 10')

@@ -179,9 +179,9 @@ describe('console in Chromium', () => {
 
   it('creates a token, shows its secret once, and revokes it', async () => {
     await page.getByRole('link', { name: 'Tokens' }).click();
-    await page.getByRole('heading', { name: 'Device tokens of demo' }).waitFor();
-    // Focus moves to the new view's heading (after the render, so wait for it).
-    await page.waitForFunction('document.activeElement?.textContent === "Device tokens of demo"');
+    // Focus moves to the new view's heading once it rendered (polled by locator: the page's CSP
+    // forbids the eval that waitForFunction polls with).
+    await page.getByRole('heading', { name: 'Device tokens of demo' }).and(page.locator(':focus')).waitFor();
     await page.getByLabel('Description').fill('from the browser');
     await page.getByRole('button', { name: 'Create token' }).click();
     const secret = page.getByLabel(/New token secret/);

@@ -133,6 +133,20 @@ describe('access', () => {
     }
   });
 
+  it('serves only the built files: no path reaches the file system', async () => {
+    for (const path of [
+      '/package.json',
+      '/assets/../package.json',
+      '/assets/%2e%2e/package.json',
+      '/routes.ts',
+      '/assets/',
+    ]) {
+      const answer = await call('GET', path);
+      expect(answer.status, path).toBe(404);
+      expect(answer.text, path).toMatch(/^No route GET \/[^\n]*\n$/);
+    }
+  });
+
   it('refuses a request without the cookie, with a wrong secret or a wrong cookie (401, one line)', async () => {
     const noCookie = await rawRequest(web.origin, 'GET', '/api/session', { host: web.host });
     expectOneLineError(noCookie, 401, /^Not signed in to the console: open the URL with the secret/);

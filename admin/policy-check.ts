@@ -5,7 +5,7 @@
 import JSON5 from 'json5';
 import { parseCheckin } from '#core/device.ts';
 import { ValidationError } from '#core/errors.ts';
-import { type CompiledPolicy, compilePolicy } from '#core/policy.ts';
+import { type CompiledPolicy, compilePolicy, type PolicyWarning } from '#core/policy.ts';
 import type { DeviceCheckin, DeviceObject } from '#core/types.ts';
 import { deviceContext, isSemver, parseVersion } from '#core/version.ts';
 import { keys } from '#functions/keys.ts';
@@ -46,6 +46,8 @@ export interface PolicyCheckResult {
   readonly terms: number;
   /** How the policy parsed, as an indented tree. */
   readonly explanation: string;
+  /** Arithmetic that compiles but can never succeed: worth a warning, not a refusal. */
+  readonly warnings: readonly PolicyWarning[];
   readonly newVersion?: string;
   readonly device?: { readonly id: string; readonly version: string; readonly outcome: PolicyOutcome };
   readonly fleet?: FleetMatch & { readonly product: string };
@@ -163,6 +165,7 @@ export async function checkPolicy(
     isDefault: request.policy.trim() === '',
     terms: policy.terms,
     explanation: policy.explain(),
+    warnings: policy.warnings,
     ...(newVersion !== undefined ? { newVersion } : {}),
     ...(device
       ? {

@@ -5,6 +5,7 @@
 import { isValidProduct } from '#core/device.ts';
 import { ValidationError } from '#core/errors.ts';
 import { compilePolicy } from '#core/policy.ts';
+import { checkPercentage } from '#core/rollout.ts';
 import type { AbortSettings, RolloutLimits } from '#core/types.ts';
 import { parseVersion, quoteInput } from '#core/version.ts';
 
@@ -47,11 +48,7 @@ function isPercentage(n: number): boolean {
 }
 
 function checkLimits({ percentage, limit, rate, period }: RolloutLimits): void {
-  if (percentage !== undefined && !isPercentage(percentage)) {
-    throw new ValidationError(
-      `Invalid --percentage ${percentage}: use a number greater than 0 and at most 100`,
-    );
-  }
+  if (percentage !== undefined) checkPercentage(percentage);
   if (limit !== undefined && !isWhole(limit)) {
     throw new ValidationError(`Invalid --limit ${limit}: use a whole number of devices, at least 1`);
   }

@@ -1,6 +1,8 @@
 /**
- * policy-eval: compiled policies vs hand-written JavaScript for the same five policies, and vs filtrex.
- * Each figure is the geometric mean of evaluations per second over the five policies. The device
+ * policy-eval: compiled policies (the one engine: closures, no generated code) vs hand-written
+ * JavaScript for the same five policies, reported as measured, with no target; policy-eval-filtrex:
+ * the same vs filtrex, target ≥ 2x (issue 12). Each figure is the geometric mean of evaluations per
+ * second over the five policies. The device
  * changes on every call (64 realistic checkin contexts, values mixing strings and numbers as real
  * clients send them), so nothing can be folded into a constant.
  */
@@ -175,7 +177,8 @@ export const suite: BenchSuite = async () => {
       name: 'policy-eval-filtrex',
       value: geometricMean(ours),
       unit: 'evals/s',
-      baseline: 'filtrex 3 on equivalent expressions (custom functions for string ops and semver)',
+      baseline:
+        'filtrex 3 on equivalent expressions (custom functions for string ops and semver; target ≥ 2x)',
       baselineValue: geometricMean(filtrex),
       better: 'higher',
       detail: detail(filtrex),

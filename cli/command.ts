@@ -86,6 +86,23 @@ export function loadAdmin(): Promise<typeof import('#admin/index.ts')> {
   return import('#admin/index.ts');
 }
 
+/**
+ * Warns on stderr (stdout may carry --json) about a policy that compiles but always fails somewhere.
+ * A policy that does not compile is left to the operation, which refuses it with its column.
+ */
+export async function warnAboutPolicy(policy: string | null | undefined): Promise<void> {
+  if (typeof policy !== 'string') return;
+  const { compilePolicy } = await import('#core/policy.ts');
+  let warnings: ReturnType<typeof compilePolicy>['warnings'];
+  try {
+    warnings = compilePolicy(policy).warnings;
+  } catch {
+    return;
+  }
+  for (const w of warnings)
+    process.stderr.write(`updraft: warning: policy column ${w.column}: ${w.reason}\n`);
+}
+
 /** What an update command does to the update it names, and how it says it did. */
 export interface UpdateAction {
   readonly summary: string;

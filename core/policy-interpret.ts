@@ -1,21 +1,28 @@
 /**
- * The closure interpreter: compiles a validated policy tree into nested closures. The code generator
- * (policy-codegen.ts) is the fast path; this is its fallback where code generation from strings is
- * disabled, and the independent reference the tests compare it with. Both share policy-values.ts.
+ * The policy evaluator: compiles a validated policy tree once into nested closures, specialised by
+ * operand kind (a property against a literal, a plain-string membership, ...), so an evaluation only
+ * walks closures. The one engine (DESIGN §3): no code is generated from strings.
  */
 import type Range from 'semver/classes/range.js';
 import parseSemver from 'semver/functions/parse.js';
+import {
+  type Get,
+  orderWithNumber,
+  orderWithString,
+  type Test,
+  textWithLiteral,
+} from './policy-literal-tests.ts';
 import type { CompareOp, LiteralValue, PolicyNode, TextOp } from './policy-parse.ts';
 import {
+  arithmeticOperand,
+  arithmeticResult,
   clean,
   compareValues,
   compareVersions,
-  finite,
   hadDataError,
   isPlainString,
   looseEquals,
   mayRaiseDataError,
-  negative,
   numericValue,
   orderHolds,
   own,
@@ -24,15 +31,10 @@ import {
   resetDataError,
   semverDynamic,
   textOf,
-  toNumber,
   truth,
-  type Value,
   type Version,
   versionOf,
 } from './policy-values.ts';
-
-type Get = (context: PolicyContext) => Value;
-type Test = (context: PolicyContext) => boolean;
 
 /** A read of `a.b.c`: own properties only, members of non-objects are null. */
 function compileRef(path: readonly string[]): Get {
@@ -41,6 +43,15 @@ function compileRef(path: readonly string[]): Get {
     return (c) => {
       const v = c[k];
       return v === undefined || !own(c, k) ? null : clean(v);
+    };
+  }
+  if (path.length === 2) {
+    const [k0, k1] = path as [string, string];
+    return (c) => {
+      const o = c[k0];
+      if (o === null || typeof o !== 'object' || !own(c, k0)) return null;
+      const v = (o as Record<string, unknown>)[k1];
+      return v === undefined || !ownMember(o as Record<string, unknown>, k1) ? null : clean(v);
     };
   }
   const keys = path.slice();
@@ -72,70 +83,6 @@ function not(test: Test): Test {
   return (c) => !test(c);
 }
 
-/** `get(c) OP n` for a number n (a number literal, or a numeric string literal when the device sends a number). */
-function orderWithNumber(get: Get, op: CompareOp, n: number, s: string | null): Test {
-  // s: the literal's own spelling when it is a string, used when the device's string is not numeric.
-  switch (op) {
-    case '<':
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v < n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x < n : s !== null && v < s;
-      };
-    case '<=':
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v <= n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x <= n : s !== null && v <= s;
-      };
-    case '>':
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v > n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x > n : s !== null && v > s;
-      };
-    default:
-      return (c) => {
-        const v = get(c);
-        if (typeof v === 'number') return v >= n;
-        if (typeof v !== 'string') return false;
-        const x = numericValue(v);
-        return !Number.isNaN(x) ? x >= n : s !== null && v >= s;
-      };
-  }
-}
-
-function orderWithString(get: Get, op: CompareOp, s: string): Test {
-  switch (op) {
-    case '<':
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v < s;
-      };
-    case '<=':
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v <= s;
-      };
-    case '>':
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v > s;
-      };
-    default:
-      return (c) => {
-        const v = get(c);
-        return typeof v === 'string' && v >= s;
-      };
-  }
-}
-
 /** `==` against a literal, specialised by the literal's kind. */
 function equalsLiteral(operand: PolicyNode, lit: LiteralValue): Test {
   if (operand.kind === 'ref' && operand.path.length === 1 && typeof lit === 'string' && isPlainString(lit)) {
@@ -149,6 +96,13 @@ function equalsLiteral(operand: PolicyNode, lit: LiteralValue): Test {
   if (typeof lit === 'boolean' || lit === 'true' || lit === 'false') {
     const b = lit === true || lit === 'true';
     const s = b ? 'true' : 'false';
+    if (operand.kind === 'ref' && operand.path.length === 1) {
+      const k = operand.path[0]!;
+      return (c) => {
+        const v = c[k];
+        return (v === b || v === s) && own(c, k);
+      };
+    }
     return (c) => {
       const v = get(c);
       return v === b || v === s;
@@ -215,9 +169,13 @@ function positiveText(op: TextOp): (text: string, part: string) => boolean {
 /** `^= $= ><` and their negations; a negated operator is exactly `!` of its positive one (null included). */
 function compileText(op: TextOp, left: PolicyNode, right: PolicyNode): Test {
   const negated = op === '^!=' || op === '$!=' || op === '<>';
-  const a = compileValue(left);
   let test: Test;
   const literal = right.kind === 'literal' ? textOf(right.value) : undefined;
+  if (typeof literal === 'string' && left.kind === 'ref' && left.path.length === 1) {
+    test = textWithLiteral(op, left.path[0]!, literal);
+    return negated ? not(test) : test;
+  }
+  const a = compileValue(left);
   if (typeof literal === 'string') {
     if (op === '^=' || op === '^!=') {
       test = (c) => {
@@ -310,22 +268,23 @@ function compileSatisfies(subject: PolicyNode, range: Range): Get {
 
 // ---------------------------------------------------------------- arithmetic
 
+/** Arithmetic: a failure (see arithmeticOperand) ends the evaluation as an error, never as null. */
 function compileArithmetic(op: string, left: PolicyNode, right: PolicyNode): Get {
   const a = compileValue(left);
   const b = compileValue(right);
   switch (op) {
     case '+':
-      return (c) => finite(toNumber(a(c)) + toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) + arithmeticOperand(b(c)));
     case '-':
-      return (c) => finite(toNumber(a(c)) - toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) - arithmeticOperand(b(c)));
     case '*':
-      return (c) => finite(toNumber(a(c)) * toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) * arithmeticOperand(b(c)));
     case '/':
-      return (c) => finite(toNumber(a(c)) / toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) / arithmeticOperand(b(c)));
     case '%':
-      return (c) => finite(toNumber(a(c)) % toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) % arithmeticOperand(b(c)));
     default:
-      return (c) => finite(toNumber(a(c)) ** toNumber(b(c)));
+      return (c) => arithmeticResult(arithmeticOperand(a(c)) ** arithmeticOperand(b(c)));
   }
 }
 
@@ -391,7 +350,7 @@ export function compileValue(node: PolicyNode): Get {
       return compileRef(node.path);
     case 'negate': {
       const a = compileValue(node.arg);
-      return (c) => negative(a(c));
+      return (c) => -arithmeticOperand(a(c));
     }
     case 'arith':
       return compileArithmetic(node.op, node.left, node.right);
@@ -413,8 +372,8 @@ export function compileValue(node: PolicyNode): Get {
 }
 
 /**
- * The policy's `evaluate`: never throws; true, false, or null for a non-match that met a data error
- * (or an internal failure).
+ * The policy's `evaluate`: never throws; true, false, or null for an evaluation error: a non-match
+ * that met a data error (semver() on a non-version), arithmetic that failed, or an internal failure.
  */
 export function interpretPolicy(root: PolicyNode): (context: PolicyContext) => boolean | null {
   const test = compileTest(root);

@@ -1,22 +1,21 @@
 /**
- * Parsing of distribution policies (DESIGN §3): jsep with a private configuration, then validation into
- * a small typed tree ({@link PolicyNode}) that the compiler trusts.
- *
- * jsep keeps its operators, literals and hooks in static fields shared by every user of the package.
- * Rather than reconfigure it for the whole process, {@link parseWithPolicyGrammar} installs the policy
- * grammar for the duration of one (synchronous) parse and restores the previous configuration after it,
- * so another module using jsep with its defaults is not affected. The plugins are initialised once, at
- * module load, against a private hook registry.
+ * Parsing of distribution policies (DESIGN §3): jsep with the policy grammar (policy-grammar.ts), then
+ * validation into a small typed tree ({@link PolicyNode}) that the evaluator trusts.
  */
-import regexPlugin from '@jsep-plugin/regex';
-import ternaryPlugin from '@jsep-plugin/ternary';
-import jsep from 'jsep';
+import type jsep from 'jsep';
 import Range from 'semver/classes/range.js';
 import validSemver from 'semver/functions/valid.js';
 import { PolicyError } from './errors.ts';
+import {
+  FORBIDDEN_NAMES,
+  ParseFailure,
+  POLICY_LIMITS,
+  parseExpression,
+  tokenStart,
+} from './policy-grammar.ts';
 import { compileSafeRegex, RegexRejection, type SafeRegex } from './policy-regex.ts';
 
-export const POLICY_LIMITS = { maxTerms: 50, maxLength: 1000, maxRegexLength: 200, maxDepth: 32 } as const;
+export { POLICY_LIMITS } from './policy-grammar.ts';
 
 export type LiteralValue = string | number | boolean | null;
 export type CompareOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
@@ -100,229 +99,7 @@ export interface ParsedPolicy {
 }
 
 export const SEMVER_OPS: ReadonlySet<string> = new Set(['<', '<=', '>', '>=', '==', '!=']);
-/** Names that would reach JavaScript internals; refused wherever a name may appear. */
-const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(['constructor', '__proto__', 'prototype']);
 const NAME = /^[A-Za-z_$][A-Za-z0-9_$]*(?:-[A-Za-z0-9_$]+)*$/;
-
-// ---------------------------------------------------------------- private jsep grammar
-
-interface HookRegistry {
-  add(name: string, callback: (this: Scope, env: HookEnv) => void, first?: boolean): void;
-}
-interface HookEnv {
-  node?: jsep.Expression | false;
-}
-/** The parser instance jsep passes to hooks as `this`. */
-interface Scope {
-  index: number;
-  readonly expr: string;
-  readonly code: number;
-  gobbleSpaces(): void;
-  gobbleNumericLiteral(): jsep.Expression;
-  gobbleArguments(termination: number): jsep.Expression[];
-}
-interface JsepConfig {
-  unary_ops: Record<string, number>;
-  binary_ops: Record<string, number>;
-  right_associative: Set<string>;
-  additional_identifier_chars: Set<string>;
-  literals: Record<string, unknown>;
-  this_str: string;
-  max_unop_len: number;
-  max_binop_len: number;
-  hooks: HookRegistry;
-}
-type JsepClass = JsepConfig & { parse(expr: string): jsep.Expression };
-
-const Jsep = (jsep as unknown as { Jsep: JsepClass }).Jsep;
-const CONFIG_KEYS = [
-  'unary_ops',
-  'binary_ops',
-  'right_associative',
-  'additional_identifier_chars',
-  'literals',
-  'this_str',
-  'max_unop_len',
-  'max_binop_len',
-  'hooks',
-] as const;
-
-/** A failure raised inside a hook, with the 0-based offset it concerns. */
-class ParseFailure extends Error {
-  constructor(
-    readonly reason: string,
-    readonly offset: number,
-  ) {
-    super(reason);
-  }
-}
-
-/**
- * Precedences follow jsep's numbering (higher binds tighter). The Ioto operators sit with `==`;
- * `in` sits with `<`; `^` is power, above `*`, and right-associative like `**` in JavaScript.
- */
-const BINARY_OPS: Record<string, number> = {
-  '||': 1,
-  '&&': 2,
-  '==': 6,
-  '!=': 6,
-  '=~': 6,
-  '!~': 6,
-  '^=': 6,
-  '^!=': 6,
-  '$=': 6,
-  '$!=': 6,
-  '><': 6,
-  '<>': 6,
-  '<': 7,
-  '<=': 7,
-  '>': 7,
-  '>=': 7,
-  in: 7,
-  '+': 9,
-  '-': 9,
-  '*': 10,
-  '/': 10,
-  '%': 10,
-  '^': 11,
-};
-
-const HooksClass = (Jsep.hooks as unknown as { constructor: new () => HookRegistry }).constructor;
-const hooks = new HooksClass();
-
-/** Offsets of the tokens being parsed, innermost last: its length is the nesting depth. */
-let openTokens: number[] = [];
-/** Start offsets of parsed nodes (jsep nodes carry no positions). */
-let starts = new WeakMap<object, number>();
-
-const CODE_DOT = 46;
-const CODE_BACKTICK = 96;
-const CODE_LBRACE = 123;
-const CODE_LBRACKET = 91;
-const CODE_LPAREN = 40;
-const CODE_RPAREN = 41;
-const CODE_QUESTION = 63;
-
-function isNameStart(code: number): boolean {
-  return (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95 || code === 36;
-}
-function isDigit(code: number): boolean {
-  return code >= 48 && code <= 57;
-}
-function isNamePart(code: number): boolean {
-  return isNameStart(code) || isDigit(code);
-}
-
-/** Reads a name with inner hyphens (`try-beta-features`): a `-` belongs to the name only between name characters. */
-function readName(scope: Scope): string {
-  const start = scope.index;
-  const expr = scope.expr;
-  let i = start + 1;
-  for (;;) {
-    const code = expr.charCodeAt(i);
-    if (isNamePart(code)) i++;
-    else if (code === 45 && isNamePart(expr.charCodeAt(i + 1))) i += 2;
-    else break;
-  }
-  scope.index = i;
-  const name = expr.slice(start, i);
-  if (FORBIDDEN_NAMES.has(name)) throw new ParseFailure(`Access to "${name}" is not allowed`, start);
-  return name;
-}
-
-/** Identifiers, keywords and the member/call chain after them, parsed here so `.` and `(` keep positions. */
-function gobbleName(scope: Scope): jsep.Expression {
-  const start = scope.index;
-  const name = readName(scope);
-  if (name === 'true' || name === 'false' || name === 'null') {
-    const value = name === 'null' ? null : name === 'true';
-    return { type: 'Literal', value, raw: name };
-  }
-  if (name === 'this' || name === 'new') throw new ParseFailure(`"${name}" is not allowed`, start);
-  let node: jsep.Expression = { type: 'Identifier', name };
-  for (;;) {
-    const before = scope.index;
-    scope.gobbleSpaces();
-    const code = scope.code;
-    if (code === CODE_DOT) {
-      scope.index++;
-      scope.gobbleSpaces();
-      const propertyStart = scope.index;
-      if (!isNameStart(scope.code)) throw new ParseFailure('Expected a property name after "."', scope.index);
-      const property: jsep.Expression = { type: 'Identifier', name: readName(scope) };
-      starts.set(property, propertyStart);
-      node = { type: 'MemberExpression', computed: false, object: node, property };
-    } else if (code === CODE_LBRACKET) {
-      throw new ParseFailure('Computed member access is not allowed (use a.b)', scope.index);
-    } else if (code === CODE_LPAREN) {
-      scope.index++;
-      node = { type: 'CallExpression', callee: node, arguments: scope.gobbleArguments(CODE_RPAREN) };
-    } else if (code === CODE_QUESTION && scope.expr.charCodeAt(scope.index + 1) === CODE_DOT) {
-      if (!isDigit(scope.expr.charCodeAt(scope.index + 2))) {
-        throw new ParseFailure(
-          'Optional chaining is not needed: members of null are null (use a.b)',
-          scope.index,
-        );
-      }
-      scope.index = before;
-      break;
-    } else {
-      scope.index = before;
-      break;
-    }
-  }
-  return node;
-}
-
-hooks.add('gobble-token', function gobblePolicyToken(this: Scope, env: HookEnv) {
-  if (openTokens.length > POLICY_LIMITS.maxDepth) {
-    throw new ParseFailure(`Nesting deeper than ${POLICY_LIMITS.maxDepth} levels`, this.index);
-  }
-  openTokens.push(this.index);
-  const code = this.code;
-  // Numbers are parsed here because jsep's own number path skips the after-token hook that records positions.
-  if (isNameStart(code)) env.node = gobbleName(this);
-  else if (isDigit(code) || code === CODE_DOT) env.node = this.gobbleNumericLiteral();
-  else if (code === CODE_BACKTICK) throw new ParseFailure('Template literals are not allowed', this.index);
-  else if (code === CODE_LBRACE) throw new ParseFailure('Object literals are not allowed', this.index);
-});
-hooks.add('after-token', function recordStart(env: HookEnv) {
-  const start = openTokens.pop();
-  if (env.node && start !== undefined && !starts.has(env.node)) starts.set(env.node, start);
-});
-// The plugins register their hooks on whatever object they are given: give them a facade whose hooks
-// are ours and whose other fields (node type names, operator table) read through to jsep at parse time.
-const facade = Object.create(Jsep, { hooks: { value: hooks } }) as unknown;
-for (const plugin of [regexPlugin, ternaryPlugin]) {
-  (plugin.init as unknown as (this: unknown, j: unknown) => void).call(facade, facade);
-}
-
-const POLICY_CONFIG: JsepConfig = {
-  unary_ops: { '-': 1, '!': 1 },
-  binary_ops: BINARY_OPS,
-  right_associative: new Set(['^']),
-  // `$` and `_` names are read by gobbleName; keeping `$` out lets `$=` follow a name without a space.
-  additional_identifier_chars: new Set(['_']),
-  literals: { true: true, false: false, null: null },
-  this_str: 'this',
-  max_unop_len: 1,
-  max_binop_len: 3,
-  hooks,
-};
-
-function parseWithPolicyGrammar(source: string): jsep.Expression {
-  const saved = {} as Record<string, unknown>;
-  const target = Jsep as unknown as Record<string, unknown>;
-  for (const key of CONFIG_KEYS) saved[key] = target[key];
-  Object.assign(Jsep, POLICY_CONFIG);
-  openTokens = [];
-  starts = new WeakMap();
-  try {
-    return Jsep.parse(source);
-  } finally {
-    Object.assign(Jsep, saved);
-  }
-}
 
 // ---------------------------------------------------------------- errors
 
@@ -368,7 +145,7 @@ class Validator {
   }
 
   startOf(node: jsep.Expression): number {
-    const known = starts.get(node);
+    const known = tokenStart(node);
     if (known !== undefined) return known;
     if (node.type === 'BinaryExpression' || node.type === 'MemberExpression') {
       return this.startOf((node.left ?? node.object) as jsep.Expression);
@@ -626,7 +403,7 @@ export function parsePolicy(source: string): ParsedPolicy {
   }
   let expr: jsep.Expression;
   try {
-    expr = parseWithPolicyGrammar(source);
+    expr = parseExpression(source);
   } catch (e) {
     if (e instanceof ParseFailure) throw policyError(source, e.reason, e.offset);
     if (e instanceof PolicyError) throw e;

@@ -1,7 +1,7 @@
 /**
- * The value semantics of the policy language (DESIGN §3), shared by the code generator
- * (policy-codegen.ts) and the closure interpreter (policy-interpret.ts): coercion, truth, text,
- * versions, and own-property reads of the device context.
+ * The value semantics of the policy language (DESIGN §3) that the evaluator (policy-interpret.ts) and
+ * the checks at publish time (policy-warnings.ts) share: coercion, truth, text, versions, arithmetic
+ * failures, and own-property reads of the device context.
  */
 import type SemVer from 'semver/classes/semver.js';
 import parseSemver from 'semver/functions/parse.js';
@@ -77,11 +77,6 @@ export function numericValue(s: string): number {
     if (second === 0x78 || second === 0x6f || second === 0x62) return Number.NaN; // 0x 0o 0b
   }
   return n;
-}
-
-/** Numbers and numeric strings as numbers; anything else NaN. */
-export function toNumber(v: Value): number {
-  return typeof v === 'number' ? v : typeof v === 'string' ? numericValue(v) : Number.NaN;
 }
 
 /** `==` of DESIGN §3. */
@@ -161,15 +156,30 @@ export function clean(v: unknown): Value {
   }
 }
 
-/** Arithmetic results: finite numbers, else null. */
-export function finite(n: number): Value {
-  return Number.isFinite(n) ? n : null;
+// ---------------------------------------------------------------- arithmetic
+
+/**
+ * Arithmetic that meets an operand which is not a finite number (or numeric string), or whose result
+ * is not finite, fails the whole evaluation: a non-match counted as a PolicyErrors metric. A null
+ * result instead would equal every missing property (`model == "X1" + "-pro"` matched devices
+ * without `model`). Thrown as one shared instance: it never leaves `evaluate`, so it needs no stack.
+ */
+class ArithmeticFailure extends Error {
+  override readonly name = 'ArithmeticFailure';
+}
+const ARITHMETIC_FAILURE = new ArithmeticFailure('arithmetic on a value that is not a finite number');
+
+/** An arithmetic operand: a finite number or numeric string, else the evaluation fails. */
+export function arithmeticOperand(v: Value): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? numericValue(v) : Number.NaN;
+  if (Number.isFinite(n)) return n;
+  throw ARITHMETIC_FAILURE;
 }
 
-/** `-v` for numbers and numeric strings, else null. */
-export function negative(v: Value): Value {
-  const n = -toNumber(v);
-  return !Number.isNaN(n) ? n : null;
+/** An arithmetic result: a finite number, else the evaluation fails (2^2000, 0/0, 1 % 0). */
+export function arithmeticResult(n: number): number {
+  if (Number.isFinite(n)) return n;
+  throw ARITHMETIC_FAILURE;
 }
 
 /** A string that is neither numeric nor "true"/"false": equal only to the identical string. */

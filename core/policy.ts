@@ -7,7 +7,9 @@
  *   null or of non-objects are null. `null` equals only `null`; ordering with null is false.
  * - Numbers and numeric strings compare numerically; "true"/"false" equal true/false; other strings
  *   compare by code unit; other mixed types are unequal and unordered.
- * - Arithmetic takes numbers and numeric strings; anything else, or a non-finite result, gives null.
+ * - Arithmetic takes numbers and numeric strings; anything else, or a non-finite result, fails the
+ *   evaluation (`evaluate` returns null: no match, a PolicyErrors metric). A null result would equal
+ *   every missing property. `warnings` names arithmetic that can never succeed.
  * - In a boolean context (`&& || ! ?:` and the whole policy) values are truthy as in JavaScript, except
  *   that the strings "false" and "0" are false.
  * - Text operators (`^= $= ><` and negations) see numbers and booleans as their strings; a negated
@@ -16,20 +18,21 @@
  * - semver()/satisfies() on a non-null value that is not a version make a non-match an evaluation
  *   error (`evaluate` returns null), so broken device data shows up in the PolicyErrors metric.
  *
- * Evaluation runs code generated from the validated tree (policy-codegen.ts, which argues its safety);
- * where code generation from strings is disabled it runs a closure interpreter (policy-interpret.ts).
+ * Evaluation runs the validated tree compiled once into closures (policy-interpret.ts); no code is
+ * generated from strings (DESIGN §3: one engine).
  */
 import parseSemver from 'semver/functions/parse.js';
-import { generatePolicy } from './policy-codegen.ts';
 import { explainPolicy } from './policy-explain.ts';
 import { interpretPolicy } from './policy-interpret.ts';
 import { parsePolicy } from './policy-parse.ts';
 import type { PolicyContext } from './policy-values.ts';
+import { type PolicyWarning, policyWarnings } from './policy-warnings.ts';
 import { safeObject } from './safe-object.ts';
 import type { DeviceObject } from './types.ts';
 
 export { POLICY_LIMITS } from './policy-parse.ts';
 export type { PolicyContext } from './policy-values.ts';
+export type { PolicyWarning } from './policy-warnings.ts';
 export { safeObject } from './safe-object.ts';
 
 export interface CompiledPolicy {
@@ -39,11 +42,13 @@ export interface CompiledPolicy {
   /**
    * Never throws. true = match, false = no match, null = evaluation error (treated as no match; the caller
    * counts a PolicyErrors metric). An error is a non-match that met a value semver()/satisfies() could not
-   * read as a version, or an internal failure.
+   * read as a version, arithmetic on something that is not a finite number, or an internal failure.
    */
   evaluate(context: PolicyContext): boolean | null;
   /** Human explanation of the parse as an indented tree, for `updraft policy check`. */
   explain(): string;
+  /** What compiles but always fails where evaluated (see policy-warnings.ts), for check and publish. */
+  readonly warnings: readonly PolicyWarning[];
 }
 
 export const DEFAULT_POLICY = 'semver(version, "<", newVersion)';
@@ -63,8 +68,9 @@ export function compilePolicy(source: string): CompiledPolicy {
   const policy: CompiledPolicy = {
     source: effective,
     terms,
-    evaluate: generatePolicy(root) ?? interpretPolicy(root),
+    evaluate: interpretPolicy(root),
     explain: () => explainPolicy(root, effective === DEFAULT_POLICY),
+    warnings: policyWarnings(root),
   };
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(effective, policy);

@@ -27,6 +27,22 @@ export function inPercentage(updateId: string, deviceId: string, percentage: num
   return rolloutBucket(updateId, deviceId) < Math.round(percentage * 100);
 }
 
+/**
+ * Checks a rollout percentage as a builder gives it: devices fall into 10,000 buckets, so a percentage
+ * is a whole number of 0.01 % steps from 0.01 to 100. Anything finer reaches nobody or is silently
+ * rounded (`--percentage 1e-9` was accepted and reached no device). `flag` names the setting in the error.
+ */
+export function checkPercentage(percentage: number, flag = '--percentage'): void {
+  const steps = percentage * (BUCKETS / 100);
+  // Compare the decimal spelling rounded to two places: 0.29 * 100 is 28.999… in binary.
+  const twoDecimals = Number(percentage.toFixed(2)) === percentage;
+  if (!Number.isFinite(percentage) || !twoDecimals || steps < 1 || percentage > 100) {
+    throw new ValidationError(
+      `Invalid ${flag} ${percentage}: use 0.01 to 100 with at most two decimals (devices are split in 0.01 % steps)`,
+    );
+  }
+}
+
 /** Index of the `rate` window holding `nowMs` (epoch milliseconds) for windows of `periodSeconds`. */
 export function rateWindow(nowMs: number, periodSeconds: number): number {
   if (!(periodSeconds > 0) || !Number.isFinite(periodSeconds)) {

@@ -32,7 +32,7 @@ export interface DeviceReport {
 
 /** Rollout limits of one update (DESIGN §4). Absent means unlimited. */
 export interface RolloutLimits {
-  /** 0 < percentage <= 100, of devices, deterministic per device. */
+  /** 0.01–100 in steps of 0.01 (checkPercentage), of devices, deterministic per device. */
   readonly percentage?: number;
   /** Maximum number of devices granted. */
   readonly limit?: number;

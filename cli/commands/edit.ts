@@ -1,5 +1,12 @@
 /** `updraft edit`: change an update's policy, description, limits or abort settings. */
-import { answer, type Command, loadAdmin, SELECTOR_OPTIONS, updateSelector } from '../command.ts';
+import {
+  answer,
+  type Command,
+  loadAdmin,
+  SELECTOR_OPTIONS,
+  updateSelector,
+  warnAboutPolicy,
+} from '../command.ts';
 import { SETTINGS_HELP, SETTINGS_OPTIONS, settingChanges } from '../flags.ts';
 import { describeUpdate } from '../format.ts';
 
@@ -15,6 +22,7 @@ ${SETTINGS_HELP}`,
     const changes = settingChanges(ctx.values, true);
     const { editUpdate } = await loadAdmin();
     const u = await editUpdate(await ctx.cloud(), selector, changes);
+    await warnAboutPolicy(changes.policy);
     return answer(ctx, u, `Updated ${u.product} ${u.version} (update ${u.id}).\n${describeUpdate(u)}`);
   },
 };

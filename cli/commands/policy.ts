@@ -10,6 +10,7 @@ function jsonAnswer(result: PolicyCheckResult): string {
     ok: true,
     terms: result.terms,
     ...(outcome !== undefined ? { match: outcome === true } : {}),
+    ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
     ...(outcome === null ? { evaluationError: true } : {}),
     ...(result.fleet ?? {}),
   });
@@ -21,6 +22,7 @@ function textAnswer(result: PolicyCheckResult): string[] {
     `Policy: ${result.source}${result.isDefault ? '  (the default)' : ''}`,
     `Terms:  ${result.terms}`,
     result.explanation,
+    ...result.warnings.map((w) => `Warning (column ${w.column}): ${w.reason}`),
   ];
   if (device) {
     const { outcome } = device;

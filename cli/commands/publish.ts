@@ -10,6 +10,7 @@ import {
   SELECTOR_OPTIONS,
   str,
   updateSelector,
+  warnAboutPolicy,
 } from '../command.ts';
 import { SETTINGS_HELP, SETTINGS_OPTIONS, settingChanges } from '../flags.ts';
 import { progressMeter } from '../format.ts';
@@ -53,6 +54,7 @@ ${SETTINGS_HELP}
   },
   async run(ctx) {
     const input = await publishInput(ctx);
+    await warnAboutPolicy(input.policy);
     const { publishToClouds } = await loadAdmin();
     const { cloudNames, openCloud } = await import('../cloud.ts');
     const targets: CloudTarget[] = [];

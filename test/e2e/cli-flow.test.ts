@@ -126,6 +126,25 @@ describe('updraft CLI against the local cloud', { timeout: 90_000 }, () => {
     expect(unlimited.limit).toBeUndefined();
     expect(unlimited.policy).toBe('region == "eu"');
 
+    // Arithmetic that can never succeed is published with a warning, and it no longer matches
+    // devices that lack the property (a failed sum used to be null, equal to the missing model).
+    const footgun = await updraft(
+      'edit',
+      '--product',
+      'demo',
+      '--version',
+      '1.1.0',
+      '--policy',
+      'model == "X1" + "-pro"',
+      '--json',
+    );
+    expect(footgun.code).toBe(0);
+    const fails = 'is not a number, so this arithmetic always fails (an evaluation error: no match)';
+    expect(footgun.stderr).toBe(
+      `updraft: warning: policy column 10: "X1" ${fails}\nupdraft: warning: policy column 17: "-pro" ${fails}\n`,
+    );
+    expect((await checkin(cloud, { ...device, region: 'eu' })).text).toBe('{}');
+
     const deleted = await updraft('delete', '--product', 'demo', '--version', '1.1.0');
     expect(deleted.code).toBe(0);
     expect(deleted.stdout).toContain(`Deleted demo 1.1.0 (update ${published.id})`);

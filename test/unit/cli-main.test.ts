@@ -155,6 +155,26 @@ describe('policy check', () => {
     expect(bad.error).toBe('Invalid --new-version "1.1": not SemVer 2.0');
   });
 
+  it('warns about arithmetic that always fails: a line per warning, a "warnings" array with --json', async () => {
+    const source = 'model == "X1" + "-pro"';
+    const text = await run('policy', 'check', source);
+    expect(text.code).toBe(0);
+    const fails = 'so this arithmetic always fails (an evaluation error: no match)';
+    expect(text.out).toContain(`Warning (column 10): "X1" is not a number, ${fails}\n`);
+    expect(text.out).toContain(`Warning (column 17): "-pro" is not a number, ${fails}\n`);
+    const device = deviceFile('nomodel.json', '{"version": "1.0.0"}');
+    const json = await run('policy', 'check', 'memory == 2^2000', '--device', device, '--json');
+    expect(JSON.parse(json.out)).toEqual({
+      ok: true,
+      terms: 3,
+      match: false,
+      warnings: [{ reason: `this constant is not a finite number, ${fails}`, column: 11 }],
+      evaluationError: true,
+    });
+    const clean = await run('policy', 'check', 'memory == 2^10', '--json');
+    expect(JSON.parse(clean.out)).toEqual({ ok: true, terms: 3 });
+  });
+
   it('prints {"ok":false,"error","column"} and fails for a bad policy', async () => {
     const result = await run('policy', 'check', 'a == ', '--json');
     expect(result.code).toBe(1);

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import jsep from 'jsep';
 import { describe, expect, it } from 'vitest';
@@ -11,23 +11,21 @@ import {
   policyContext,
   safeObject,
 } from '#core/policy.ts';
-import { generatePolicy } from '#core/policy-codegen.ts';
 import { interpretPolicy } from '#core/policy-interpret.ts';
 import { parsePolicy } from '#core/policy-parse.ts';
 import { compileSafeRegex, REGEX_LIMITS, RegexRejection } from '#core/policy-regex.ts';
+import type { DeviceCheckin, UpdateRecord } from '#core/types.ts';
+import { findCandidate } from '#functions/selection.ts';
 
 /**
- * Evaluates with the generated code and with the closure interpreter, on a plain context and on a
- * safeObject copy, and requires all four to agree: the engines are independent implementations.
+ * Evaluates on a plain context and on a safeObject copy (read without per-property own checks) and
+ * requires both, and the cached compiled policy, to agree.
  */
 function run(source: string, context: PolicyContext = {}): boolean | null {
   const { root } = parsePolicy(source.trim() === '' ? DEFAULT_POLICY : source);
-  const generated = generatePolicy(root);
-  if (!generated) throw new Error('code generation unavailable');
-  const interpreted = interpretPolicy(root);
-  const safe = safeObject(context);
-  const results = [generated(context), interpreted(context), generated(safe), interpreted(safe)];
-  expect(new Set(results).size, `engines disagree on ${source}: ${results.join(', ')}`).toBe(1);
+  const evaluate = interpretPolicy(root);
+  const results = [evaluate(context), evaluate(safeObject(context))];
+  expect(new Set(results).size, `contexts disagree on ${source}: ${results.join(', ')}`).toBe(1);
   expect(compilePolicy(source).evaluate(context)).toBe(results[0]);
   return results[0]!;
 }
@@ -41,6 +39,9 @@ function policyError(source: string): PolicyError {
   }
   throw new Error(`expected a PolicyError for ${source}`);
 }
+
+/** Folders of code that ships (in the Lambda bundle, the CLI or the agent). */
+const SHIPPED = ['core', 'functions', 'cli', 'admin', 'agent', 'local', 'infra'];
 
 const device: PolicyContext = {
   id: 'dev-1',
@@ -182,17 +183,87 @@ describe('coercion (DESIGN §3)', () => {
     ['"0x10" == 16', false],
     ['"0b1" == 1', false],
     ['"Infinity" > 1', false],
-    // arithmetic takes numbers and numeric strings; anything else gives null
+    // arithmetic takes numbers and numeric strings; anything else is an evaluation error (null)
     ['ram + 1 == 257', true],
     ['ram * "2" == 512', true],
-    ['region + 1 == null', true],
-    ['missing + 1 == null', true],
-    ['true + 1 == null', true],
-    ['1 / 0 == null', true],
-    ['-region == null', true],
+    ['region + 1 == null', null],
+    ['missing + 1 == null', null],
+    ['true + 1 == null', null],
+    ['1 / 0 == null', null],
+    ['-region == null', null],
     ['-ram == -256', true],
   ])('%s → %s', (source, expected) => {
     expect(run(source, device)).toBe(expected);
+  });
+
+  it('fails the evaluation (null: no match, a PolicyErrors metric) on arithmetic that is not a finite number', () => {
+    // Each matched devices without the property while arithmetic failures read as null (null == null).
+    const bare: PolicyContext = { id: 'd', version: '1.0.0', newVersion: '2.0.0' };
+    for (const source of [
+      'model == "X1" + "-pro"',
+      'memory == 2^2000',
+      'region == 0/0',
+      'model != "X1" + "-pro"',
+      '!(model == "X1" + "-pro")',
+      'memory == 1 % 0',
+      'missing == -missing',
+      'true ? region == 0/0 : true',
+    ]) {
+      expect(run(source, bare), source).toBe(null);
+      expect(run(source, device), source).toBe(null);
+    }
+    // Operands the device sends that are not finite numbers: "1e400" reads as Infinity.
+    expect(run('big / 2 > 1', { big: '1e400' })).toBe(null);
+    expect(run('1 / big == 0', { big: '1e400' })).toBe(null);
+    // A decided && or || does not evaluate its right side, so nothing fails there.
+    expect(run('true || model == "X1" + "-pro"', bare)).toBe(true);
+    expect(run('false && model == "X1" + "-pro"', bare)).toBe(false);
+    expect(run('memory == 2^10', { memory: '1024' })).toBe(true);
+  });
+
+  it('warns about arithmetic that can never be a number, naming the column of the operand', () => {
+    const warned = (source: string) => compilePolicy(source).warnings.map((w) => [w.column, w.reason]);
+    const fails = 'so this arithmetic always fails (an evaluation error: no match)';
+    expect(warned('model == "X1" + "-pro"')).toEqual([
+      [10, `"X1" is not a number, ${fails}`],
+      [17, `"-pro" is not a number, ${fails}`],
+    ]);
+    expect(warned('memory == 2^2000')).toEqual([[11, `this constant is not a finite number, ${fails}`]]);
+    expect(warned('region == 0/0')).toEqual([[11, `this constant is not a finite number, ${fails}`]]);
+    expect(warned('x - null == 1')).toEqual([[5, `null is not a number, ${fails}`]]);
+    expect(warned('(a > 1) * 2 == 2')).toEqual([
+      [1, `a comparison or test gives true/false, not a number, ${fails}`],
+    ]);
+    expect(warned('(a ? "x" : "y") + 1 == 2')).toEqual([[1, `neither branch of ?: is a number, ${fails}`]]);
+    // What can be a number is not warned about: properties, numeric strings, finite constants.
+    for (const fine of ['ram * "2" == 512', 'memory == 2^10', '(a ? 1 : "y") + 1 == 2', '-ram == -256', '']) {
+      expect(warned(fine), fine).toEqual([]);
+    }
+  });
+
+  it('counts an arithmetic failure as a policy error in update selection, not as a match', () => {
+    const update: UpdateRecord = {
+      id: 'u1',
+      product: 'p',
+      version: '2.0.0',
+      policy: 'model == "X1" + "-pro"',
+      description: '',
+      enabled: true,
+      paused: false,
+      allowDowngrade: false,
+      key: 'images/p/2.0.0/img',
+      checksum: '0'.repeat(64),
+      size: 1,
+      created: '2026-01-01T00:00:00.000Z',
+      counters: { started: 0, success: 0, failure: 0, deferred: 0 },
+    };
+    const checkin: DeviceCheckin = { id: 'd', product: 'p', version: '1.0.0', body: { id: 'd' } };
+    const errors: string[] = [];
+    const candidate = findCandidate([update], checkin, policyContext(checkin.body, '1.0.0', '2.0.0'), (u) =>
+      errors.push(u.id),
+    );
+    expect(candidate).toBe(undefined);
+    expect(errors).toEqual(['u1']);
   });
 
   it('treats "false", "0", "", 0, null as false in boolean contexts, as C clients send strings', () => {
@@ -260,6 +331,29 @@ describe('names', () => {
     expect(run('a - b == 4', { 'a-b': 1, a: 5, b: 1 })).toBe(true);
     expect(run('x-1 == "y"', { 'x-1': 'y', x: 3 })).toBe(true);
     expect(run('5-3 == 2')).toBe(true);
+  });
+
+  it('never reads inherited properties, whatever the operator shape', () => {
+    const inherited = Object.create({ flag: true, name: 'lab-1', rev: 3, region: 'eu' }) as PolicyContext;
+    inherited.hw = Object.create({ rev: 3 }) as PolicyContext;
+    for (const source of [
+      'flag == true',
+      'flag == "true"',
+      'name >< "lab"',
+      'name ^= "lab"',
+      'name $= "1"',
+      'rev >= 3',
+      'rev == 3',
+      'hw.rev >= 3',
+      'hw.rev == 3',
+      'region == "eu"',
+      'region in ["eu"]',
+      'toString ^= "f"',
+      'toString.name == "toString"',
+    ]) {
+      expect(run(source, inherited), source).toBe(false);
+    }
+    expect(run('name <> "lab" && flag != true && hw.rev == null', inherited)).toBe(true);
   });
 
   it('reads nested properties with dots', () => {
@@ -471,7 +565,7 @@ describe('compilePolicy', () => {
     expect(compilePolicy('product == "pro"').evaluate(null as unknown as PolicyContext)).toBe(null);
   });
 
-  it('falls back to closures where code generation from strings is disabled', () => {
+  it('evaluates where code generation from strings is disabled (no generated code)', () => {
     const script = [
       "import { compilePolicy } from '#core/policy.ts';",
       'const p = compilePolicy(\'hw.rev >= 3 && region in ["eu"]\');',
@@ -486,12 +580,34 @@ describe('compilePolicy', () => {
     expect(JSON.parse(out)).toEqual([true, true, false]);
   });
 
-  it("leaves jsep's own configuration untouched for other users of jsep", () => {
+  it('is the only jsep user in the shipped code, since it configures jsep for the whole process', () => {
+    // Value imports only: policy-parse.ts imports jsep's types.
+    const pattern = "^import [a-zA-Z]+ from '(jsep|@jsep-plugin/[a-z]+)'";
+    const users = execFileSync('git', ['grep', '--untracked', '-l', '-E', pattern, '--', ...SHIPPED], {
+      encoding: 'utf8',
+    });
+    expect(users.trim().split('\n')).toEqual(['core/policy-grammar.ts']);
+  });
+
+  it('has one engine that generates no code: no new Function or eval in core/ or functions/', () => {
+    const grep = spawnSync(
+      'git',
+      ['grep', '--untracked', '-n', '-E', 'new Function\\(|\\beval\\(', '--', 'core', 'functions'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(grep.stdout).toBe('');
+    expect(grep.status).toBe(1); // git grep: 1 = nothing found (2 would be an error)
+  });
+
+  it('parses with the policy grammar configured once, not jsep defaults', () => {
     compilePolicy('a ^= "x" || b ^ 2 == 4 || c in [1]');
-    const parsed = jsep('a | b ^ c') as jsep.BinaryExpression;
-    expect(parsed.operator).toBe('|');
-    expect((jsep('a ** b') as jsep.BinaryExpression).operator).toBe('**');
-    expect(() => jsep('a ^= b')).toThrow();
+    // `^` is power (not xor), `**` and `|` are not operators, `^=` is "starts with".
+    expect(() => jsep('a | b')).toThrow();
+    expect(() => jsep('a ** b')).toThrow();
+    expect((jsep('a ^= b') as jsep.BinaryExpression).operator).toBe('^=');
+    expect(parsePolicy('2 ^ 3 ^ 2 == 512').root.kind).toBe('compare');
   });
 });
 

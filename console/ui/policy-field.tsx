@@ -51,11 +51,18 @@ export function PolicyStatus({ state, policy }: { state: PolicyState; policy: st
   if (state.kind === 'ok') {
     const { result } = state;
     return (
-      <p id="policy-status" class="ok" role="status">
-        {result.isDefault
-          ? 'Default policy: devices older than this version'
-          : `Policy OK: ${result.terms} terms`}
-      </p>
+      <div id="policy-status" role="status">
+        <p class="ok">
+          {result.isDefault
+            ? 'Default policy: devices older than this version'
+            : `Policy OK: ${result.terms} terms`}
+        </p>
+        {result.warnings.map((w) => (
+          <p key={`${w.column}:${w.reason}`} class="warning">
+            Warning (column {w.column}): {w.reason}
+          </p>
+        ))}
+      </div>
     );
   }
   const column = state.column;

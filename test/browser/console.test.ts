@@ -72,8 +72,11 @@ describe('console in Chromium', () => {
     expect(await alert.textContent()).toMatch(/^Invalid policy: .* at column 18/);
     expect(await page.getByLabel('Policy').getAttribute('aria-invalid')).toBe('true');
     await shot('publish-broken-policy');
+    await page.getByLabel('Policy').fill('model == "X1" + "-pro"');
+    await page.getByRole('status').filter({ hasText: 'Warning (column 10): "X1" is not a number' }).waitFor();
     await page.getByLabel('Policy').fill('region == "eu"');
-    await page.getByRole('status').filter({ hasText: 'Policy OK' }).waitFor();
+    // The warnings go as the policy is fixed.
+    await page.getByRole('status').filter({ hasText: 'Policy OK', hasNotText: 'Warning' }).waitFor();
   });
 
   it('publishes an update through the form with a real file and lists it', async () => {

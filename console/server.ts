@@ -9,7 +9,7 @@ import type { NamedCloud } from '#admin/index.ts';
 import type { Logger } from '#functions/log.ts';
 import { Access, consoleUrl, newSecret } from './access.ts';
 import { type Asset, DEFAULT_ASSETS_DIR, ensureUiBuilt, loadAssets } from './assets.ts';
-import { RouteNotFoundError } from './errors.ts';
+import { BadRequestError, RouteNotFoundError } from './errors.ts';
 import { errorAnswer, send, sendError, sendJson } from './respond.ts';
 import { Router } from './router.ts';
 import { apiRoutes } from './routes.ts';
@@ -99,7 +99,15 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   };
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://console.invalid');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://console.invalid');
+    } catch {
+      // Thrown here it would end the process: anyone who can connect could stop the console.
+      res.shouldKeepAlive = false;
+      sendError(res, '/', errorAnswer(new BadRequestError('Malformed request URL'), options.log));
+      return;
+    }
     handle(req, res, url).catch((err: unknown) => {
       // A refused or failed request may leave an upload unread: close rather than read it all.
       if (!req.complete) res.shouldKeepAlive = false;

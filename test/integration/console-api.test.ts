@@ -133,6 +133,13 @@ describe('access', () => {
     }
   });
 
+  it('answers a request line that is no URL in one line, and keeps serving', async () => {
+    const answer = await rawRequest(web.origin, 'GET', '//[', { host: web.host, cookie: web.cookie });
+    expect(answer.status).toBe(400);
+    expect(answer.text).toMatch(/^Malformed request URL[^\n]*\n$/);
+    expect((await call('GET', '/api/session')).status).toBe(200);
+  });
+
   it('serves only the built files: no path reaches the file system', async () => {
     for (const path of [
       '/package.json',

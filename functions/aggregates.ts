@@ -13,6 +13,7 @@
  */
 import { AGGREGATES } from './config.ts';
 import { type Item, type Scalar, type Table, type TransactWrite, transactionToken } from './dynamo.ts';
+import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 
 export const SERIES_METRICS = [
@@ -129,9 +130,21 @@ export async function writeCounted(
   };
   if (!counted) return (await table.update({ pk, sk }, registryWrite.update)) !== undefined;
   // The counter first: on the embedded store a failed registry condition then undoes it by itself.
-  const result = await table.transact([counted, registryWrite], REGISTRY_TOKEN_PREFIX + transactionToken());
-  return result.ok;
+  const writes = [counted, registryWrite];
+  const token = REGISTRY_TOKEN_PREFIX + transactionToken();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await table.transact(writes, token)).ok;
+    } catch (err) {
+      // On DynamoDB another transaction on the same shard cancels this one (TransactionConflict):
+      // sent again with the same token, it is applied once.
+      if (!(err instanceof StoreUnavailableError) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+    }
+  }
 }
+
+const CONFLICT_ATTEMPTS = 3;
 
 function sameCountedState(stored: Item | undefined, before: CountedState | undefined) {
   if (!stored) return { condition: 'attribute_not_exists(pk)' };

@@ -32,11 +32,12 @@ export const CACHE_LIFETIMES = {
 
 /**
  * Fleet aggregates (DESIGN §10, functions/aggregates.ts). Counters many devices touch are split
- * over `shards` items summed on read: at 100M daily devices (~1,160 checkins/s) each of 8 shards
- * takes ~145 writes/s, under the ~300/s we allow one item (DynamoDB's limit is ~1,000/s).
+ * over `shards` items summed on read: at 100M daily devices (~1,160 checkins/s) each of 32 shards
+ * takes ~36 writes/s, under the ~300/s we allow one item (DynamoDB's limit is ~1,000/s), and few
+ * enough that transactions on one shard seldom overlap (DynamoDB cancels overlapping ones).
  */
 export const AGGREGATES = {
-  shards: 8,
+  shards: 32,
   /** Hourly series items and per-day seen counts are kept this long (the items' `expires`). */
   retentionDays: 90,
   /**

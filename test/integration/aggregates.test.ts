@@ -109,9 +109,12 @@ function appThrough(proxy: DroppingProxy): App {
   ).app;
 }
 
-/** Sends until answered 200, as a device retries a 503; fails the test after 20 tries. */
+/**
+ * Sends until answered 200, as a device retries a 503 (after a pause: a transaction cut off by a
+ * dropped write holds its records until its replay, 5 s later); fails the test after 60 tries.
+ */
 async function untilOk(app: App, path: string, body: object, token: string): Promise<AppResponse> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < 60; attempt++) {
     const answer = await app({
       method: 'POST',
       path,
@@ -120,8 +123,9 @@ async function untilOk(app: App, path: string, body: object, token: string): Pro
     });
     if (answer.status === 200) return answer;
     expect(answer.status, answer.body).toBe(503);
+    await new Promise((r) => setTimeout(r, 300));
   }
-  throw new Error(`${path} for ${JSON.stringify(body)} never answered 200 in 20 tries`);
+  throw new Error(`${path} for ${JSON.stringify(body)} never answered 200 in 60 tries over 18 s`);
 }
 
 /** Runs `task` over `items`, `concurrency` at a time. */

@@ -215,3 +215,20 @@ export function phasePlanOf(u: {
   }
   return { phases, gate, start: Date.parse(u.startAt ?? u.created) };
 }
+
+/** Where a stored update stands at `now`; undefined for an update without phases. */
+export function phaseStatusOf(
+  u: {
+    readonly phases?: string;
+    readonly gate?: string;
+    readonly startAt?: string;
+    readonly created: string;
+    readonly phase?: number;
+    readonly counters: { readonly success: number; readonly failure: number };
+  },
+  now: number,
+): PhaseStatus | undefined {
+  const plan = phasePlanOf(u);
+  if (!plan) return undefined;
+  return evaluatePhase({ ...plan, now, recorded: u.phase ?? -1, counters: u.counters });
+}

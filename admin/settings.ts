@@ -107,7 +107,8 @@ function checkPhaseSettings(s: UpdateSettings): void {
     throw new ValidationError('--phases and --percentage exclude each other: the phases set the percentage');
   }
   if (s.phases === undefined && (s.gate !== undefined || s.startAt !== undefined)) {
-    throw new ValidationError(`--${s.gate !== undefined ? 'gate' : 'start-at'} needs --phases`);
+    const flag = s.gate !== undefined ? 'gate' : 'start-at';
+    throw new ValidationError(`--${flag} needs --phases (on edit, remove it with --${flag} none)`);
   }
 }
 

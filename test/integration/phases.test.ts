@@ -6,8 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type AdminError,
   advanceRollout,
   ConflictError,
+  editUpdate,
+  InvalidInputError,
+  pauseRollout,
   phaseStatusOf,
   resumeRollout,
   retryFailed,
@@ -203,5 +207,68 @@ describe('a phased rollout of 10,000 devices', { timeout: 60_000 }, () => {
     clock += 60_000;
     const late = [...rest.slice(0, 100), ...phase0.slice(0, 20), ...phase1.slice(300, 320)];
     expect(await checkinAll([a, b], late)).toEqual(new Set(late));
+  });
+});
+
+async function rejection(promise: Promise<unknown>): Promise<AdminError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!err) throw new Error('the operation was expected to fail');
+  return err as AdminError;
+}
+
+describe('rollout control (admin operations)', { timeout: 30_000 }, () => {
+  it('pauses with a reason, resumes, and answers typed one-line errors', async () => {
+    const plain = { product: PRODUCT, version: '3.0.0' };
+    const update = await seedUpdate(cloud, { ...plain, product: PRODUCT });
+    const paused = await pauseRollout(admin(), plain, 'bad batteries in the field');
+    expect(paused.update).toMatchObject({ paused: true, pauseReason: 'bad batteries in the field' });
+    expect(paused.phase).toBeUndefined();
+    const again = await rejection(pauseRollout(admin(), plain));
+    expect([again.name, again.status, again.message]).toEqual([
+      'ConflictError',
+      409,
+      `${PRODUCT} 3.0.0 is already paused (bad batteries in the field)`,
+    ]);
+    expect((await resumeRollout(admin(), plain)).update).toMatchObject({
+      paused: false,
+      pauseReason: undefined,
+    });
+    expect((await rejection(resumeRollout(admin(), plain))).message).toBe(`${PRODUCT} 3.0.0 is not paused`);
+    expect(await rejection(pauseRollout(admin(), plain, ' '))).toBeInstanceOf(InvalidInputError);
+
+    const notPhased = await rejection(advanceRollout(admin(), plain));
+    expect([notPhased.status, notPhased.message]).toEqual([
+      400,
+      `${PRODUCT} 3.0.0 has no phases: add them with updraft edit --phases`,
+    ]);
+    const nothingFailed = await rejection(retryFailed(admin(), plain));
+    expect([nothingFailed.status, nothingFailed.message]).toEqual([
+      409,
+      `No device's last report of ${PRODUCT} 3.0.0 failed: nothing to retry`,
+    ]);
+    expect((await rejection(advanceRollout(admin(), { product: PRODUCT, version: '9.9.9' }))).status).toBe(
+      404,
+    );
+
+    // Phases added by edit start at the edit, in their canonical spelling; advance walks them to the end.
+    const edited = await editUpdate(admin(), plain, { phases: '5%, 50%@12 hrs', gate: 'success>=90%' }, now);
+    expect(edited).toMatchObject({
+      phases: '5%,50%@12h',
+      gate: 'success>=90%,min=1',
+      startAt: new Date(clock).toISOString(),
+    });
+    expect(phaseStatusOf(edited, clock)).toMatchObject({ index: 0, percentage: 5 });
+    // The gate (no reports yet) holds the next phase, even when its wait is skipped.
+    expect((await rejection(advanceRollout(admin(), plain, { now }))).message).toMatch(
+      /^Phase 2 waits on its gate \(success>=90%,min=1\): 0 of 0 reports succeeded; pass --force/,
+    );
+    expect((await advanceRollout(admin(), plain, { now, force: true })).phase).toMatchObject({ index: 1 });
+    expect((await rejection(advanceRollout(admin(), plain, { now, force: true }))).message).toBe(
+      `${PRODUCT} 3.0.0 is in its last phase (50%)`,
+    );
+    expect((await stored(update)).phase).toBe(1);
   });
 });

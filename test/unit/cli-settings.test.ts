@@ -60,7 +60,11 @@ describe('checkSettings', () => {
       { phases: '1%,10%@1d', percentage: 5 },
       /^--phases and --percentage exclude/,
     ],
-    ['a gate without phases', { gate: 'success>=95%' }, /^--gate needs --phases \(on edit, remove it with --gate none\)$/],
+    [
+      'a gate without phases',
+      { gate: 'success>=95%' },
+      /^--gate needs --phases \(on edit, remove it with --gate none\)$/,
+    ],
     ['a start without phases', { startAt: '2026-12-01' }, /^--start-at needs --phases/],
     ['bad phases', { phases: '10%,5%@1h' }, /^--phases percentages must increase/],
     ['a bad gate', { phases: '1%', gate: 'fast' }, /^Invalid --gate term "fast"/],

@@ -1,5 +1,6 @@
 /** Every command of `updraft`, by the words that name it, in the order the help lists them. */
 import type { Command } from '../command.ts';
+import { consoleCommand } from './console.ts';
 import { remove } from './delete.ts';
 import { disable } from './disable.ts';
 import { edit } from './edit.ts';
@@ -31,6 +32,7 @@ export const commands: Readonly<Record<string, Command>> = {
   'rollout retry-failed': rolloutRetryFailed,
   stats,
   'keys generate': keysGenerate,
+  console: consoleCommand,
 };
 
 /** First words that take a subcommand. */

@@ -14,6 +14,7 @@
  */
 
 export type { PhaseStatus } from '#core/phases.ts';
+export type { PolicyWarning } from '#core/policy.ts';
 export type { UpdateCounters, UpdateRecord } from '#core/types.ts';
 export type {
   CloudParts,
@@ -44,6 +45,7 @@ export {
   type PolicyCheckRequest,
   type PolicyCheckResult,
   type PolicyOutcome,
+  policyWarnings,
 } from './policy-check.ts';
 export {
   type PublishHooks,

@@ -47,13 +47,17 @@ function NewKeys({ keys }: { keys: GeneratedKeys }) {
         Private key (shown only now)
         <textarea readOnly rows={4} value={pem} spellcheck={false} />
       </label>
-      <CopyButton text={pem} name="Copy private key" />
-      <DownloadLink pem={pem} />
+      <div class="row">
+        <CopyButton text={pem} name="Copy private key" />
+        <DownloadLink pem={pem} />
+      </div>
       <label>
         Public key for the agent's update.keys
         <input readOnly value={keys.publicKey} onFocus={(e) => e.currentTarget.select()} />
       </label>
-      <CopyButton text={keys.publicKey} name="Copy public key" />
+      <div class="row">
+        <CopyButton text={keys.publicKey} name="Copy public key" />
+      </div>
       <p>
         Publish with the private key's path as the signing key; devices whose <code>update.keys</code> list
         the public key then install only what it signed.

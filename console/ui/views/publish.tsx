@@ -68,6 +68,9 @@ export function Publish({ cloud, product }: { cloud: string; product: string }) 
   return (
     <section aria-labelledby="publish-title">
       <h2 id="publish-title">Publish an update</h2>
+      <p>
+        To cloud <strong>{cloud}</strong>
+      </p>
       <form aria-labelledby="publish-title" onSubmit={submit}>
         <label>
           Product

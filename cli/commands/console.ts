@@ -4,8 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { jsonLogger } from '#functions/log.ts';
+import { readCloudFile } from '#local/cloud-file.ts';
 import type { CloudSources } from '../cloud.ts';
 import type { Command } from '../command.ts';
 import { str } from '../command.ts';
@@ -22,14 +22,24 @@ function consolePort(values: Parameters<typeof numberFlag>[0]): number {
   return port;
 }
 
+/** Whether npm start's cloud runs: its cloud file exists and names a live process. */
+function localCloudRuns(dataDir: string): boolean {
+  try {
+    readCloudFile(dataDir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The clouds `--cloud` names for the console: one, or for `all` the local cloud when npm start has
- * written its cloud file, then every deployed cloud of the outputs file when there is one.
+ * The clouds `--cloud` names for the console: one, or for `all` the local cloud when npm start
+ * runs, then every deployed cloud of the outputs file when there is one.
  */
 async function consoleCloudNames(name: string, sources: CloudSources): Promise<string[]> {
   const { ALL_CLOUDS, LOCAL_CLOUD, cloudNames } = await import('../cloud.ts');
   if (name !== ALL_CLOUDS) return [name];
-  const local = existsSync(join(sources.dataDir, 'cloud.json')) ? [LOCAL_CLOUD] : [];
+  const local = localCloudRuns(sources.dataDir) ? [LOCAL_CLOUD] : [];
   const deployed = existsSync(sources.outputsFile) ? cloudNames(ALL_CLOUDS, sources) : [];
   const names = [...local, ...deployed];
   if (names.length === 0) {

@@ -120,13 +120,16 @@ describe('updraft console --cloud all', () => {
     expect((await once(child, 'exit'))[0]).toBe(0);
   });
 
-  it('refuses --cloud all in one line when there is no cloud at all', async () => {
+  it('refuses --cloud all in one line when there is no cloud at all (a stale local cloud file counts for none)', async () => {
+    const stale = join(work, 'stale-data');
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'cloud.json'), JSON.stringify({ pid: 2_147_483_647 }));
     const result = await runUpdraft([
       'console',
       '--cloud',
       'all',
       '--data',
-      join(work, 'no-data'),
+      stale,
       '--outputs',
       join(work, 'none.json'),
     ]);

@@ -9,6 +9,7 @@ import { keysGenerate } from './keys.ts';
 import { list } from './list.ts';
 import { policyCheck } from './policy.ts';
 import { publish } from './publish.ts';
+import { rolloutAdvance, rolloutPause, rolloutResume, rolloutRetryFailed } from './rollout.ts';
 import { show } from './show.ts';
 import { stats } from './stats.ts';
 import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
@@ -25,10 +26,14 @@ export const commands: Readonly<Record<string, Command>> = {
   'token create': tokenCreate,
   'token list': tokenList,
   'token revoke': tokenRevoke,
+  'rollout pause': rolloutPause,
+  'rollout resume': rolloutResume,
+  'rollout advance': rolloutAdvance,
+  'rollout retry-failed': rolloutRetryFailed,
   stats,
   'keys generate': keysGenerate,
   console: consoleCommand,
 };
 
 /** First words that take a subcommand. */
-export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys']);
+export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys', 'rollout']);

@@ -7,6 +7,7 @@
  *   updates      publish (file or stream), publish to several clouds, list, show, enable, disable,
  *                edit, delete
  *   stats        devices per version, update counters, daily metrics
+ *   failures     an update's failures grouped by reason, with counts and the latest devices
  *   tokens       create (secret shown once), list, revoke
  *   keys         generate a signing key pair, read a signing key
  *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
@@ -32,6 +33,7 @@ export {
   StoreUnreachableError,
   toAdminError,
 } from './errors.ts';
+export { type FailureReason, type UpdateFailures, updateFailures } from './failures.ts';
 export type { ImageFile, ImageSource, ImageStream } from './image-source.ts';
 export { type GeneratedKeys, generateKeys, readSigningKey } from './keys.ts';
 export {

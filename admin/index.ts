@@ -7,6 +7,7 @@
  *   updates      publish (file or stream), publish to several clouds, list, show, enable, disable,
  *                edit, delete
  *   stats        devices per version, update counters, daily metrics
+ *   devices      the device list (paginated, filtered by version and policy), one device's history
  *   failures     an update's failures grouped by reason, with counts and the latest devices
  *   tokens       create (secret shown once), list, revoke
  *   keys         generate a signing key pair, read a signing key
@@ -20,6 +21,17 @@ export type {
   NamedCloud,
   UploadOptions,
 } from './cloud.ts';
+export {
+  type DeviceDetail,
+  type DevicePage,
+  type DeviceQuery,
+  type DeviceReportEntry,
+  type DeviceSummary,
+  type DeviceUpdateHistory,
+  type LastOutcome,
+  listDevices,
+  showDevice,
+} from './devices.ts';
 export {
   AdminError,
   CloudAccessError,

@@ -1,6 +1,8 @@
 /** Every command of `updraft`, by the words that name it, in the order the help lists them. */
 import type { Command } from '../command.ts';
 import { remove } from './delete.ts';
+import { deviceShow } from './device.ts';
+import { devices } from './devices.ts';
 import { disable } from './disable.ts';
 import { edit } from './edit.ts';
 import { enable } from './enable.ts';
@@ -25,8 +27,10 @@ export const commands: Readonly<Record<string, Command>> = {
   'token list': tokenList,
   'token revoke': tokenRevoke,
   stats,
+  devices,
+  'device show': deviceShow,
   'keys generate': keysGenerate,
 };
 
 /** First words that take a subcommand. */
-export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys']);
+export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys', 'device']);

@@ -4,7 +4,8 @@
  * dry run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { updateFailures } from '#admin/index.ts';
+import { InvalidInputError, listDevices, showDevice, updateFailures } from '#admin/index.ts';
+import { keys } from '#functions/keys.ts';
 import { createToken } from '#functions/tokens.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
@@ -58,5 +59,127 @@ describe('failure reasons (13.2)', () => {
     expect(after.reasons[0]).toMatchObject({ error: 'disk full', devices: 2 });
     expect(after.reasons[0]?.latest.map((d) => d.id).sort()).toEqual(['a', 'c']);
     expect(after.update.counters).toMatchObject({ success: 1, failure: 4 });
+  });
+});
+
+/** Registry entries written through the store adapter, as checkins would leave them. */
+function seedDevices(
+  product: string,
+  ids: readonly string[],
+  version = '1.0.0',
+  props = (_i: number) => ({}),
+) {
+  const lastSeen = new Date().toISOString();
+  return cloud.table.putMany(
+    ids.map((id, i) => ({
+      ...keys.device(product, id),
+      version,
+      lastSeen,
+      properties: JSON.stringify({ id, product, version, ...props(i) }),
+    })),
+  );
+}
+
+const ids = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
+
+describe('device list (13.3)', () => {
+  it('pages visit every device exactly once while devices are being added', async () => {
+    const p = await freshProduct();
+    const existing = ids('d', 300);
+    await seedDevices(p.name, existing);
+    const added = ids('n', 200).map((id, i) => (i % 2 ? id : `a${id}`)); // before and after the walk's position
+    const adding = (async () => {
+      for (let i = 0; i < added.length; i += 10) await seedDevices(p.name, added.slice(i, i + 10));
+    })();
+    const seen: string[] = [];
+    let next: string | undefined;
+    let pages = 0;
+    do {
+      const page = await listDevices(
+        { table: cloud.table },
+        { product: p.name, limit: 37, ...(next ? { next } : {}) },
+      );
+      seen.push(...page.devices.map((d) => d.id));
+      next = page.next;
+      pages++;
+    } while (next);
+    await adding;
+    expect(pages).toBeGreaterThan(8);
+    expect(new Set(seen).size).toBe(seen.length); // none twice
+    for (const id of existing) expect(seen).toContain(id);
+    expect(seen).toEqual([...seen].sort()); // in id order
+  });
+
+  it('filters by version and by a policy, a filtered page still ending with a cursor', async () => {
+    const p = await freshProduct();
+    await seedDevices(p.name, ids('e', 60), '1.0.0', (i) => ({ region: i % 3 === 0 ? 'eu' : 'us' }));
+    await seedDevices(p.name, ids('f', 10), '1.1.0', () => ({ region: 'eu' }));
+    const all = async (query: { where?: string; version?: string }) => {
+      const found: string[] = [];
+      let next: string | undefined;
+      do {
+        const page = await listDevices(
+          { table: cloud.table },
+          { product: p.name, limit: 8, ...query, ...(next ? { next } : {}) },
+        );
+        expect(page.devices.length).toBeLessThanOrEqual(8);
+        found.push(...page.devices.map((d) => d.id));
+        next = page.next;
+      } while (next);
+      return found;
+    };
+    expect(await all({ version: '1.1.0' })).toEqual(ids('f', 10));
+    const eu = await all({ where: 'region == "eu" && semver(version, "<", "1.1.0")' });
+    expect(eu).toEqual(ids('e', 60).filter((_, i) => i % 3 === 0));
+    const first = await listDevices(
+      { table: cloud.table },
+      { product: p.name, where: 'region == "eu"', limit: 5 },
+    );
+    expect(first.devices).toHaveLength(5);
+    expect(first.next).toBeDefined();
+    expect(first.scanned).toBe(13); // e0000 … e0012: the fifth match is the thirteenth entry
+  });
+
+  it('refuses a bad cursor in one line', async () => {
+    const p = await freshProduct();
+    await seedDevices(p.name, ids('g', 3));
+    const page = await listDevices({ table: cloud.table }, { product: p.name, limit: 2 });
+    const other = await freshProduct();
+    for (const next of ['not a cursor', 'eyJhIjoxfQ', page.next ?? '']) {
+      const product = next === page.next ? other.name : p.name;
+      const refused = listDevices({ table: cloud.table }, { product, next });
+      await expect(refused).rejects.toBeInstanceOf(InvalidInputError);
+      await expect(refused).rejects.toThrow(
+        /^Invalid --next cursor "[^\n]*": pass the cursor a previous page printed/,
+      );
+    }
+  });
+
+  it('shows a device: properties, offered, reports with times and the error sent, and its last outcome', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    const dev = { id: 'h1', product: p.name, version: '1.0.0', region: 'eu' };
+    expect((await checkin(cloud, dev, p.token)).json.update).toBe(update.id);
+    await cloud.flush();
+    const send = (status: string, success: boolean, error?: string) =>
+      report(cloud, { id: 'h1', update: update.id, status, success, ...(error ? { error } : {}) }, p.token);
+    expect((await send('downloaded', true)).status).toBe(200);
+    expect((await send('failed', false, 'script exited 3')).status).toBe(200);
+    const detail = await showDevice({ table: cloud.table }, { product: p.name, id: 'h1' });
+    expect(detail).toMatchObject({ id: 'h1', version: '1.0.0', properties: { region: 'eu' } });
+    expect(detail.history).toHaveLength(1);
+    const [h] = detail.history;
+    expect(h).toMatchObject({ update: update.id, version: '2.0.0', outcome: 'failure' });
+    expect(h?.reports.map((r) => [r.status, r.error])).toEqual([
+      ['downloaded', undefined],
+      ['failed', 'script exited 3'],
+    ]);
+    expect(Date.parse(h?.offered ?? '')).toBeLessThanOrEqual(Date.parse(h?.reports[0]?.at ?? ''));
+    const [listed] = (await listDevices({ table: cloud.table }, { product: p.name })).devices;
+    expect(listed?.lastUpdate).toMatchObject({ update: update.id, version: '2.0.0', outcome: 'failure' });
+    await expect(showDevice({ table: cloud.table }, { product: p.name, id: 'nope' })).rejects.toThrow(
+      `No device "nope" in the registry of ${p.name}`,
+    );
   });
 });

@@ -51,7 +51,10 @@ export { type GeneratedKeys, generateKeys, readSigningKey } from './keys.ts';
 export {
   checkPolicy,
   type DeviceInput,
+  FLEET_SCAN_DEVICES,
+  FLEET_SCAN_MS,
   type FleetMatch,
+  type FleetScanOptions,
   type PolicyCheckRequest,
   type PolicyCheckResult,
   type PolicyOutcome,

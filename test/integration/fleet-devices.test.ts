@@ -4,7 +4,7 @@
  * dry run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError, listDevices, showDevice, updateFailures } from '#admin/index.ts';
+import { checkPolicy, InvalidInputError, listDevices, showDevice, updateFailures } from '#admin/index.ts';
 import { keys } from '#functions/keys.ts';
 import { createToken } from '#functions/tokens.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
@@ -181,5 +181,28 @@ describe('device list (13.3)', () => {
     await expect(showDevice({ table: cloud.table }, { product: p.name, id: 'nope' })).rejects.toThrow(
       `No device "nope" in the registry of ${p.name}`,
     );
+  });
+});
+
+describe('dry run over a large registry (13.5)', () => {
+  it('scans in pages with progress, and a scan cut by its time bound resumes where it stopped', async () => {
+    const p = await freshProduct();
+    await seedDevices(p.name, ids('k', 2500), '1.0.0', (i) => ({ region: i % 4 === 0 ? 'eu' : 'us' }));
+    const open = async () => ({ table: cloud.table });
+    const progress: number[] = [];
+    const whole = await checkPolicy(
+      { policy: 'region == "eu"', product: p.name, scan: { onProgress: (n) => progress.push(n) } },
+      open,
+    );
+    expect(whole.fleet).toMatchObject({ scanned: 2500, matched: 625, complete: true });
+    expect(progress).toEqual([1000, 2000, 2500]);
+
+    const cut = await checkPolicy({ policy: 'region == "eu"', product: p.name, scan: { maxMs: 0 } }, open);
+    expect(cut.fleet).toMatchObject({ scanned: 1000, matched: 250, complete: false, cutBy: 'time' });
+    const rest = await checkPolicy(
+      { policy: 'region == "eu"', product: p.name, scan: { next: cut.fleet?.next ?? '' } },
+      open,
+    );
+    expect(rest.fleet).toMatchObject({ scanned: 1500, matched: 375, complete: true });
   });
 });

@@ -115,7 +115,11 @@ function outcomeWrites(
   const time = new Date(at).toISOString();
   const error = report.error ?? '';
   const reason = next === 'failure' ? reasonDigest(error) : undefined;
-  const undoSet = Object.fromEntries(GRANT_OUTCOME_FIELDS.map((f) => [f, from.grant?.[f] ?? null]));
+  // The version as read (0 when absent): the next attempt's condition compares with it.
+  const undoSet = {
+    ...Object.fromEntries(GRANT_OUTCOME_FIELDS.map((f) => [f, from.grant?.[f] ?? null])),
+    outcomeVersion: from.version,
+  };
   const leave: TransactWrite[] = from.failedIn
     ? [
         { key: keys.failureReason(update.id, from.failedIn.reason), update: { add: { count: -1 } } },

@@ -259,6 +259,28 @@ describe('counters and their records across a kill after any write (11.5)', () =
     }
   });
 
+  it('a first outcome killed after its grant write is undone at restart, and the retry counts it', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect((await checkin(cloud, { id: 'f', product: p.name, version: '1.0.0' }, p.token)).status).toBe(200);
+    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+    await proxy.open();
+    const failed = { id: 'f', update: update.id, success: false, error: 'boom' };
+    try {
+      proxy.arm(3); // the probe, the intent and the grant's outcome land
+      expect((await call(appThrough(proxy), '/tok/provision/updateReport', failed, p.token)).status).toBe(
+        503,
+      );
+    } finally {
+      await proxy.close();
+    }
+    await recoverIntents(cloud.table); // undoes the grant's outcome: it must read as never reported
+    expect((await report(cloud, failed, p.token)).status).toBe(200);
+    expect(await counters(update)).toMatchObject({ failure: 1 });
+    const { reasons } = await updateFailures({ table: cloud.table }, { product: p.name, version: '2.0.0' });
+    expect(reasons.map((r) => [r.error, r.devices])).toEqual([['boom', 1]]);
+  });
+
   // 10: no kill (the report's transaction has nine ledger writes, see below).
   const reportKillPoints = Array.from({ length: 10 }, (_, i) => i + 1);
 

@@ -87,6 +87,18 @@ export function reasonDigest(error: string): string {
   return createHash('sha256').update(error).digest('hex').slice(0, 24);
 }
 
+/**
+ * A failure reason's count and devices are split over this many items, summed on read: a whole
+ * fleet failing the same way at once (1,000+ reports/s) stays within one item's write rate and
+ * does not make concurrent transactions conflict on one item.
+ */
+export const REASON_SHARDS = 8;
+
+/** The shard a device counts in: always the same, so leaving a group finds the shard it joined. */
+export function reasonShard(deviceId: string): number {
+  return createHash('sha256').update(deviceId).digest()[0]! % REASON_SHARDS;
+}
+
 function reportRecord(report: DeviceReport, at: number) {
   return {
     ...keys.report(report.update, report.id, report.status),
@@ -115,6 +127,7 @@ function outcomeWrites(
   const time = new Date(at).toISOString();
   const error = report.error ?? '';
   const reason = next === 'failure' ? reasonDigest(error) : undefined;
+  const shard = reasonShard(report.id);
   // The version as read (0 when absent): the next attempt's condition compares with it.
   const undoSet = {
     ...Object.fromEntries(GRANT_OUTCOME_FIELDS.map((f) => [f, from.grant?.[f] ?? null])),
@@ -122,9 +135,9 @@ function outcomeWrites(
   };
   const leave: TransactWrite[] = from.failedIn
     ? [
-        { key: keys.failureReason(update.id, from.failedIn.reason), update: { add: { count: -1 } } },
+        { key: keys.failureReason(update.id, from.failedIn.reason, shard), update: { add: { count: -1 } } },
         {
-          key: keys.failedDevice(update.id, from.failedIn.reason, from.failedIn.at, report.id),
+          key: keys.failedDevice(update.id, from.failedIn.reason, shard, from.failedIn.at, report.id),
           update: { set: { left: time } },
         },
       ]
@@ -132,10 +145,16 @@ function outcomeWrites(
   const join: TransactWrite[] = reason
     ? [
         {
-          key: keys.failureReason(update.id, reason),
+          key: keys.failureReason(update.id, reason, shard),
           update: { add: { count: 1 }, set: { error, lastAt: time } },
         },
-        { put: { ...keys.failedDevice(update.id, reason, time, report.id), device: report.id, at: time } },
+        {
+          put: {
+            ...keys.failedDevice(update.id, reason, shard, time, report.id),
+            device: report.id,
+            at: time,
+          },
+        },
       ]
     : [];
   return [

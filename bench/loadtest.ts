@@ -48,7 +48,20 @@ function rssMiB(pid: number): number {
 const dataDir = mkdtempSync(join(tmpdir(), 'updraft-load-'));
 const server = spawn(
   process.execPath,
-  ['--import', 'tsx', 'local/main.ts', '--data', dataDir, '--port', '0', '--s3-port', '0', '--quiet'],
+  [
+    '--import',
+    'tsx',
+    'local/main.ts',
+    '--data',
+    dataDir,
+    '--port',
+    '0',
+    '--s3-port',
+    '0',
+    '--console-port',
+    '0',
+    '--quiet',
+  ],
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
 try {

@@ -20,6 +20,7 @@ const suites: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   checkin: () => import('./checkin.ts'),
   bundle: () => import('./bundle.ts'),
   agent: () => import('./agent.ts'),
+  console: () => import('./console.ts'),
 };
 
 function ratio(row: BenchRow): number {

@@ -18,6 +18,8 @@ const USAGE = `Usage: npm start -- [options]
   --tls-key FILE      PEM private key
   --public-url URL    API address devices use, when behind a proxy
   --s3-public-url URL image address written into presigned URLs, when behind a proxy
+  --console-host H    web console address (default 127.0.0.1; keep it on loopback)
+  --console-port N    web console port (default 4080; 0 picks a free one)
   --quiet             log errors only`;
 
 function fail(message: string): never {
@@ -65,6 +67,8 @@ function parse() {
       'tls-key': { type: 'string' },
       'public-url': { type: 'string' },
       's3-public-url': { type: 'string' },
+      'console-host': { type: 'string' },
+      'console-port': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,7 +88,10 @@ if ((args['tls-cert'] === undefined) !== (args['tls-key'] === undefined))
   fail('--tls-cert and --tls-key go together');
 
 const { jsonLogger } = await import('#functions/log.ts');
+// Loaded while the cloud starts; the console starts once the cloud is up (it opens it as the CLI does).
+const consoleModule = import('#console/index.ts');
 const log = jsonLogger('updraft-local', args.quiet === true);
+const consolePort = port(args['console-port'], '--console-port', 4080);
 const tlsCert = args['tls-cert'];
 const tlsKey = args['tls-key'];
 const publicUrl = url(args['public-url'], '--public-url');
@@ -130,7 +137,25 @@ Quickstart, in another terminal:
   ${dataEnv}npx updraft publish --product ${DEV_PRODUCT} --version 1.1.0 --file /tmp/image.bin
   mkdir -p /tmp/device && cp config/*.json5 /tmp/device/   # the update script edits the copy${apiHint}
   UPDRAFT_TOKEN=$(cat ${dataDir}/dev-token) npx updraft-agent --once \\
-    --config /tmp/device/ioto.json5 --device /tmp/device/device.json5 --state /tmp/device/state
+    --config /tmp/device/ioto.json5 --device /tmp/device/device.json5 --state /tmp/device/state`);
+
+const webConsole = await (await consoleModule)
+  .startCloudConsole({
+    cloudName: 'local',
+    dataDir,
+    outputsFile: 'cdk-outputs.json',
+    defaultProduct: DEV_PRODUCT,
+    host: args['console-host'] ?? '127.0.0.1',
+    port: consolePort,
+    log,
+  })
+  .catch(async (err: Error) => {
+    await cloud.stop();
+    return fail(err.message);
+  });
+console.log(`
+Web console (the secret in the URL signs you in):
+  ${webConsole.url}
 Press Ctrl-C to stop.`);
 
 let stopping = false;
@@ -138,7 +163,7 @@ const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
   log.info('stopping', { signal });
-  cloud.stop().then(
+  Promise.all([webConsole.stop(), cloud.stop()]).then(
     () => process.exit(0),
     (err: unknown) => {
       log.error('stop failed', { error: err });

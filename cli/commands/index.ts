@@ -1,5 +1,6 @@
 /** Every command of `updraft`, by the words that name it, in the order the help lists them. */
 import type { Command } from '../command.ts';
+import { consoleCommand } from './console.ts';
 import { remove } from './delete.ts';
 import { deviceShow } from './device.ts';
 import { devices } from './devices.ts';
@@ -30,6 +31,7 @@ export const commands: Readonly<Record<string, Command>> = {
   devices,
   'device show': deviceShow,
   'keys generate': keysGenerate,
+  console: consoleCommand,
 };
 
 /** First words that take a subcommand. */

@@ -27,8 +27,9 @@ const contexts = strings.map(context);
 
 /**
  * Milliseconds of the first evaluation of a freshly compiled policy (RE2's lazy DFA starts empty, as
- * for an attacker sending ever new strings). Over the bound, it is timed once more on a fresh copy: a
- * slow pattern is slow both times, a preemption of this shared machine seldom strikes twice.
+ * for an attacker sending ever new strings). Over the bound, it is timed up to twice more on fresh
+ * copies and the fastest counts: a slow pattern is slow every time, while a preemption or GC pause of
+ * this shared machine (a full suite runs two test files at once) seldom strikes three times in a row.
  */
 function evaluationMs(source: string, k: number): number {
   const once = () => {
@@ -39,8 +40,9 @@ function evaluationMs(source: string, k: number): number {
     expect(typeof result === 'boolean', source).toBe(true);
     return ms;
   };
-  const first = once();
-  return first < MAX_EVAL_MS ? first : Math.min(first, once());
+  let fastest = once();
+  for (let retry = 0; retry < 2 && fastest >= MAX_EVAL_MS; retry++) fastest = Math.min(fastest, once());
+  return fastest;
 }
 
 /** JIT-compiles RE2's engines first, so the first generated pattern is not charged for it. */

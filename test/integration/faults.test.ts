@@ -115,7 +115,20 @@ describe('local cloud killed with SIGKILL during writes', () => {
   const start = (): ChildProcess =>
     spawn(
       process.execPath,
-      ['--import', 'tsx', 'local/main.ts', '--data', dataDir, '--port', '0', '--s3-port', '0', '--quiet'],
+      [
+        '--import',
+        'tsx',
+        'local/main.ts',
+        '--data',
+        dataDir,
+        '--port',
+        '0',
+        '--s3-port',
+        '0',
+        '--console-port',
+        '0',
+        '--quiet',
+      ],
       {
         stdio: 'ignore',
       },

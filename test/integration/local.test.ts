@@ -128,7 +128,20 @@ describe('npm start process', () => {
   function start(dataDir: string): ChildProcess {
     return spawn(
       process.execPath,
-      ['--import', 'tsx', 'local/main.ts', '--data', dataDir, '--port', '0', '--s3-port', '0', '--quiet'],
+      [
+        '--import',
+        'tsx',
+        'local/main.ts',
+        '--data',
+        dataDir,
+        '--port',
+        '0',
+        '--s3-port',
+        '0',
+        '--console-port',
+        '0',
+        '--quiet',
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

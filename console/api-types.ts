@@ -1,0 +1,40 @@
+/**
+ * What the console's API sends and receives, shared by the server (console/routes.ts) and the
+ * page's client (console/ui/api.ts). Results of admin operations are admin/'s own types, re-exported
+ * here and never re-declared (STYLE habit 13); this file only adds the shapes the API itself owns.
+ *
+ * Fleet data (DESIGN §10: devices per version over time, hourly series per update, devices) is not
+ * served yet: its types will come from admin/ when the fleet-data operations exist, with one route
+ * and one client function each.
+ */
+import type { PublishOptions } from '#admin/index.ts';
+
+export type {
+  CreatedToken,
+  PolicyCheckResult,
+  ProductStats,
+  TokenInfo,
+  UpdateChanges,
+  UpdateCounters,
+  UpdateRecord,
+  UpdateStats,
+} from '#admin/index.ts';
+
+/** GET /api/session */
+export interface ApiSession {
+  /** The cloud this console manages (`local` for npm start's). */
+  readonly cloud: string;
+  readonly defaultProduct: string;
+}
+
+/** Every failure: one line, plus the column for an invalid policy. */
+export interface ApiError {
+  readonly error: string;
+  readonly column?: number;
+}
+
+/**
+ * POST /api/products/:product/updates?settings=JSON: the publish options (the product is in the
+ * path; a signing key is not taken from the page) and the uploaded file's name. The body is the image.
+ */
+export type PublishSettings = Omit<PublishOptions, 'product' | 'signKeyPem'> & { readonly name: string };

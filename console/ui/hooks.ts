@@ -1,0 +1,47 @@
+/** Loading what a view shows, and keeping it fresh while the view is open (a rollout can be watched). */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { REFRESH_MS } from './refresh.ts';
+
+export interface Loaded<T> {
+  readonly data: T | undefined;
+  readonly error: string | undefined;
+  /** Loads again now (after an action changed what is shown). */
+  reload(): void;
+  /** Shows `value` at once: the answer of an action that returned the new state. */
+  replace(value: T): void;
+}
+
+/** Calls `load` now, whenever `key` changes, and every REFRESH_MS while mounted. */
+export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const latest = useRef(load);
+  latest.current = load;
+  const run = useCallback(() => {
+    latest.current().then(
+      (value) => {
+        setData(value);
+        setError(undefined);
+      },
+      (err: Error) => setError(err.message),
+    );
+  }, []);
+  useEffect(() => {
+    setData(undefined);
+    run();
+    const timer = setInterval(run, REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [key, run]);
+  return { data, error, reload: run, replace: setData };
+}
+
+/** The part of the URL after `#`, kept in state: the views are addressed by hash. */
+export function useHashRoute(): string {
+  const [hash, setHash] = useState(location.hash.slice(1) || '/');
+  useEffect(() => {
+    const onChange = () => setHash(location.hash.slice(1) || '/');
+    addEventListener('hashchange', onChange);
+    return () => removeEventListener('hashchange', onChange);
+  }, []);
+  return hash;
+}

@@ -1,0 +1,153 @@
+/** One update: what it is, how far it got, and the actions (enable, disable, delete with confirmation). */
+import type { RefObject } from 'preact';
+import { useRef, useState } from 'preact/hooks';
+import type { UpdateRecord } from '../../api-types.ts';
+import { deleteUpdate, disableUpdate, enableUpdate, showUpdate } from '../api/updates.ts';
+import { ErrorLine, RolloutProgress } from '../components.tsx';
+import { bytes, limits, policyText, status } from '../format.ts';
+import { useLoad } from '../hooks.ts';
+import { EditUpdate } from './edit-update.tsx';
+
+function Facts({ update }: { update: UpdateRecord }) {
+  const rows: [string, string][] = [
+    ['Status', status(update)],
+    ['Policy', policyText(update)],
+    ['Limits', limits(update)],
+    ['Description', update.description || '—'],
+    ['Image', `${update.key} (${bytes(update.size)})`],
+    ['SHA-256', update.checksum],
+    ['Signed', update.signature ? 'yes' : 'no'],
+    ['Published', update.created],
+  ];
+  return (
+    <dl class="facts">
+      {rows.map(([name, value]) => (
+        <div key={name}>
+          <dt>{name}</dt>
+          <dd>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+/** Runs one action at a time: busy while it runs, its failure as one line. */
+function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const run = <T,>(action: () => Promise<T>, done: (value: T) => void) => {
+    setBusy(true);
+    setError(undefined);
+    action().then(
+      (value) => {
+        setBusy(false);
+        done(value);
+      },
+      (err: Error) => {
+        setBusy(false);
+        setError(err.message);
+      },
+    );
+  };
+  return { busy, error, run };
+}
+
+function DeleteConfirmation({
+  update,
+  dialog,
+  onConfirm,
+}: {
+  update: UpdateRecord;
+  dialog: RefObject<HTMLDialogElement>;
+  onConfirm: () => void;
+}) {
+  return (
+    <dialog ref={dialog} aria-labelledby="confirm-title">
+      <h3 id="confirm-title">Delete update {update.version}?</h3>
+      <p>Devices stop getting it and its image is removed. This cannot be undone.</p>
+      <div class="actions">
+        <button type="button" class="danger" onClick={onConfirm}>
+          Delete {update.version}
+        </button>
+        <button type="button" onClick={() => dialog.current?.close()}>
+          Cancel
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+export function UpdateDetail({ product, version }: { product: string; version: string }) {
+  const {
+    data: update,
+    error,
+    replace,
+  } = useLoad(() => showUpdate(product, version), `${product}/${version}`);
+  const action = useAction();
+  const [editing, setEditing] = useState(false);
+  const confirm = useRef<HTMLDialogElement>(null);
+  const remove = () => {
+    confirm.current?.close();
+    action.run(
+      () => deleteUpdate(product, version),
+      () => {
+        location.hash = '#/updates';
+      },
+    );
+  };
+  const running = update?.enabled === true && !update.paused;
+
+  return (
+    <section aria-labelledby="detail-title">
+      <h2 id="detail-title">
+        Update {version} of {product}
+      </h2>
+      <p>
+        <a href="#/updates">All updates</a>
+      </p>
+      <ErrorLine message={error ?? action.error} />
+      {update && (
+        <>
+          <Facts update={update} />
+          <RolloutProgress
+            label={`Progress of ${update.version}`}
+            counters={update.counters}
+            limit={update.limit}
+          />
+          <div class="actions">
+            <button
+              type="button"
+              disabled={action.busy}
+              onClick={() =>
+                action.run(() => (running ? disableUpdate : enableUpdate)(product, version), replace)
+              }
+            >
+              {running ? 'Disable' : 'Enable'}
+            </button>
+            <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
+              Edit
+            </button>
+            <button
+              type="button"
+              class="danger"
+              disabled={action.busy}
+              onClick={() => confirm.current?.showModal()}
+            >
+              Delete
+            </button>
+          </div>
+          {editing && (
+            <EditUpdate
+              update={update}
+              onSaved={(saved) => {
+                setEditing(false);
+                replace(saved);
+              }}
+            />
+          )}
+          <DeleteConfirmation update={update} dialog={confirm} onConfirm={remove} />
+        </>
+      )}
+    </section>
+  );
+}

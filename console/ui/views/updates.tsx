@@ -1,0 +1,50 @@
+/** The updates of a product: a table with status, policy, limits and progress; each opens its detail. */
+import { listUpdates } from '../api/updates.ts';
+import { ErrorLine, RolloutProgress } from '../components.tsx';
+import { limits, policyText, status } from '../format.ts';
+import { useLoad } from '../hooks.ts';
+
+export function Updates({ product }: { product: string }) {
+  const { data: updates, error } = useLoad(() => listUpdates(product), product);
+  return (
+    <section aria-labelledby="updates-title">
+      <h2 id="updates-title">Updates of {product}</h2>
+      <ErrorLine message={error} />
+      {updates && updates.length === 0 && (
+        <p>
+          No updates yet: <a href="#/publish">publish one</a>.
+        </p>
+      )}
+      {updates && updates.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Version</th>
+              <th scope="col">Status</th>
+              <th scope="col">Policy</th>
+              <th scope="col">Limits</th>
+              <th scope="col">Progress</th>
+            </tr>
+          </thead>
+          <tbody>
+            {updates.map((u) => (
+              <tr key={u.id}>
+                <th scope="row">
+                  <a href={`#/updates/${encodeURIComponent(u.version)}`}>{u.version}</a>
+                </th>
+                <td>{status(u)}</td>
+                <td>
+                  <code>{policyText(u)}</code>
+                </td>
+                <td>{limits(u)}</td>
+                <td>
+                  <RolloutProgress label={`Progress of ${u.version}`} counters={u.counters} limit={u.limit} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

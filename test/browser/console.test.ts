@@ -1,0 +1,231 @@
+/**
+ * The console in real headless Chromium (Debian's package, driven by playwright-core) against a
+ * real local cloud: publish with a real file, a broken policy's column, enable/disable, tokens, and
+ * no request to any origin but the console's own. Controls are found by role and label, as a
+ * person or a screen reader finds them. Screenshots go to test-artifacts/console/.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REFRESH_MS } from '#console/ui/refresh.ts';
+import { runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
+import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { startTestConsole, type TestConsole } from '#test/support/console.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ROOT = resolve(import.meta.dirname, '../..');
+const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
+
+let cloud: TestCloud;
+let web: TestConsole;
+let browser: Browser;
+let page: Page;
+const requested: string[] = [];
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  cloud = await startTestCloud();
+  web = await startTestConsole(cloud);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const context = await browser.newContext();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: web.origin });
+  context.on('request', (request) => requested.push(request.url()));
+  page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (message) => {
+    if (/Content.Security.Policy|Refused to/i.test(message.text())) pageErrors.push(message.text());
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await web?.stop();
+  await cloud?.dispose();
+});
+
+const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+describe('console in Chromium', () => {
+  it('signs in with the printed URL and drops the secret from the address bar', async () => {
+    await checkin(cloud, { id: 'dev-1', product: 'demo', version: '1.0.0' });
+    await cloud.flush();
+    await page.goto(web.url);
+    expect(page.url()).toBe(`${web.origin}/`);
+    await page.getByRole('heading', { name: 'Fleet overview' }).waitFor();
+    await page
+      .getByRole('img', { name: /per day/ })
+      .locator('canvas')
+      .waitFor();
+    expect(await page.getByRole('cell', { name: '1.0.0' }).count()).toBe(1);
+    await shot('overview');
+  });
+
+  it('shows the column of a broken policy as it is typed', async () => {
+    await page.getByRole('link', { name: 'Publish' }).click();
+    await page.getByLabel('Policy').fill('region == "eu" &&');
+    const alert = page.getByRole('alert').filter({ hasText: /column \d+/ });
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/^Invalid policy: .* at column 18/);
+    expect(await page.getByLabel('Policy').getAttribute('aria-invalid')).toBe('true');
+    await shot('publish-broken-policy');
+    await page.getByLabel('Policy').fill('model == "X1" + "-pro"');
+    await page.getByRole('status').filter({ hasText: 'Warning (column 10): "X1" is not a number' }).waitFor();
+    await page.getByLabel('Policy').fill('region == "eu"');
+    // The warnings go as the policy is fixed.
+    await page.getByRole('status').filter({ hasText: 'Policy OK', hasNotText: 'Warning' }).waitFor();
+  });
+
+  it('publishes an update through the form with a real file and lists it', async () => {
+    const image = randomBytes(2 * 1024 * 1024);
+    const file = join(cloud.dataDir, 'firmware-1.2.0.bin');
+    writeFileSync(file, image);
+    await page.getByLabel('Version').fill('1.2.0');
+    await page.getByLabel('Image file').setInputFiles(file);
+    await page.getByLabel('Device limit').fill('10');
+    await page.getByRole('button', { name: 'Publish' }).click();
+    await page.getByRole('status').filter({ hasText: 'Published 1.2.0 of demo' }).waitFor();
+    expect(await page.getByRole('progressbar', { name: 'Upload progress' }).getAttribute('value')).toBe(
+      String(image.length),
+    );
+    expect(await page.getByText(/^2\.0 MiB of 2\.0 MiB at [\d.]+ [KMG]?i?B\/s$/).count()).toBe(1);
+    await shot('publish-done');
+    await page.getByRole('link', { name: 'open update 1.2.0' }).click();
+    await page.getByRole('heading', { name: 'Update 1.2.0 of demo' }).waitFor();
+    expect(await page.getByRole('definition').filter({ hasText: 'firmware-1.2.0.bin' }).textContent()).toBe(
+      'images/demo/1.2.0/firmware-1.2.0.bin (2.0 MiB)',
+    );
+    await page.getByRole('link', { name: 'Updates', exact: true }).click();
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: '1.2.0' }) });
+    await row.waitFor();
+    expect(await row.getByRole('cell').allTextContents()).toEqual(
+      expect.arrayContaining(['Enabled', 'region == "eu"', 'at most 10 devices']),
+    );
+    await shot('updates');
+  });
+
+  it('says in one line why a publish was refused, even while the file is still uploading', async () => {
+    const file = join(cloud.dataDir, 'large.bin');
+    writeFileSync(file, randomBytes(16 * 1024 * 1024));
+    await page.getByRole('link', { name: 'Publish' }).click();
+    await page.getByLabel('Version').fill('1.2.0');
+    await page.getByLabel('Image file').setInputFiles(file);
+    await page.getByRole('button', { name: 'Publish' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: /1\.2\.0/ });
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/already/i);
+    await page.getByRole('link', { name: 'Updates', exact: true }).click();
+  });
+
+  it('shows a rollout move without reloading as the real agent updates a device', async () => {
+    const device = join(cloud.dataDir, 'device-eu');
+    const files = writeAgentFiles(device, {
+      api: cloud.apiUrl,
+      token: cloud.devToken,
+      script: join(ROOT, 'scripts/update'),
+      device: { id: 'dev-eu', region: 'eu' },
+    });
+    const args = [
+      '--once',
+      '--config',
+      files.ioto,
+      '--device',
+      files.device,
+      '--state',
+      join(device, 'state'),
+    ];
+    const run = await runAgent(join(ROOT, 'bin/updraft-agent.js'), args, { cwd: device, timeoutMs: 30_000 });
+    expect(run.code, run.stderr).toBe(0);
+    expect(readFileSync(files.ioto, 'utf8')).toMatch(/"version": "1\.2\.0"/);
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: '1.2.0' }) });
+    await row
+      .getByText('1 started, 1 succeeded, 0 failed of at most 10')
+      .waitFor({ timeout: 3 * REFRESH_MS });
+    await shot('update-in-progress');
+  });
+
+  it('disables and enables an update from its detail', async () => {
+    await page.getByRole('link', { name: '1.2.0' }).click();
+    await page.getByRole('button', { name: 'Disable' }).click();
+    await page.getByRole('button', { name: 'Enable' }).waitFor();
+    expect(await page.getByRole('definition').first().textContent()).toBe('Disabled');
+    await page.getByRole('button', { name: 'Enable' }).click();
+    await page.getByRole('button', { name: 'Disable' }).waitFor();
+    await shot('update-detail');
+  });
+
+  it('edits the policy and removes a limit from the detail', async () => {
+    await page.getByRole('button', { name: 'Edit' }).click();
+    const form = page.getByRole('form', { name: 'Edit 1.2.0' });
+    await form.getByLabel('Policy').fill('region == "us"');
+    await form.getByLabel('Device limit').fill('');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await form.waitFor({ state: 'detached' });
+    await page.getByRole('definition').filter({ hasText: 'region == "us"' }).waitFor();
+    const facts = await page.getByRole('definition').allTextContents();
+    expect(facts.slice(1, 3)).toEqual(['region == "us"', 'none']);
+  });
+
+  it('cancels a delete from the keyboard: the confirmation takes focus and Escape closes it', async () => {
+    await page.getByRole('button', { name: 'Delete', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Delete update 1.2.0?' });
+    await dialog.waitFor();
+    expect(await dialog.evaluate((el) => el.contains(el.ownerDocument.activeElement))).toBe(true);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await page.getByRole('heading', { name: 'Update 1.2.0 of demo' }).count()).toBe(1);
+  });
+
+  it('creates a token, shows its secret once, and revokes it', async () => {
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    // Focus moves to the new view's heading once it rendered (polled by locator: the page's CSP
+    // forbids the eval that waitForFunction polls with).
+    await page.getByRole('heading', { name: 'Device tokens of demo' }).and(page.locator(':focus')).waitFor();
+    await page.getByLabel('Description').fill('from the browser');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = page.getByLabel(/New token secret/);
+    await secret.waitFor();
+    expect(await secret.inputValue()).toMatch(/^udt_/);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('status').filter({ hasText: 'Copied' }).waitFor();
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(await secret.inputValue());
+    const row = page.getByRole('row').filter({ hasText: 'from the browser' });
+    const id = (await row.getByRole('rowheader').textContent()) ?? '';
+    expect(id).toMatch(/^[0-9a-f]{4,}$/);
+    await shot('tokens');
+    await page.getByRole('button', { name: `Revoke token ${id}` }).click();
+    await row.waitFor({ state: 'detached' });
+  });
+
+  it('deletes an update after confirmation', async () => {
+    await page.goto(`${web.origin}/#/updates/1.2.0`);
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete update 1.2.0?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Delete 1.2.0' }).click();
+    await page.getByRole('heading', { name: 'Updates of demo' }).waitFor();
+    await page.getByText('No updates yet').waitFor();
+  });
+
+  it('reads in the dark too', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page
+      .getByRole('img', { name: /per day/ })
+      .locator('canvas')
+      .waitFor();
+    const background = await page.evaluate('getComputedStyle(document.body).backgroundColor');
+    expect(background).toBe('rgb(13, 17, 23)');
+    await shot('overview-dark');
+  });
+
+  it('made no request to any origin but its own, and no script or CSP errors', () => {
+    expect(requested.length).toBeGreaterThan(5);
+    expect(requested.filter((url) => new URL(url).origin !== web.origin)).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,430 @@
+/**
+ * The console's HTTP API on a real local cloud (dynalite + s3rver): access (secret → cookie, Host,
+ * Origin), every route through the admin operations, and one-line errors for bad input.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiRoutes } from '#console/routes.ts';
+import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import {
+  CONSOLE_SECRET,
+  type RawAnswer,
+  rawRequest,
+  startTestConsole,
+  type TestConsole,
+} from '#test/support/console.ts';
+
+let cloud: TestCloud;
+let web: TestConsole;
+/** "METHOD /route/pattern" of every route a test called, checked against the route table at the end. */
+const called = new Set<string>();
+
+beforeAll(async () => {
+  cloud = await startTestCloud();
+  web = await startTestConsole(cloud);
+});
+
+afterAll(async () => {
+  await web?.stop();
+  await cloud?.dispose();
+});
+
+interface CallOptions {
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+  /** The route pattern this call exercises. */
+  readonly route?: string;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the tests read JSON answers field by field
+type Json = any;
+
+/** A request as the console's own page makes it: right Host, cookie, and Origin on mutations. */
+async function call(
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<RawAnswer & { json: Json }> {
+  const headers: Record<string, string> = { host: web.host, cookie: web.cookie };
+  if (method !== 'GET') headers.origin = web.origin;
+  let body: string | Buffer | undefined;
+  if (Buffer.isBuffer(options.body)) {
+    body = options.body;
+    headers['content-type'] = 'application/octet-stream';
+  } else if (options.body !== undefined) {
+    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    headers['content-type'] = 'application/json';
+  }
+  const answer = await rawRequest(web.origin, method, path, { ...headers, ...options.headers }, body);
+  if (options.route) called.add(`${method} ${options.route}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {}
+  return { ...answer, json };
+}
+
+/** An error answer: the status, one line of JSON holding just the message (and a column). */
+function expectOneLineError(answer: RawAnswer, status: number, message: RegExp): void {
+  expect(answer.status, answer.text).toBe(status);
+  expect(answer.text.trimEnd().split('\n')).toHaveLength(1);
+  const body = JSON.parse(answer.text) as { error: string };
+  expect(body.error).toMatch(message);
+}
+
+/** GET with the cookie, the body as bytes (compressed bodies are not text). */
+function rawRequestBytes(path: string, headers: Record<string, string>) {
+  return new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+    const req = request(
+      `${web.origin}${path}`,
+      { headers: { host: web.host, cookie: web.cookie, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const publishPath = (settings: Record<string, unknown>) =>
+  `/api/products/demo/updates?settings=${encodeURIComponent(JSON.stringify(settings))}`;
+
+describe('access', () => {
+  it('trades the secret for an HttpOnly SameSite=Strict cookie and strips it from the URL', async () => {
+    const answer = await rawRequest(web.origin, 'GET', `/?secret=${CONSOLE_SECRET}`, { host: web.host });
+    expect(answer.status).toBe(303);
+    expect(answer.headers.location).toBe('/');
+    const cookie = String(answer.headers['set-cookie']);
+    expect(cookie).toBe(`${web.cookie}; HttpOnly; SameSite=Strict; Path=/`);
+    expect(answer.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(web.url).toBe(`${web.origin}/?secret=${CONSOLE_SECRET}`);
+    const elsewhere = await rawRequest(web.origin, 'GET', `/.//evil.example/?secret=${CONSOLE_SECRET}`, {
+      host: web.host,
+    });
+    expect(elsewhere.headers.location).toBe('/');
+  });
+
+  it('serves the page and its assets with a strict CSP and no inline script', async () => {
+    const page = await call('GET', '/');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(page.headers['content-security-policy']).not.toContain('unsafe-inline');
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    const scripts = [...page.text.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const [, attributes, content] of scripts) {
+      expect(attributes).toMatch(/src="\/assets\//);
+      expect(content).toBe('');
+    }
+    for (const [, src] of page.text.matchAll(/(?:src|href)="([^"]+)"/g)) {
+      const asset = await call('GET', src ?? '');
+      expect(asset.status, src).toBe(200);
+      expect(asset.headers['content-security-policy']).toBeDefined();
+      const zipped = await rawRequestBytes(src ?? '', { 'accept-encoding': 'gzip, br' });
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(zipped.body).toString()).toBe(asset.text);
+    }
+  });
+
+  it('answers a request line that is no URL in one line, and keeps serving', async () => {
+    const answer = await rawRequest(web.origin, 'GET', '//[', { host: web.host, cookie: web.cookie });
+    expect(answer.status).toBe(400);
+    expect(answer.text).toMatch(/^Malformed request URL[^\n]*\n$/);
+    expect((await call('GET', '/api/session')).status).toBe(200);
+  });
+
+  it('serves only the built files: no path reaches the file system', async () => {
+    for (const path of [
+      '/package.json',
+      '/assets/../package.json',
+      '/assets/%2e%2e/package.json',
+      '/routes.ts',
+      '/assets/',
+    ]) {
+      const answer = await call('GET', path);
+      expect(answer.status, path).toBe(404);
+      expect(answer.text, path).toMatch(/^No route GET \/[^\n]*\n$/);
+    }
+  });
+
+  it('refuses a request without the cookie, with a wrong secret or a wrong cookie (401, one line)', async () => {
+    const noCookie = await rawRequest(web.origin, 'GET', '/api/session', { host: web.host });
+    expectOneLineError(noCookie, 401, /^Not signed in to the console: open the URL with the secret/);
+    const page = await rawRequest(web.origin, 'GET', '/', { host: web.host });
+    expect(page.status).toBe(401);
+    expect(page.text).toMatch(/^Not signed in to the console[^\n]*\n$/);
+    const wrongSecret = await rawRequest(web.origin, 'GET', '/?secret=guess', { host: web.host });
+    expect(wrongSecret.status).toBe(401);
+    expect(wrongSecret.headers['set-cookie']).toBeUndefined();
+    const wrongCookie = await call('GET', '/api/session', {
+      headers: { cookie: `updraft-console-${web.port}=guess` },
+    });
+    expectOneLineError(wrongCookie, 401, /^Console session expired/);
+  });
+
+  it('refuses a foreign Host header even with the cookie (DNS rebinding: 403)', async () => {
+    const answer = await call('GET', '/api/session', { headers: { host: `evil.example:${web.port}` } });
+    expectOneLineError(answer, 403, /^Host "evil.example:\d+" is not this console's address/);
+  });
+
+  it('refuses mutations from another origin or without one (403), before doing anything', async () => {
+    const cross = await call('POST', '/api/tokens', {
+      body: { product: 'demo' },
+      headers: { origin: 'http://evil.example' },
+    });
+    expectOneLineError(cross, 403, /^POST from origin http:\/\/evil\.example refused/);
+    const none = await rawRequest(web.origin, 'DELETE', '/api/tokens/abcd', {
+      host: web.host,
+      cookie: web.cookie,
+    });
+    expectOneLineError(none, 403, /^DELETE from origin \(none\) refused/);
+    expect((await call('GET', '/api/tokens?product=demo')).json).toHaveLength(1); // the dev token only
+  });
+});
+
+describe('routes', () => {
+  const image = randomBytes(300_000);
+
+  it('answers the session', async () => {
+    const answer = await call('GET', '/api/session', { route: '/api/session' });
+    expect(answer.json).toEqual({ cloud: 'local', defaultProduct: 'demo' });
+  });
+
+  it('publishes an upload streamed as the body, then lists, shows, edits, disables and enables it', async () => {
+    const published = await call(
+      'POST',
+      publishPath({ version: '1.1.0', name: 'fw.bin', policy: 'region == "eu"', limit: 5 }),
+      {
+        body: image,
+        route: '/api/products/:product/updates',
+      },
+    );
+    expect(published.status, published.text).toBe(201);
+    expect(published.json).toMatchObject({
+      version: '1.1.0',
+      checksum: sha256(image),
+      size: image.length,
+      limit: 5,
+    });
+    expect(published.json.key).toBe('images/demo/1.1.0/fw.bin');
+
+    const list = await call('GET', '/api/products/demo/updates', { route: '/api/products/:product/updates' });
+    expect(list.json.map((u: { version: string }) => u.version)).toEqual(['1.1.0']);
+    const shown = await call('GET', '/api/products/demo/updates/1.1.0', {
+      route: '/api/products/:product/updates/:version',
+    });
+    expect(shown.json.policy).toBe('region == "eu"');
+
+    const edited = await call('PATCH', '/api/products/demo/updates/1.1.0', {
+      body: { policy: 'region == "us"', limit: null },
+      route: '/api/products/:product/updates/:version',
+    });
+    expect(edited.json.policy).toBe('region == "us"');
+    expect(edited.json.limit).toBeUndefined();
+
+    const disabled = await call('POST', '/api/products/demo/updates/1.1.0/disable', {
+      route: '/api/products/:product/updates/:version/disable',
+    });
+    expect(disabled.json.enabled).toBe(false);
+    const enabled = await call('POST', '/api/products/demo/updates/1.1.0/enable', {
+      route: '/api/products/:product/updates/:version/enable',
+    });
+    expect(enabled.json.enabled).toBe(true);
+  });
+
+  it('answers the product statistics with the per-update counters', async () => {
+    const stats = await call('GET', '/api/products/demo/stats?days=3', {
+      route: '/api/products/:product/stats',
+    });
+    expect(stats.status).toBe(200);
+    expect(stats.json.product).toBe('demo');
+    expect(stats.json.updates).toEqual([
+      expect.objectContaining({ version: '1.1.0', started: 0, success: 0, failure: 0 }),
+    ]);
+    expectOneLineError(await call('GET', '/api/products/demo/stats?days=x'), 400, /^Invalid days "x"/);
+  });
+
+  it('checks a policy: terms when valid, the column when not', async () => {
+    const good = await call('POST', '/api/policy/check', {
+      body: {
+        policy: 'region == "eu" && semver(version, "<", newVersion)',
+        newVersion: '2.0.0',
+        device: { version: '1.0.0', region: 'eu' },
+      },
+      route: '/api/policy/check',
+    });
+    expect(good.status, good.text).toBe(200);
+    expect(good.json).toMatchObject({
+      isDefault: false,
+      newVersion: '2.0.0',
+      device: { version: '1.0.0', outcome: true },
+    });
+    expect(good.json.terms).toBeGreaterThanOrEqual(2);
+    const bad = await call('POST', '/api/policy/check', { body: { policy: 'region == ' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json).toEqual({
+      error: expect.stringMatching(/^Invalid policy: .* at column \d+$/),
+      column: expect.any(Number),
+    });
+    expect(bad.text.trimEnd().split('\n')).toHaveLength(1);
+    const file = await call('POST', '/api/policy/check', {
+      body: { policy: '', device: { file: '/etc/passwd' } },
+    });
+    expectOneLineError(file, 400, /has no "version"/);
+  });
+
+  it('creates a token (secret once), lists it without the secret, revokes it', async () => {
+    const created = await call('POST', '/api/tokens', {
+      body: { product: 'demo', device: 'dev-1', description: 'bench rig' },
+      route: '/api/tokens',
+    });
+    expect(created.status).toBe(201);
+    expect(created.json.token).toMatch(/^udt_/);
+    const id = created.json.info.id as string;
+    const list = await call('GET', '/api/tokens?product=demo', { route: '/api/tokens' });
+    expect(list.json).toContainEqual(
+      expect.objectContaining({ id, device: 'dev-1', description: 'bench rig' }),
+    );
+    expect(list.text).not.toContain(created.json.token);
+    const revoked = await call('DELETE', `/api/tokens/${id}`, { route: '/api/tokens/:id' });
+    expect(revoked.json).toEqual({ revoked: id });
+    expectOneLineError(await call('DELETE', `/api/tokens/${id}`), 404, /^No single token with id/);
+  });
+
+  it('deletes an update, which then is not found', async () => {
+    const deleted = await call('DELETE', '/api/products/demo/updates/1.1.0', {
+      route: '/api/products/:product/updates/:version',
+    });
+    expect(deleted.json.version).toBe('1.1.0');
+    expectOneLineError(
+      await call('GET', '/api/products/demo/updates/1.1.0'),
+      404,
+      /^No update 1.1.0 of product demo/,
+    );
+  });
+
+  it('exercised every route of the table', () => {
+    const table = apiRoutes({ cloud: {} as never, defaultProduct: 'demo' }).map(
+      (r) => `${r.method} ${r.path}`,
+    );
+    expect([...called].sort()).toEqual([...table].sort());
+  });
+});
+
+describe('bad input answers 4xx in one line', () => {
+  it.each([
+    [
+      'publish without settings',
+      'POST',
+      '/api/products/demo/updates',
+      Buffer.from('x'),
+      400,
+      /^Query parameter "settings" is missing/,
+    ],
+    [
+      'publish with an unknown setting',
+      'POST',
+      publishPath({ version: '1.2.0', name: 'a.bin', colour: 'red' }),
+      Buffer.from('x'),
+      400,
+      /^Unknown field "colour"/,
+    ],
+    [
+      'publish with a bad version',
+      'POST',
+      publishPath({ version: 'one', name: 'a.bin' }),
+      Buffer.from('x'),
+      400,
+      /version/i,
+    ],
+    [
+      'publish with a bad limit',
+      'POST',
+      publishPath({ version: '1.2.0', name: 'a.bin', limit: 0 }),
+      Buffer.from('x'),
+      400,
+      /^Invalid --limit 0/,
+    ],
+    [
+      'publish with a broken policy',
+      'POST',
+      publishPath({ version: '1.2.0', name: 'a.bin', policy: '((' }),
+      Buffer.from('x'),
+      400,
+      /^Invalid policy/,
+    ],
+    ['a body that is not JSON', 'POST', '/api/tokens', '{', 400, /^The body is not JSON/],
+    ['a token for a bad product', 'POST', '/api/tokens', { product: 'a b' }, 400, /^Invalid --product "a b"/],
+    [
+      'a field of the wrong type',
+      'POST',
+      '/api/tokens',
+      { product: 5 },
+      400,
+      /^Field "product" must be a string/,
+    ],
+    ['a bad token id', 'DELETE', '/api/tokens/xyz', undefined, 400, /^Invalid token id "xyz"/],
+    [
+      'an edit with nothing to change',
+      'PATCH',
+      '/api/products/demo/updates/9.9.9',
+      {},
+      400,
+      /^Nothing to edit/,
+    ],
+    [
+      'an update that does not exist',
+      'POST',
+      '/api/products/demo/updates/9.9.9/enable',
+      undefined,
+      404,
+      /^No update 9.9.9/,
+    ],
+    ['a product name with a space', 'GET', '/api/products/a%20b/updates', undefined, 400, /^Invalid product/],
+    ['an unknown route', 'GET', '/api/nothing', undefined, 404, /^No route GET \/api\/nothing/],
+    ['a wrong method', 'PUT', '/api/tokens', undefined, 405, /^PUT is not allowed on \/api\/tokens/],
+  ])('%s', async (_name, method, path, body, status, message) => {
+    expectOneLineError(await call(method, path, { body }), status, message);
+  });
+
+  it('answers a refused upload in one line while the image is still being sent', async () => {
+    const large = randomBytes(8 * 1024 * 1024);
+    const answer = await call('POST', publishPath({ version: 'bad', name: 'big.bin' }), { body: large });
+    expectOneLineError(answer, 400, /version/i);
+  });
+
+  it('refuses a JSON route without a JSON content type (415)', async () => {
+    const answer = await call('POST', '/api/tokens', {
+      body: 'product=demo',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expectOneLineError(answer, 415, /^Send the body as application\/json/);
+  });
+
+  it('leaves nothing published after a refused upload', async () => {
+    const list = await call('GET', '/api/products/demo/updates');
+    expect(list.json).toEqual([]);
+  });
+});
+
+describe('device-facing listener', () => {
+  it('never serves the console or its API', async () => {
+    for (const route of apiRoutes({ cloud: {} as never, defaultProduct: 'demo' })) {
+      const path = route.path.replace(':product', 'demo').replace(':version', '1.0.0').replace(':id', 'abcd');
+      const body = route.method === 'POST' || route.method === 'PATCH' ? '{}' : undefined;
+      const headers = { cookie: web.cookie, 'content-type': 'application/json' };
+      const answer = await rawRequest(cloud.apiUrl, route.method, path, headers, body);
+      expect(answer.status, `${route.method} ${path}: ${answer.text}`).toBe(404);
+    }
+    for (const path of ['/', `/?secret=${CONSOLE_SECRET}`, '/assets/main.js']) {
+      expect((await rawRequest(cloud.apiUrl, 'GET', path, {})).status, path).toBe(404);
+    }
+  });
+});

@@ -1,0 +1,70 @@
+/** Test helpers: the web console served for a test cloud, and raw HTTP calls with full header control. */
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { openCloud } from '#cli/cloud.ts';
+import { type RunningConsole, startConsole } from '#console/index.ts';
+import type { TestCloud } from './cloud.ts';
+
+export const CONSOLE_SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+const quiet = { info() {}, warn() {}, error() {} };
+
+export interface TestConsole extends RunningConsole {
+  /** The cookie the secret is exchanged for. */
+  readonly cookie: string;
+  readonly host: string;
+}
+
+/** Serves the console for the test cloud on a free loopback port; stop() also closes the cloud's clients. */
+export async function startTestConsole(cloud: TestCloud): Promise<TestConsole> {
+  const target = openCloud('local', {
+    dataDir: cloud.dataDir,
+    outputsFile: join(cloud.dataDir, 'none.json'),
+  });
+  const running = await startConsole({
+    cloud: target,
+    defaultProduct: 'demo',
+    port: 0,
+    secret: CONSOLE_SECRET,
+    log: quiet,
+  });
+  return {
+    ...running,
+    cookie: `updraft-console-${running.port}=${CONSOLE_SECRET}`,
+    host: `127.0.0.1:${running.port}`,
+    stop: async () => {
+      await running.stop();
+      target.close();
+    },
+  };
+}
+
+export interface RawAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+}
+
+/** One HTTP request with exactly the headers given (fetch would set Host and Origin itself). */
+export function rawRequest(
+  origin: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${origin}${path}`, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString(),
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

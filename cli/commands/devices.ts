@@ -3,7 +3,7 @@ import type { DevicePage } from '#admin/index.ts';
 import { type Command, type Context, loadAdmin, required, str } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { numberFlag } from '../flags.ts';
-import { table } from '../format.ts';
+import { shellQuote, table } from '../format.ts';
 
 function pageText(page: DevicePage, ctx: Context): string[] {
   const rows = page.devices.map((d) => [
@@ -23,7 +23,7 @@ function pageText(page: DevicePage, ctx: Context): string[] {
     const again = ['product', 'version', 'where', 'limit']
       .map((name) => [name, str(ctx.values, name)] as const)
       .filter(([, v]) => v !== undefined)
-      .map(([name, v]) => `--${name} ${name === 'where' ? `'${v}'` : v}`);
+      .map(([name, v]) => `--${name} ${shellQuote(v ?? '')}`);
     lines.push(`More: updraft devices ${again.join(' ')} --next ${page.next}`);
   }
   return lines;

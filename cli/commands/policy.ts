@@ -3,7 +3,7 @@ import type { PolicyCheckResult } from '#admin/index.ts';
 import { type Command, type Context, loadAdmin, str } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { numberFlag } from '../flags.ts';
-import { table } from '../format.ts';
+import { shellQuote, table } from '../format.ts';
 
 function jsonAnswer(result: PolicyCheckResult): string {
   const outcome = result.device?.outcome;
@@ -19,12 +19,11 @@ function jsonAnswer(result: PolicyCheckResult): string {
 
 /** The command that resumes a cut dry run: the same arguments, with the cursor. */
 function resumeCommand(ctx: Context, next: string): string {
-  const quote = (v: string) => `'${v.replaceAll("'", "'\\''")}'`;
   const flags = ['product', 'new-version', 'device', 'scan-limit']
     .map((name) => [name, str(ctx.values, name)] as const)
     .filter(([, v]) => v !== undefined)
-    .map(([name, v]) => `--${name} ${quote(v ?? '')}`);
-  return `updraft policy check ${quote(ctx.positionals[0] ?? '')} ${flags.join(' ')} --next ${next}`;
+    .map(([name, v]) => `--${name} ${shellQuote(v ?? '')}`);
+  return `updraft policy check ${shellQuote(ctx.positionals[0] ?? '')} ${flags.join(' ')} --next ${next}`;
 }
 
 function fleetText(fleet: NonNullable<PolicyCheckResult['fleet']>, ctx: Context): string[] {

@@ -136,7 +136,7 @@ describe('updraft devices, device show, show and the dry run', { timeout: 60_000
     const text = await updraft('policy', 'check', policy, '--product', product, '--scan-limit', '4');
     expect(text.stdout).toContain('Would match 2 of the first 4 devices of fleetcli');
     expect(text.stdout).toMatch(
-      /Partial: the scan stopped at its bound of 4 devices; continue with:\n {2}updraft policy check 'region == "eu"' --product 'fleetcli' --scan-limit '4' --next \S+/,
+      /Partial: the scan stopped at its bound of 4 devices; continue with:\n {2}updraft policy check 'region == "eu"' --product fleetcli --scan-limit 4 --next \S+/,
     );
     expect(text.stderr).toBe(''); // no progress when stderr is not a terminal
   });

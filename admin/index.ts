@@ -13,6 +13,7 @@
  *   keys         generate a signing key pair, read a signing key
  *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
  */
+export type { PolicyWarning } from '#core/policy.ts';
 export type { UpdateCounters, UpdateRecord } from '#core/types.ts';
 export type {
   CloudParts,
@@ -58,6 +59,7 @@ export {
   type PolicyCheckRequest,
   type PolicyCheckResult,
   type PolicyOutcome,
+  policyWarnings,
 } from './policy-check.ts';
 export {
   type PublishHooks,

@@ -64,6 +64,19 @@ export interface PolicyCheckResult {
   readonly fleet?: FleetMatch & { readonly product: string };
 }
 
+/**
+ * What compiles but always fails where evaluated (arithmetic on text, say): worth a warning at
+ * publish and edit, not a refusal. A policy that does not compile has none; its operation refuses it.
+ */
+export function policyWarnings(source: string | undefined): readonly PolicyWarning[] {
+  if (source === undefined) return [];
+  try {
+    return compilePolicy(source).warnings;
+  } catch {
+    return [];
+  }
+}
+
 /** The policy's outcome for one device, with `newVersion` set when given. */
 export function evaluateFor(
   policy: CompiledPolicy,

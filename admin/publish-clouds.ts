@@ -9,6 +9,8 @@ import { InvalidInputError, PublishError, toAdminError } from './errors.ts';
 import { type PublishHooks, type PublishInput, preparePublish, publish } from './publish.ts';
 
 export interface CloudPublishEvents {
+  /** Called once the publish is valid for every cloud, before any upload. */
+  readonly onValidated?: () => void;
   /** Called before a cloud's upload; what it returns is told the progress of that upload. */
   readonly onUploadStart?: (cloud: string) => PublishHooks['onProgress'];
   /** Called when a cloud's upload ended, whether it succeeded or not. */
@@ -27,6 +29,7 @@ export async function publishToClouds(
     throw new InvalidInputError('An uploaded image can be published to one cloud at a time: name one cloud');
   }
   for (const cloud of clouds) await preparePublish(cloud, input);
+  events.onValidated?.();
   const published: CloudRecord[] = [];
   for (const cloud of clouds) {
     const onProgress = events.onUploadStart?.(cloud.name);

@@ -3,7 +3,7 @@
  * (cli/main.ts) hands it, calls one admin operation (admin/index.ts) and formats the result.
  */
 import type { ParseArgsConfig } from 'node:util';
-import type { UpdateRecord, UpdateSelector } from '#admin/index.ts';
+import type { PolicyWarning, UpdateRecord, UpdateSelector } from '#admin/index.ts';
 import type { CloudSources, CloudTarget } from './cloud.ts';
 import { UsageError } from './errors.ts';
 
@@ -86,19 +86,8 @@ export function loadAdmin(): Promise<typeof import('#admin/index.ts')> {
   return import('#admin/index.ts');
 }
 
-/**
- * Warns on stderr (stdout may carry --json) about a policy that compiles but always fails somewhere.
- * A policy that does not compile is left to the operation, which refuses it with its column.
- */
-export async function warnAboutPolicy(policy: string | null | undefined): Promise<void> {
-  if (typeof policy !== 'string') return;
-  const { compilePolicy } = await import('#core/policy.ts');
-  let warnings: ReturnType<typeof compilePolicy>['warnings'];
-  try {
-    warnings = compilePolicy(policy).warnings;
-  } catch {
-    return;
-  }
+/** Warns on stderr (stdout may carry --json) about a policy that compiles but always fails somewhere. */
+export function warnAboutPolicy(warnings: readonly PolicyWarning[]): void {
   for (const w of warnings)
     process.stderr.write(`updraft: warning: policy column ${w.column}: ${w.reason}\n`);
 }

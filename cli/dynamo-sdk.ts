@@ -57,9 +57,13 @@ function toDomainError(err: unknown): unknown {
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if ((err as { $fault?: unknown }).$fault !== undefined && status !== undefined) {
     const retryable = status >= 500 || THROTTLED.test(err.name);
-    return Object.assign(new DynamoError(err.name, err.message.split('\n')[0] ?? '', status, retryable), {
-      cause: err,
-    });
+    // TransactionCanceledException: which writes failed their condition (Table.transact reads them).
+    const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+    const codes = reasons.map((r) => r.Code ?? 'None');
+    return Object.assign(
+      new DynamoError(err.name, err.message.split('\n')[0] ?? '', status, retryable, codes),
+      { cause: err },
+    );
   }
   // The SDK's own timeout: name it as our client does, so both read as "unreachable".
   if (err.name === 'TimeoutError' && (err as { code?: unknown }).code === undefined)

@@ -19,13 +19,15 @@
  *    write (they matter only while their intent exists; a mark left behind by a crash is an
  *    attribute nobody reads).
  * Puts come last, so a record becomes visible only with its counters: nobody reads a grant that
- * could still be undone. A failure between 2 and 4 leaves the intent; `replayIntent` reads each
- * write's mark, then commits when all were applied and undoes the applied ones otherwise. It runs
- * in the background while the process lives (after REPLAY_DELAY_MS, so a request cut off in
- * flight has landed or died) and at start (`recoverIntents`, before the local cloud serves).
+ * could still be undone. A failure between 2 and 4 leaves the intent; `replayIntent` rolls it
+ * forward (3 again: the marks skip what was applied) and undoes it only when a write's own
+ * condition fails now. It runs in the background while the process lives (after REPLAY_DELAY_MS,
+ * so a request cut off in flight has landed or died; until then the transaction's records refuse
+ * other transactions) and at start (`recoverIntents`, before the local cloud serves).
  * Marks are per transaction, so other transactions on the same counters never need to wait.
  */
 import type { Item, Key, Scalar, Table, TransactResult, TransactWrite } from './dynamo.ts';
+import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 
 const REPLAY_DELAY_MS = 5000;
@@ -56,16 +58,31 @@ async function lock(name: string): Promise<() => void> {
   };
 }
 
-async function lockRecords(table: Table, writes: readonly TransactWrite[]): Promise<() => void> {
-  const names = writes
+const recordNames = (table: Table, writes: readonly TransactWrite[]) =>
+  writes
     .filter((w) => 'put' in w)
     .map((w) => `${table.endpoint ?? ''}\u0000${table.name}\u0000${w.put.pk}\u0000${w.put.sk}`)
     .sort();
+
+/**
+ * Records of transactions cut off by an error, by lock name, until their intent is replayed: a
+ * transaction writing one of them is refused (retried by the device) rather than built on a state
+ * the replay is about to settle, e.g. a device's retried report that would take the report record.
+ */
+const recovering = new Map<string, string>();
+
+async function lockRecords(table: Table, writes: readonly TransactWrite[]): Promise<() => void> {
+  const names = recordNames(table, writes);
   const releases: (() => void)[] = [];
   for (const name of names) releases.push(await lock(name));
-  return () => {
-    for (const release of releases) release();
+  const release = () => {
+    for (const r of releases) r();
   };
+  if (names.some((name) => recovering.has(name))) {
+    release();
+    throw new StoreUnavailableError('dynamodb');
+  }
+  return release;
 }
 
 export async function transactEmbedded(
@@ -82,6 +99,7 @@ export async function transactEmbedded(
     await table.put({ ...keys.intent(token), writes: JSON.stringify(writes), at: new Date().toISOString() });
     return await applyAll(table, writes, token);
   } catch (err) {
+    for (const name of recordNames(table, writes)) recovering.set(name, token);
     replayLater(table, token);
     throw err;
   } finally {
@@ -193,28 +211,20 @@ async function sweepMarks(): Promise<void> {
   }
 }
 
-async function removeMarks(table: Table, writes: readonly TransactWrite[], token: string): Promise<void> {
-  for (const write of writes) {
-    if ('put' in write) continue;
-    await table.update(write.key, {
-      remove: [markOf(token)],
-      condition: 'attribute_exists(pk)',
-      idempotent: true,
-    });
-  }
-}
-
-/** Finishes a transaction left by a failure: commits it when every write was applied, undoes it otherwise. */
+/**
+ * Finishes a transaction left by a failure. It is rolled forward (every write applied, as the
+ * first attempt would have) and undone only when a write's own condition fails now: a write
+ * already applied is visible, and another transaction may have built on it, e.g. a report of the
+ * device moving on from the outcome it set; undoing it would take that one's base away.
+ */
 export async function replayIntent(table: Table, token: string): Promise<void> {
   const intent = await table.get(keys.intent(token), true);
-  if (!intent) return;
-  const writes = JSON.parse(String(intent.writes)) as TransactWrite[];
-  const applied: number[] = [];
-  for (const [i, write] of writes.entries()) if (await isApplied(table, write, token)) applied.push(i);
-  const complete = applied.length === writes.length;
-  if (!complete) await undo(table, writes, applied, token);
-  await table.delete(keys.intent(token));
-  if (complete) await removeMarks(table, writes, token).catch(() => {});
+  if (intent) await applyAll(table, JSON.parse(String(intent.writes)) as TransactWrite[], token);
+  endRecovery(token);
+}
+
+function endRecovery(token: string): void {
+  for (const [name, owner] of recovering) if (owner === token) recovering.delete(name);
 }
 
 /** Replays every transaction left in the table (the local cloud calls it at start, before serving). */
@@ -236,7 +246,11 @@ function replayLater(table: Table, token: string, attempt = 0): void {
         () => replaying.delete(token),
         () => {
           if (attempt + 1 < REPLAY_ATTEMPTS) replayLater(table, token, attempt + 1);
-          else replaying.delete(token); // left for the replay at the next start
+          else {
+            // Left for the replay at the next start; its records serve again meanwhile.
+            replaying.delete(token);
+            endRecovery(token);
+          }
         },
       );
     },

@@ -41,8 +41,15 @@ export class ReportLedger {
       const grant = next === null ? undefined : await this.table.get(grantKey, true);
       if (next !== null && !grant) return 'not-granted';
       const from = outcomeOf(grant);
-      if (next === null || next === from.outcome) {
+      if (next === null) {
         await this.table.put(reportRecord(report, this.now()), true);
+        return 'unchanged';
+      }
+      if (next === from.outcome) {
+        // A transaction too: on the embedded store the outcome read may be another report's
+        // transaction still under way, whose own report record (this one) must not be taken
+        // from under it, or that transaction is undone and this device's outcome lost.
+        await this.table.transact([{ put: reportRecord(report, this.now()) }], transactionToken());
         return 'unchanged';
       }
       const result = await this.table.transact(

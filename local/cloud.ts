@@ -29,6 +29,7 @@ import {
   DropLog,
   guardListener,
   type ListenerLimits,
+  limitServer,
   listen,
   nodeHandler,
   urlOf,
@@ -44,6 +45,8 @@ export const LOCAL_BUCKET = 'updraft-images';
  * long. Unauthenticated ones are refused as soon as their headers are in.
  */
 const S3_REQUEST_TIMEOUT_MS = 120_000;
+/** A device on a slow link still moves a byte every few seconds; a download nobody reads does not. */
+const S3_IDLE_TIMEOUT_MS = 30_000;
 export const DEV_PRODUCT = 'demo';
 
 export interface LocalCloudOptions {
@@ -65,7 +68,7 @@ export interface LocalCloudOptions {
    * made with the CLI are seen at once through the <data>/changes signal.
    */
   readonly updatesRevalidateMs?: number;
-  /** Limits of each listener (API, images); defaults in local/http-server.ts. */
+  /** Limits of each listener (API, images, and the embedded DynamoDB's); defaults in local/http-server.ts. */
   readonly limits?: ListenerLimits;
   readonly log?: Logger;
 }
@@ -120,9 +123,10 @@ function closeServer(server: Server): Promise<void> {
 
 /** dynalite on loopback behind the seal; the CLI reaches it with the local credentials. */
 async function startDynamo(
+  options: LocalCloudOptions,
   dataDir: string,
-  port: number,
   credentials: LocalCredentials,
+  log: Logger,
   cleanups: Cleanups,
 ): Promise<string> {
   const dynamo = dynalite({
@@ -134,8 +138,15 @@ async function startDynamo(
   sealServer(dynamo, (handler) =>
     sealDynamo(handler, new SignatureVerifier(credentials, LOCAL_REGION, 'dynamodb')),
   );
-  await listen(dynamo, port, '127.0.0.1', 'DynamoDB');
-  cleanups.push(() => new Promise<void>((r) => dynamo.close(() => r())));
+  // Loopback only, but any local user can open sockets to it, in this process's fd table.
+  limitServer(dynamo, options.limits ?? {});
+  const drops = new DropLog('dynamodb', log);
+  guardListener(dynamo, drops);
+  await listen(dynamo, options.dynamoPort ?? 0, '127.0.0.1', 'DynamoDB');
+  cleanups.push(() => {
+    drops.flush();
+    return new Promise<void>((r) => dynamo.close(() => r()));
+  });
   return urlOf(dynamo, false, '127.0.0.1');
 }
 
@@ -172,6 +183,7 @@ async function startS3(
   const handler = s3.callback() as RequestListener;
   const server = createListener(sealS3(handler, verifier, publicHosts), options.tls, {
     requestTimeoutMs: S3_REQUEST_TIMEOUT_MS,
+    idleTimeoutMs: S3_IDLE_TIMEOUT_MS,
     ...options.limits,
   });
   const drops = new DropLog('images', log);
@@ -229,7 +241,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   };
   try {
     const credentials = localCredentials(dataDir);
-    const dynamoEndpoint = await startDynamo(dataDir, options.dynamoPort ?? 0, credentials, cleanups);
+    const dynamoEndpoint = await startDynamo(options, dataDir, credentials, log, cleanups);
     const s3 = await startS3(options, dataDir, credentials, log, cleanups);
     const cloud = createCloud(
       {

@@ -27,6 +27,11 @@ export interface ListenerLimits {
   readonly headersTimeoutMs?: number;
   /** A request whose headers and body take longer is answered 408 and closed (0: no limit). */
   readonly requestTimeoutMs?: number;
+  /**
+   * A connection on which no byte moved either way for this long is closed: a download nobody
+   * reads, which the timeouts above (they end once the request is in) never reach. Default: none.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 export const HEADERS_TIMEOUT_MS = 5000;
@@ -65,7 +70,21 @@ export function createListener(
     ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, handler)
     : createServer(options, handler);
   server.maxConnections = limits.maxConnections ?? connectionBudget();
+  if (limits.idleTimeoutMs) server.setTimeout(limits.idleTimeoutMs);
   return server;
+}
+
+/**
+ * The limits of createListener on a server made elsewhere (dynalite's): set before it listens, when
+ * Node reads the checking interval.
+ */
+export function limitServer(server: Server, limits: ListenerLimits): void {
+  // A public property of http.Server since Node 18.10, not yet in @types/node.
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+    CHECK_INTERVAL_MS;
+  server.headersTimeout = limits.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  server.requestTimeout = limits.requestTimeoutMs ?? API_REQUEST_TIMEOUT_MS;
+  server.maxConnections = limits.maxConnections ?? connectionBudget();
 }
 
 /** Counts dropped clients and logs them as one line per LOG_EVERY_MS. */
@@ -125,6 +144,11 @@ export function guardListener(server: Server, drops: DropLog): void {
     });
   });
   server.on('drop', () => drops.count('refused at the connection cap'));
+  // Only with idleTimeoutMs; a listener here replaces Node's default, which destroys the socket too.
+  server.on('timeout', (socket: Socket) => {
+    drops.count('stalled');
+    socket.destroy();
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     drops.count(timeout ? 'too slow' : err.code === 'ECONNRESET' ? 'reset' : 'malformed');

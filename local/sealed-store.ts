@@ -104,13 +104,16 @@ function withoutSignature(url: string): string {
  */
 export function sealDynamo(handler: RequestListener, verifier: SignatureVerifier): RequestListener {
   return (req, res) => {
-    if (req.method !== 'POST' || req.headers.authorization === undefined) {
-      refuseDynamo(
-        res,
-        req.method === 'OPTIONS'
-          ? 'CORS requests are not served'
-          : 'this store needs requests signed with the local cloud credentials',
-      );
+    const early =
+      req.method === 'OPTIONS'
+        ? 'CORS requests are not served'
+        : req.method !== 'POST'
+          ? 'this store needs requests signed with the local cloud credentials'
+          : Number(req.headers['content-length']) > MAX_DYNAMO_BODY
+            ? `request body over ${MAX_DYNAMO_BODY} bytes`
+            : verifier.verifyCredential(req);
+    if (early !== undefined) {
+      refuseDynamo(res, early);
       return;
     }
     const chunks: Buffer[] = [];

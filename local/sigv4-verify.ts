@@ -32,6 +32,26 @@ export class SignatureVerifier {
    * x-amz-content-sha256, which the signature covers).
    */
   verifyHeader(req: SignedRequest, payloadHash: string): string | undefined {
+    const parsed = this.#parseAuthorization(req);
+    if (typeof parsed === 'string') return parsed;
+    const { signedHeaders, signature, amzDate, names } = parsed;
+    const { path, query } = splitUrl(req.url);
+    const canonicalPath = canonicalUri(path);
+    if (canonicalPath === undefined) return 'malformed request path';
+    const canonical = `${req.method}\n${canonicalPath}\n${canonicalQuery(query, false)}\n${canonicalHeaders(req.headers, names)}\n${signedHeaders}\n${payloadHash}`;
+    return this.#compare(signature, amzDate, canonical);
+  }
+
+  /**
+   * The checks of verifyHeader that need no body (form, access key, scope, clock): run before a
+   * body is read, so a client without the local credentials cannot make the store buffer one.
+   */
+  verifyCredential(req: SignedRequest): string | undefined {
+    const parsed = this.#parseAuthorization(req);
+    return typeof parsed === 'string' ? parsed : undefined;
+  }
+
+  #parseAuthorization(req: SignedRequest) {
     const auth = req.headers.authorization;
     if (auth === undefined) return 'this store needs requests signed with the local cloud credentials';
     const match = AUTHORIZATION.exec(auth);
@@ -42,13 +62,10 @@ export class SignatureVerifier {
     const names = signedHeaders.split(';');
     if (!names.includes('host') || !names.includes('x-amz-date'))
       return 'SignedHeaders must include host and x-amz-date';
-    const problem = this.#checkScope(credential, amzDate) ?? this.#checkSkew(amzDate);
-    if (problem) return problem;
-    const { path, query } = splitUrl(req.url);
-    const canonicalPath = canonicalUri(path);
-    if (canonicalPath === undefined) return 'malformed request path';
-    const canonical = `${req.method}\n${canonicalPath}\n${canonicalQuery(query, false)}\n${canonicalHeaders(req.headers, names)}\n${signedHeaders}\n${payloadHash}`;
-    return this.#compare(signature, amzDate, canonical);
+    return (
+      this.#checkScope(credential, amzDate) ??
+      this.#checkSkew(amzDate) ?? { signedHeaders, signature, amzDate, names }
+    );
   }
 
   /**

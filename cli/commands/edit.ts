@@ -20,9 +20,9 @@ ${SETTINGS_HELP}`,
   async run(ctx) {
     const selector = updateSelector(ctx);
     const changes = settingChanges(ctx.values, true);
-    const { editUpdate } = await loadAdmin();
+    const { editUpdate, policyWarnings } = await loadAdmin();
     const u = await editUpdate(await ctx.cloud(), selector, changes);
-    await warnAboutPolicy(changes.policy);
+    warnAboutPolicy(policyWarnings(changes.policy));
     return answer(ctx, u, `Updated ${u.product} ${u.version} (update ${u.id}).\n${describeUpdate(u)}`);
   },
 };

@@ -54,14 +54,14 @@ ${SETTINGS_HELP}
   },
   async run(ctx) {
     const input = await publishInput(ctx);
-    await warnAboutPolicy(input.policy);
-    const { publishToClouds } = await loadAdmin();
+    const { policyWarnings, publishToClouds } = await loadAdmin();
     const { cloudNames, openCloud } = await import('../cloud.ts');
     const targets: CloudTarget[] = [];
     try {
       for (const name of cloudNames(ctx.cloudName, ctx.sources)) targets.push(openCloud(name, ctx.sources));
       let meter: ReturnType<typeof progressMeter> | undefined;
       const published = await publishToClouds(targets, input, {
+        onValidated: () => warnAboutPolicy(policyWarnings(input.policy)),
         onUploadStart: (cloud) => {
           meter = progressMeter(`Uploading ${basename(input.file)} to ${cloud}`);
           return ctx.json ? undefined : meter.update;

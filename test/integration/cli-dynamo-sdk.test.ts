@@ -80,6 +80,23 @@ describe('the CLI table client over the AWS SDK', () => {
     missing.table.client.destroy();
   });
 
+  it('reads which writes of a cancelled transaction failed their condition', async () => {
+    const cancelled: Answer = (_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(
+        JSON.stringify({
+          __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+          message: 'Transaction cancelled, please refer cancellation reasons for specific reasons',
+          CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed', Message: 'failed' }],
+        }),
+      );
+    };
+    const { table } = await standIn([cancelled]);
+    const writes = [{ key: { pk: 'u', sk: 'c' }, update: { add: { n: 1 } } }, { put: { pk: 'g', sk: 'd' } }];
+    expect(await table.transact(writes, 'token1')).toEqual({ ok: false, failed: [1] });
+    table.client.destroy();
+  });
+
   it('does not repeat a write whose connection dropped after it was sent', async () => {
     const { table, dates } = await standIn([(req) => req.socket.destroy(), ok]);
     await expect(table.update({ pk: 'a', sk: 'b' }, { add: { n: 1 } })).rejects.toBeInstanceOf(

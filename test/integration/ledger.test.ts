@@ -11,10 +11,13 @@ import { updateFailures } from '#admin/index.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import type { App } from '#functions/app.ts';
 import { createCloud } from '#functions/cloud.ts';
+import { type Key, Table, type TransactWrite, type UpdateSpec } from '#functions/dynamo.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
+import { ReportLedger } from '#functions/report-ledger.ts';
 import { createToken } from '#functions/tokens.ts';
+import { LOCAL_REGION } from '#local/cloud.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 let cloud: TestCloud;
@@ -89,6 +92,48 @@ describe('one outcome per device and update (11.3)', () => {
     expect(c.success + c.failure).toBe(1);
     const grant = await cloud.table.get(keys.grant(update.id, 'race'), true);
     expect(c.success).toBe(grant?.outcome === 'success' ? 1 : 0);
+  });
+
+  it('a duplicate report that reads an outcome still being written does not undo it', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect((await checkin(cloud, { id: 'dup', product: p.name, version: '1.0.0' }, p.token)).status).toBe(
+      200,
+    );
+    expect((await report(cloud, { id: 'dup', update: update.id, success: false }, p.token)).status).toBe(200);
+    const applied = { id: 'dup', update: update.id, success: true, status: 'applied' } as const;
+    const grantKey = keys.grant(update.id, 'dup');
+    // The duplicate arrives once the first report has moved the grant's outcome (its counters and
+    // report record still to come), and runs until it completes or waits on a transaction.
+    let duplicate: Promise<unknown> | undefined;
+    let duplicateTransacts: () => void = () => {};
+    const table = new (class extends Table {
+      override async update(key: Key, spec: UpdateSpec) {
+        const out = await super.update(key, spec);
+        if (duplicate === undefined && key.sk === grantKey.sk && spec.set?.outcome === 'success') {
+          const waiting = new Promise<void>((resolve) => {
+            duplicateTransacts = resolve;
+          });
+          duplicate = ledger.record(update, applied, true);
+          await Promise.race([duplicate, waiting]);
+        }
+        return out;
+      }
+      override transact(writes: readonly TransactWrite[], token: string) {
+        duplicateTransacts();
+        return super.transact(writes, token);
+      }
+    })({
+      tableName: cloud.table.name,
+      region: LOCAL_REGION,
+      client: cloud.table.client,
+      endpoint: cloud.table.endpoint,
+    });
+    const ledger = new ReportLedger(table, Date.now);
+    expect(await ledger.record(update, applied, true)).toBe('changed');
+    expect(await duplicate).toBe('unchanged');
+    expect(await counters(update)).toMatchObject({ started: 1, success: 1, failure: 0 });
+    expect(await cloud.table.get(grantKey, true)).toMatchObject({ outcome: 'success' });
   });
 });
 
@@ -250,10 +295,13 @@ describe('counters and their records across a kill after any write (11.5)', () =
       while ((await intents()).length > 0 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 200));
       expect(await intents(), 'the intent was not replayed within 15 s').toEqual([]);
-      expect((await counters(update)).started).toBe(0);
-      expect(await cloud.table.query(keys.grantsOf(update.id).pk, undefined, true)).toEqual([]);
+      // Rolled forward: the grant is written with the counters it took, and the retry finds it.
+      expect((await counters(update)).started).toBe(1);
+      expect(await cloud.table.query(keys.grantsOf(update.id).pk, undefined, true)).toHaveLength(1);
       const windows = await cloud.table.query(`R#${update.id}`, undefined, true);
-      expect(windows.map((w) => w.n)).toEqual([0]);
+      expect(windows.map((w) => w.n)).toEqual([1]);
+      expect((await checkin(cloud, dev, p.token)).json.update).toBe(update.id);
+      expect((await counters(update)).started).toBe(1);
     } finally {
       await proxy.close();
     }

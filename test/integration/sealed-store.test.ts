@@ -3,6 +3,8 @@
  * s3rver and dynalite is refused with one line; devices get exactly what their presigned URL names;
  * the CLI's credentials work; the data dir is private; leftovers of a killed publish are removed.
  */
+
+import { once } from 'node:events';
 import {
   chmodSync,
   existsSync,
@@ -14,6 +16,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateMultipartUploadCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
@@ -23,6 +26,7 @@ import { Table } from '#functions/dynamo.ts';
 import { Presigner } from '#functions/presign.ts';
 import { LOCAL_BUCKET, LOCAL_REGION, startLocalCloud } from '#local/cloud.ts';
 import { checkin, seedUpdate, signS3Request, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { until } from '#test/support/wait.ts';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const forged = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -171,6 +175,29 @@ describe('embedded DynamoDB', () => {
     const owner = new Table({ ...cloud.file, endpoint: url });
     expect(await owner.get({ pk: 'x', sk: 'y' })).toBeUndefined();
     owner.client.destroy();
+  });
+
+  it('refuses a stranger before reading the body, so no one without the credentials fills its memory', async () => {
+    const { port } = new URL(cloud.file.dynamoEndpoint);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString();
+    });
+    await once(socket, 'connect');
+    const auth = `AWS4-HMAC-SHA256 Credential=${forged.accessKeyId}/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`;
+    // Headers only: the 16 MiB body the request announces never comes.
+    socket.write(
+      `POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nX-Amz-Date: 20240101T000000Z\r\n` +
+        `Content-Length: ${16 * 1024 * 1024}\r\n\r\n`,
+    );
+    try {
+      await until(() => answer.includes('\r\n\r\n'), 3000, 'an answer before the body was sent');
+      expect(answer).toMatch(/^HTTP\/1\.1 403 .*unknown access key/s);
+    } finally {
+      socket.destroy();
+    }
   });
 });
 

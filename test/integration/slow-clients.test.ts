@@ -1,8 +1,8 @@
 /**
  * Slow clients against the local cloud (issue 11 item 6): sockets that trickle their headers or
- * their body, more of them than the listeners' connection cap, on both the API and the image
- * listener. Devices still check in and download, the slow sockets are closed within seconds, and
- * the log gets one summary line per listener, not a stack trace per request.
+ * their body, more of them than the listeners' connection cap, on the API and the image listener
+ * and the embedded DynamoDB's. Devices still check in and download, the slow sockets are closed
+ * within seconds, and the log gets one summary line per listener, not a stack trace per request.
  */
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -83,6 +83,8 @@ describe('slow clients', () => {
           : 'POST /tok/provision/update HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n';
       sockets.push(await trickle(cloud.apiUrl, api));
       sockets.push(await trickle(cloud.s3Url, 'GET /updraft-images/x HTTP/1.1\r\nHost: x\r\nX-Slow: '));
+      // The embedded DynamoDB listens on loopback, in the same process and fd table.
+      sockets.push(await trickle(cloud.file.dynamoEndpoint, 'POST / HTTP/1.1\r\nHost: x\r\nX-Slow: '));
     }
     const opened = Date.now();
 
@@ -96,7 +98,7 @@ describe('slow clients', () => {
     await Promise.all(sockets.map((s) => closedWithin(s, 5000 - (Date.now() - opened))));
     await cloud.stop();
     const drops = warnings.filter((w) => w.message === 'clients dropped');
-    expect(drops.map((w) => w.fields.listener).sort()).toEqual(['api', 'images']);
+    expect(drops.map((w) => w.fields.listener).sort()).toEqual(['api', 'dynamodb', 'images']);
     // Past the cap, new connections made room by closing the longest-idle slow ones.
     for (const w of drops) expect(Number(w.fields.evicted), JSON.stringify(w.fields)).toBeGreaterThan(0);
     expect(errors).toEqual([]);

@@ -307,7 +307,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
     }
   });
 
-  it('a first outcome killed after its grant write is undone at restart, and the retry counts it', async () => {
+  it('a first outcome killed after its grant write: the restart settles it and the retry counts it once, in its reason group', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
     expect((await checkin(cloud, { id: 'f', product: p.name, version: '1.0.0' }, p.token)).status).toBe(200);
@@ -322,7 +322,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
     } finally {
       await proxy.close();
     }
-    await recoverIntents(cloud.table); // undoes the grant's outcome: it must read as never reported
+    await recoverIntents(cloud.table); // settles the cut-off transaction (either way, the retry must count once)
     expect((await report(cloud, failed, p.token)).status).toBe(200);
     expect(await counters(update)).toMatchObject({ failure: 1 });
     const { reasons } = await updateFailures({ table: cloud.table }, { product: p.name, version: '2.0.0' });

@@ -12,7 +12,10 @@
  *   tokens       create (secret shown once), list, revoke
  *   keys         generate a signing key pair, read a signing key
  *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
+ *   rollout      pause, resume, advance a phase, retry the failed devices; a phased update's status
  */
+
+export type { PhaseStatus } from '#core/phases.ts';
 export type { PolicyWarning } from '#core/policy.ts';
 export type { UpdateCounters, UpdateRecord } from '#core/types.ts';
 export type {
@@ -69,6 +72,17 @@ export {
   publish,
 } from './publish.ts';
 export { type CloudPublishEvents, type CloudRecord, publishToClouds } from './publish-clouds.ts';
+export {
+  type AdvanceOptions,
+  advanceRollout,
+  pauseRollout,
+  phaseStatusOf,
+  type RetryResult,
+  type RolloutOptions,
+  type RolloutResult,
+  resumeRollout,
+  retryFailed,
+} from './rollout.ts';
 export type { UpdateChanges, UpdateSettings } from './settings.ts';
 export {
   type DayMetrics,

@@ -4,12 +4,13 @@
  */
 import { isValidProduct } from '#core/device.ts';
 import { ValidationError } from '#core/errors.ts';
+import { formatGate, formatPhases, parseGate, parsePhases, parseStartAt } from '#core/phases.ts';
 import { compilePolicy } from '#core/policy.ts';
 import { checkPercentage } from '#core/rollout.ts';
-import type { AbortSettings, RolloutLimits } from '#core/types.ts';
+import type { AbortSettings, PhaseSettings, RolloutLimits } from '#core/types.ts';
 import { parseVersion, quoteInput } from '#core/version.ts';
 
-export interface UpdateSettings extends RolloutLimits, AbortSettings {
+export interface UpdateSettings extends RolloutLimits, AbortSettings, PhaseSettings {
   /** Distribution policy; '' means `semver(version, "<", newVersion)`. */
   readonly policy: string;
   readonly description: string;
@@ -25,11 +26,25 @@ export interface UpdateChanges {
   readonly period?: number | null;
   readonly abortThreshold?: number | null;
   readonly abortMin?: number | null;
+  /** `--phases "1%,10%@24h,100%@72h"` (DESIGN §12). */
+  readonly phases?: string | null;
+  /** `--gate "success>=95%,min=20"`. */
+  readonly gate?: string | null;
+  /** `--start-at` ISO time. */
+  readonly startAt?: string | null;
 }
 
 export const MAX_DESCRIPTION_LENGTH = 1024;
 
 const NUMERIC_SETTINGS = ['percentage', 'limit', 'rate', 'period', 'abortThreshold', 'abortMin'] as const;
+const PHASE_SETTINGS = ['phases', 'gate', 'startAt'] as const;
+
+/** A phase setting in its canonical spelling (throws ValidationError naming the flag). */
+const canonical: Record<(typeof PHASE_SETTINGS)[number], (text: string) => string> = {
+  phases: (text) => formatPhases(parsePhases(text)),
+  gate: (text) => formatGate(parseGate(text)),
+  startAt: parseStartAt,
+};
 
 export function checkProduct(product: string): void {
   if (!isValidProduct(product)) {
@@ -83,7 +98,22 @@ function checkAbort({ abortThreshold, abortMin }: AbortSettings): void {
  * Checks the settings of an update of `version` (publish and edit alike). Throws ValidationError
  * naming the flag to fix, or the PolicyError of a policy that does not compile.
  */
+function checkPhaseSettings(s: UpdateSettings): void {
+  for (const name of PHASE_SETTINGS) {
+    const text = s[name];
+    if (text !== undefined) canonical[name](text);
+  }
+  if (s.phases !== undefined && s.percentage !== undefined) {
+    throw new ValidationError('--phases and --percentage exclude each other: the phases set the percentage');
+  }
+  if (s.phases === undefined && (s.gate !== undefined || s.startAt !== undefined)) {
+    const flag = s.gate !== undefined ? 'gate' : 'start-at';
+    throw new ValidationError(`--${flag} needs --phases (on edit, remove it with --${flag} none)`);
+  }
+}
+
 export function checkSettings(version: string, allowDowngrade: boolean, s: UpdateSettings): void {
+  checkPhaseSettings(s);
   checkLimits(s);
   checkAbort(s);
   if (s.description.length > MAX_DESCRIPTION_LENGTH) {
@@ -110,6 +140,10 @@ export function settingsOf(input: Partial<UpdateSettings>): UpdateSettings {
   for (const name of NUMERIC_SETTINGS) {
     if (input[name] !== undefined) s[name] = input[name];
   }
+  for (const name of PHASE_SETTINGS) {
+    const text = input[name];
+    if (text !== undefined) s[name] = canonical[name](text);
+  }
   return s;
 }
 
@@ -122,7 +156,7 @@ export function changeEntries(changes: UpdateChanges): ChangeEntry[] {
   ).filter((entry): entry is [keyof UpdateChanges, string | number | null] => entry[1] !== undefined);
   if (entries.length === 0) {
     throw new ValidationError(
-      'Nothing to edit: pass --policy, --description, --percentage, --limit, --rate/--period or --abort-threshold/--abort-min',
+      'Nothing to edit: pass --policy, --description, --percentage, --limit, --rate/--period, --abort-threshold/--abort-min, --phases, --gate or --start-at',
     );
   }
   return entries;

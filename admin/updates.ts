@@ -30,7 +30,7 @@ export async function updatesOf(table: Table, product: string): Promise<UpdateRe
   return sortByVersionDescending((await table.query(pk, skPrefix, true)).map(updateFromItem));
 }
 
-async function findUpdate(table: Table, { product, version }: UpdateSelector): Promise<UpdateRecord> {
+export async function findUpdate(table: Table, { product, version }: UpdateSelector): Promise<UpdateRecord> {
   checkProduct(product);
   parseVersion(version);
   const updates = await updatesOf(table, product);
@@ -95,13 +95,20 @@ export function editUpdate(
   cloud: CloudRecords,
   selector: UpdateSelector,
   changes: UpdateChanges,
+  now: () => number = Date.now,
 ): Promise<UpdateRecord> {
   return adminOperation(cloud.store, async () => {
     const entries = changeEntries(changes);
     const update = await findUpdate(cloud.table, selector);
-    checkSettings(update.version, update.allowDowngrade, applyChanges(settingsOf(update), entries));
+    const next = applyChanges(settingsOf(update), entries);
+    checkSettings(update.version, update.allowDowngrade, next);
     const set: Record<string, string | number | undefined> = {};
-    for (const [name, value] of entries) set[name] = value ?? undefined;
+    // The merged settings hold each value in its canonical spelling (phases, gate, start).
+    for (const [name] of entries) set[name] = next[name];
+    // Phases added to a running update start now, not at its publication.
+    if (next.phases !== undefined && next.startAt === undefined && update.phases === undefined) {
+      set.startAt = new Date(now()).toISOString();
+    }
     return changeUpdate(cloud, update, set);
   });
 }

@@ -13,6 +13,9 @@ export const SETTINGS_OPTIONS: Options = {
   period: { type: 'string' },
   'abort-threshold': { type: 'string' },
   'abort-min': { type: 'string' },
+  phases: { type: 'string' },
+  gate: { type: 'string' },
+  'start-at': { type: 'string' },
 };
 
 export const SETTINGS_HELP = `  --policy EXPR          distribution policy (default: semver(version, "<", newVersion))
@@ -21,7 +24,13 @@ export const SETTINGS_HELP = `  --policy EXPR          distribution policy (defa
   --limit N              at most N devices
   --rate N --period S    at most N grants per S seconds (S may be a duration: "1 hr")
   --abort-threshold PCT --abort-min N
-                         pause the update once N reports arrived and PCT% of them failed`;
+                         pause the update once N reports arrived and PCT% of them failed
+  --phases "1%,10%@24h,100%@72h"
+                         staged rollout: PCT% of devices, from DURATION after the start (not with
+                         --percentage); updraft rollout advance|pause|resume controls it
+  --gate "success>=95%,min=20"
+                         a phase advances only when PCT% of at least N reports succeeded
+  --start-at TIME        ISO time the first phase begins (default: now)`;
 
 /** A numeric flag: undefined when absent; with `clearable`, `none` gives null (remove the setting). */
 export function numberFlag(values: Values, name: string, clearable = false): number | null | undefined {
@@ -62,5 +71,13 @@ export function settingChanges(values: Values, clearable: boolean): UpdateChange
   set('period', periodFlag(values, clearable));
   set('abortThreshold', numberFlag(values, 'abort-threshold', clearable));
   set('abortMin', numberFlag(values, 'abort-min', clearable));
+  for (const [flag, name] of [
+    ['phases', 'phases'],
+    ['gate', 'gate'],
+    ['start-at', 'startAt'],
+  ] as const) {
+    const raw = str(values, flag);
+    set(name, clearable && raw === 'none' ? null : raw);
+  }
   return changes as UpdateChanges;
 }

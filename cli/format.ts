@@ -1,5 +1,6 @@
 /** How the CLI shows things on a terminal: tables, update summaries, an upload meter. */
 import type { UpdateRecord } from '#admin/index.ts';
+import { phaseStatusOf } from '#core/phases.ts';
 
 /** Left-aligned columns separated by two spaces. */
 export function table(head: readonly string[], rows: readonly (readonly string[])[], indent = ''): string {
@@ -31,6 +32,7 @@ export function statusOf(u: Pick<UpdateRecord, 'enabled' | 'paused'>): string {
 export function limitsOf(u: UpdateRecord): string {
   const parts: string[] = [];
   if (u.percentage !== undefined) parts.push(`${u.percentage}%`);
+  if (u.phases !== undefined) parts.push(`phases ${u.phases}`);
   if (u.limit !== undefined) parts.push(`max ${u.limit}`);
   if (u.rate !== undefined && u.period !== undefined) parts.push(`${u.rate}/${u.period}s`);
   if (u.abortThreshold !== undefined && u.abortMin !== undefined) {
@@ -43,6 +45,17 @@ function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
+/** Where a phased update stands now: "phase 2 of 3 (10%), waiting on gate", "-" without phases. */
+export function phaseOf(u: UpdateRecord, now = Date.now()): string {
+  const status = phaseStatusOf(u, now);
+  if (!status || u.phases === undefined) return '-';
+  const count = u.phases.split(',').length;
+  if (status.index < 0) return `not started (begins ${new Date(status.nextAt ?? 0).toISOString()})`;
+  const where = `phase ${status.index + 1} of ${count} (${status.percentage}%)`;
+  if (status.waitingOnGate) return `${where}, waiting on gate`;
+  return status.nextAt === undefined ? where : `${where}, next at ${new Date(status.nextAt).toISOString()}`;
+}
+
 /** An update in full, one `Name: value` line per field. */
 export function describeUpdate(u: UpdateRecord): string {
   const rows: [string, string][] = [
@@ -53,6 +66,9 @@ export function describeUpdate(u: UpdateRecord): string {
     ['Policy', u.policy === '' ? '(default) semver(version, "<", newVersion)' : u.policy],
     ['Description', u.description || '-'],
     ['Percentage', u.percentage === undefined ? '-' : `${u.percentage}%`],
+    ['Phases', u.phases === undefined ? '-' : `${u.phases} from ${u.startAt ?? u.created}`],
+    ['Gate', u.gate ?? '-'],
+    ['Phase', phaseOf(u)],
     ['Limit', u.limit === undefined ? '-' : `${u.limit} devices`],
     ['Rate', u.rate === undefined ? '-' : `${u.rate} per ${u.period} s`],
     [

@@ -50,3 +50,18 @@ export function rateWindow(nowMs: number, periodSeconds: number): number {
   }
   return Math.floor(nowMs / (periodSeconds * 1000));
 }
+
+const RETRY_SUFFIX = /:r(\d+)$/;
+
+/**
+ * The update id a checkin answer names: after `rollout retry-failed` it carries the retry count,
+ * so an agent that backed off the id after failures sees a new offer; reports echo it back.
+ */
+export function offeredUpdateId(updateId: string, retry: number | undefined): string {
+  return retry ? `${updateId}:r${retry}` : updateId;
+}
+
+/** The update id of an offered id (a report's `update`): the retry suffix removed. */
+export function baseUpdateId(offered: string): string {
+  return offered.replace(RETRY_SUFFIX, '');
+}

@@ -47,6 +47,16 @@ export interface AbortSettings {
   readonly abortMin?: number;
 }
 
+/** Rollout phases (DESIGN §12), in their canonical spelling (core/phases.ts parses them). */
+export interface PhaseSettings {
+  /** e.g. "1%,10%@1d,100%@2d"; excludes `percentage`. */
+  readonly phases?: string;
+  /** e.g. "success>=95%,min=20": a phase advances only while it holds. */
+  readonly gate?: string;
+  /** ISO time phase 0 begins; default the publication time. */
+  readonly startAt?: string;
+}
+
 export interface UpdateCounters {
   /** Devices granted (UpdateStarted). */
   readonly started: number;
@@ -56,7 +66,7 @@ export interface UpdateCounters {
 }
 
 /** A published update as stored in the device cloud. */
-export interface UpdateRecord extends RolloutLimits, AbortSettings {
+export interface UpdateRecord extends RolloutLimits, AbortSettings, PhaseSettings {
   readonly id: string;
   readonly product: string;
   readonly version: string;
@@ -76,5 +86,9 @@ export interface UpdateRecord extends RolloutLimits, AbortSettings {
   readonly signature?: string;
   /** ISO 8601 time of publication. */
   readonly created: string;
+  /** The phase recorded at checkin (index into `phases`); it only moves forward. */
+  readonly phase?: number;
+  /** Times `rollout retry-failed` offered the update again to devices whose last report failed. */
+  readonly retry?: number;
   readonly counters: UpdateCounters;
 }

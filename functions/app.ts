@@ -4,6 +4,7 @@
  */
 import { parseCheckin, parseReport } from '#core/device.ts';
 import { PayloadTooLargeError, ValidationError } from '#core/errors.ts';
+import { baseUpdateId, offeredUpdateId } from '#core/rollout.ts';
 import type { DeviceReport, UpdateRecord } from '#core/types.ts';
 import { deviceContext } from '#core/version.ts';
 import { CACHE_LIFETIMES } from './config.ts';
@@ -133,13 +134,18 @@ export function createApp(options: AppOptions): App {
     }
     // Presign before granting: a presigning failure must not leave a device counted as started.
     const url = imageUrl(candidate, at);
-    // The ledger counts what it answers (a start or a deferral).
-    const [grant] = await Promise.all([store.rollout.admit(candidate, device.id, at), registered]);
+    // A phased update admits the current phase's share of devices; the ledger counts what it
+    // answers (a start or a deferral).
+    const admitting = store.phases.admitting(candidate, at);
+    const [grant] = await Promise.all([
+      admitting.then((offered) => store.rollout.admit(offered, device.id, at)),
+      registered,
+    ]);
     if (!grant.granted) return json({});
     return json({
       url,
       checksum: candidate.checksum,
-      update: candidate.id,
+      update: offeredUpdateId(candidate.id, candidate.retry),
       version: candidate.version,
       size: candidate.size,
       ...(candidate.signature ? { signature: candidate.signature } : {}),
@@ -148,7 +154,9 @@ export function createApp(options: AppOptions): App {
 
   async function report(request: AppRequest): Promise<AppResponse> {
     const scope = await authorize(request);
-    const body = parseReport(request.body);
+    const reported = parseReport(request.body);
+    // An id offered again by `rollout retry-failed` names the same update.
+    const body = { ...reported, update: baseUpdateId(reported.update) };
     if (scope.device !== undefined && scope.device !== body.id) {
       throw new ForbiddenError(`Token not valid for device "${body.id}"`);
     }

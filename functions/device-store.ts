@@ -1,12 +1,13 @@
 /**
  * What the checkin and report handlers need from the table, one unit per concern over the one
  * DynamoDB adapter: token scopes, the update catalog, the rollout ledger (grants and limits), the
- * report ledger (outcomes) and the device registry. Their caches live in them, per container.
+ * phase ledger (phased rollouts), the report ledger (outcomes) and the device registry. Their caches live in them, per container.
  */
 
 import { UpdateCatalog } from './catalog.ts';
 import type { Item, Table } from './dynamo.ts';
 import type { Metrics } from './metrics.ts';
+import { PhaseLedger } from './phase-ledger.ts';
 import { DeviceRegistry } from './registry.ts';
 import { ReportLedger } from './report-ledger.ts';
 import { RolloutLedger } from './rollout-ledger.ts';
@@ -40,6 +41,7 @@ export class DeviceStore {
   readonly tokens: TokenScopes;
   readonly catalog: UpdateCatalog;
   readonly rollout: RolloutLedger;
+  readonly phases: PhaseLedger;
   readonly reports: ReportLedger;
   readonly registry: DeviceRegistry;
 
@@ -61,6 +63,7 @@ export class DeviceStore {
       metrics: options.metrics,
       now,
     });
+    this.phases = new PhaseLedger(table);
     this.reports = new ReportLedger(table, now);
     this.registry = new DeviceRegistry(table, {
       refreshMs: options.registryRefreshMs,

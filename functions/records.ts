@@ -28,6 +28,11 @@ export function updateFromItem(item: Item): UpdateRecord {
     period: num(item.period),
     abortThreshold: num(item.abortThreshold),
     abortMin: num(item.abortMin),
+    phases: str(item.phases),
+    gate: str(item.gate),
+    startAt: str(item.startAt),
+    phase: num(item.phase),
+    retry: num(item.retry),
     counters: {
       started: num(item.started) ?? 0,
       success: num(item.success) ?? 0,

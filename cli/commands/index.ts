@@ -11,6 +11,7 @@ import { keysGenerate } from './keys.ts';
 import { list } from './list.ts';
 import { policyCheck } from './policy.ts';
 import { publish } from './publish.ts';
+import { rolloutAdvance, rolloutPause, rolloutResume, rolloutRetryFailed } from './rollout.ts';
 import { show } from './show.ts';
 import { stats } from './stats.ts';
 import { tokenCreate, tokenList, tokenRevoke } from './token.ts';
@@ -27,6 +28,10 @@ export const commands: Readonly<Record<string, Command>> = {
   'token create': tokenCreate,
   'token list': tokenList,
   'token revoke': tokenRevoke,
+  'rollout pause': rolloutPause,
+  'rollout resume': rolloutResume,
+  'rollout advance': rolloutAdvance,
+  'rollout retry-failed': rolloutRetryFailed,
   stats,
   devices,
   'device show': deviceShow,
@@ -35,4 +40,4 @@ export const commands: Readonly<Record<string, Command>> = {
 };
 
 /** First words that take a subcommand. */
-export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys', 'device']);
+export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys', 'device', 'rollout']);

@@ -1,6 +1,6 @@
 /** `updraft list`: a product's updates as a table, highest version first. */
 import { answer, type Command, loadAdmin, required } from '../command.ts';
-import { cut, limitsOf, statusOf, table } from '../format.ts';
+import { cut, limitsOf, phaseOf, statusOf, table } from '../format.ts';
 
 export const list: Command = {
   summary: "list a product's updates",
@@ -18,11 +18,14 @@ List the updates of a product, highest version first.`,
       statusOf(u),
       u.policy === '' ? '(default)' : cut(u.policy, 40),
       limitsOf(u),
+      phaseOf(u),
       String(u.counters.started),
       String(u.counters.success),
       String(u.counters.failure),
     ]);
-    ctx.print(table(['VERSION', 'ID', 'STATUS', 'POLICY', 'LIMITS', 'STARTED', 'SUCCESS', 'FAILURE'], rows));
+    ctx.print(
+      table(['VERSION', 'ID', 'STATUS', 'POLICY', 'LIMITS', 'PHASE', 'STARTED', 'SUCCESS', 'FAILURE'], rows),
+    );
     return 0;
   },
 };

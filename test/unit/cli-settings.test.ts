@@ -1,7 +1,7 @@
 /** The CLI's pure rules: update settings validation, update ids, and the one-line error messages. */
 import { describe, expect, it } from 'vitest';
 import { newUpdateId } from '#admin/publish.ts';
-import { checkSettings, type UpdateSettings } from '#admin/settings.ts';
+import { checkSettings, settingsOf, type UpdateSettings } from '#admin/settings.ts';
 import { CliError, errorLine } from '#cli/errors.ts';
 import { PolicyError, ValidationError } from '#core/errors.ts';
 import { StoreUnavailableError } from '#functions/errors.ts';
@@ -20,6 +20,7 @@ describe('checkSettings', () => {
     ['rate with period', { rate: 5, period: 3600 }],
     ['abort threshold with minimum', { abortThreshold: 100, abortMin: 1 }],
     ['a policy', { policy: 'region == "eu"' }],
+    ['phases with a gate and a start', { phases: '1%,10%@1d', gate: 'success>=95%', startAt: '2026-12-01' }],
   ])('accepts %s', (_name, settings) => {
     expect(() => checkSettings('1.0.0', false, { ...base, ...settings })).not.toThrow();
   });
@@ -54,6 +55,20 @@ describe('checkSettings', () => {
     ['threshold 0', { abortThreshold: 0, abortMin: 1 }, /Invalid --abort-threshold 0/],
     ['minimum 0', { abortThreshold: 10, abortMin: 0 }, /Invalid --abort-min 0/],
     ['a long description', { description: 'x'.repeat(1025) }, /--description is too long/],
+    [
+      'phases with a percentage',
+      { phases: '1%,10%@1d', percentage: 5 },
+      /^--phases and --percentage exclude/,
+    ],
+    [
+      'a gate without phases',
+      { gate: 'success>=95%' },
+      /^--gate needs --phases \(on edit, remove it with --gate none\)$/,
+    ],
+    ['a start without phases', { startAt: '2026-12-01' }, /^--start-at needs --phases/],
+    ['bad phases', { phases: '10%,5%@1h' }, /^--phases percentages must increase/],
+    ['a bad gate', { phases: '1%', gate: 'fast' }, /^Invalid --gate term "fast"/],
+    ['a bad start', { phases: '1%', startAt: 'now' }, /^Invalid --start-at "now"/],
   ])('refuses %s', (_name, settings, message) => {
     expect(() => checkSettings('1.0.0', false, { ...base, ...settings })).toThrow(ValidationError);
     expect(() => checkSettings('1.0.0', false, { ...base, ...settings })).toThrow(message);
@@ -83,6 +98,21 @@ describe('checkSettings', () => {
     }
     expect(caught).toBeInstanceOf(PolicyError);
     expect((caught as PolicyError).column).toBeGreaterThan(1);
+  });
+});
+
+describe('settingsOf', () => {
+  it('keeps phase settings in their canonical spelling', () => {
+    const s = settingsOf({
+      phases: '1%, 10%@24 hrs',
+      gate: 'min=3,success>=90%',
+      startAt: '2026-12-01T01:00:00+01:00',
+    });
+    expect(s).toMatchObject({
+      phases: '1%,10%@1d',
+      gate: 'success>=90%,min=3',
+      startAt: '2026-12-01T00:00:00.000Z',
+    });
   });
 });
 

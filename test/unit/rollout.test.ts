@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#core/errors.ts';
-import { inPercentage, rateWindow, rolloutBucket } from '#core/rollout.ts';
+import { baseUpdateId, inPercentage, offeredUpdateId, rateWindow, rolloutBucket } from '#core/rollout.ts';
 
 const deviceIds = Array.from({ length: 100_000 }, (_, i) => `device-${i.toString(36)}`);
 
@@ -75,5 +75,17 @@ describe('rateWindow', () => {
   it('refuses a non-positive period', () => {
     expect(() => rateWindow(1, 0)).toThrow(ValidationError);
     expect(() => rateWindow(1, -5)).toThrow('Invalid period -5: use a positive number of seconds');
+  });
+});
+
+describe('offeredUpdateId / baseUpdateId', () => {
+  it('names a retried update with its retry count, and reads it back', () => {
+    expect(offeredUpdateId('abc234', undefined)).toBe('abc234');
+    expect(offeredUpdateId('abc234', 0)).toBe('abc234');
+    expect(offeredUpdateId('abc234', 3)).toBe('abc234:r3');
+    expect(baseUpdateId('abc234:r3')).toBe('abc234');
+    expect(baseUpdateId('abc234')).toBe('abc234');
+    // Only a trailing suffix is one: ids may hold colons of their own.
+    expect(baseUpdateId('a:r1b')).toBe('a:r1b');
   });
 });

@@ -61,7 +61,13 @@ export const suite: BenchSuite = async (): Promise<BenchRow[]> => {
     // Metrics for one day, so the overview draws its chart.
     await checkin(cloud, { id: 'bench-1', product: 'demo', version: '1.0.0' });
     await cloud.flush();
-    const web = await startConsole({ cloud: target, defaultProduct: 'demo', port: 0, assetsDir, log: quiet });
+    const web = await startConsole({
+      clouds: [target],
+      defaultProduct: 'demo',
+      port: 0,
+      assetsDir,
+      log: quiet,
+    });
     stops.push(web.stop);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const cookie = { name: `updraft-console-${web.port}`, value: web.secret };

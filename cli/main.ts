@@ -78,8 +78,8 @@ function commandOf(argv: readonly string[]): { name: string; command: Command; r
 
 function contextFor(name: string, values: Values, positionals: string[], print: (text?: string) => void) {
   const cloudName = str(values, 'cloud') ?? 'local';
-  if (cloudName === 'all' && name !== 'publish') {
-    throw new UsageError('--cloud all works with publish only: name one cloud');
+  if (cloudName === 'all' && name !== 'publish' && name !== 'console') {
+    throw new UsageError('--cloud all works with publish and console only: name one cloud');
   }
   const sources: CloudSources = {
     dataDir: str(values, 'data') ?? process.env.UPDRAFT_DATA ?? '.data',

@@ -11,6 +11,7 @@ import type { PublishOptions } from '#admin/index.ts';
 
 export type {
   CreatedToken,
+  GeneratedKeys,
   PolicyCheckResult,
   ProductStats,
   TokenInfo,
@@ -22,8 +23,8 @@ export type {
 
 /** GET /api/session */
 export interface ApiSession {
-  /** The cloud this console manages (`local` for npm start's). */
-  readonly cloud: string;
+  /** The clouds this console manages (`local` for npm start's), the first shown at start. */
+  readonly clouds: readonly string[];
   readonly defaultProduct: string;
 }
 
@@ -35,6 +36,10 @@ export interface ApiError {
 
 /**
  * POST /api/products/:product/updates?settings=JSON: the publish options (the product is in the
- * path; a signing key is not taken from the page) and the uploaded file's name. The body is the image.
+ * path), the uploaded file's name, and the signing key as a path on the console's machine (DESIGN
+ * §11: the key itself never travels through the page). The body is the image.
  */
-export type PublishSettings = Omit<PublishOptions, 'product' | 'signKeyPem'> & { readonly name: string };
+export type PublishSettings = Omit<PublishOptions, 'product' | 'signKeyPem'> & {
+  readonly name: string;
+  readonly signKey?: string;
+};

@@ -44,6 +44,14 @@ export class RouteNotFoundError extends ConsoleError {
   }
 }
 
+/** A cloud route names a cloud this console does not serve. */
+export class CloudNotFoundError extends ConsoleError {
+  override readonly name = 'CloudNotFoundError';
+  constructor(cloud: string, served: readonly string[]) {
+    super(404, `Unknown cloud "${cloud}": this console serves ${served.join(', ')}`);
+  }
+}
+
 export class MethodNotAllowedError extends ConsoleError {
   override readonly name = 'MethodNotAllowedError';
   constructor(method: string, path: string) {

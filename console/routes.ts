@@ -3,19 +3,21 @@
  * typed result. No business logic here (STYLE habit 12): validation of meaning, storage and the
  * errors' statuses all belong to admin/.
  *
- *   GET    /api/session                                  cloud name and default product
- *   GET    /api/products/:product/updates                listUpdates
- *   POST   /api/products/:product/updates?settings=JSON  publish (the body is the image)
- *   GET    /api/products/:product/updates/:version       showUpdate
- *   PATCH  /api/products/:product/updates/:version       editUpdate
- *   DELETE /api/products/:product/updates/:version       deleteUpdate
- *   POST   /api/products/:product/updates/:version/enable   enableUpdate
- *   POST   /api/products/:product/updates/:version/disable  disableUpdate
- *   GET    /api/products/:product/stats?days=N           productStats
+ *   GET    /api/session                                  the clouds served and the default product
  *   POST   /api/policy/check                             checkPolicy (no dry run over the registry)
- *   GET    /api/tokens?product=P                         listTokens
- *   POST   /api/tokens                                   createToken
- *   DELETE /api/tokens/:id                               revokeToken
+ *   POST   /api/keys                                     generateKeys (the private key in the answer, once)
+ * and per cloud, under /api/clouds/:cloud (each cloud with the builder's own credentials):
+ *   GET    …/products/:product/updates                   listUpdates
+ *   POST   …/products/:product/updates?settings=JSON     publish (the body is the image)
+ *   GET    …/products/:product/updates/:version          showUpdate
+ *   PATCH  …/products/:product/updates/:version          editUpdate
+ *   DELETE …/products/:product/updates/:version          deleteUpdate
+ *   POST   …/products/:product/updates/:version/enable   enableUpdate
+ *   POST   …/products/:product/updates/:version/disable  disableUpdate
+ *   GET    …/products/:product/stats?days=N              productStats
+ *   GET    …/tokens?product=P                            listTokens
+ *   POST   …/tokens                                      createToken
+ *   DELETE …/tokens/:id                                  revokeToken
  */
 import {
   checkPolicy,
@@ -24,16 +26,18 @@ import {
   disableUpdate,
   editUpdate,
   enableUpdate,
+  generateKeys,
   listTokens,
   listUpdates,
   type NamedCloud,
   productStats,
   publish,
+  readSigningKey,
   revokeToken,
   showUpdate,
 } from '#admin/index.ts';
 import type { ApiSession, PublishSettings } from './api-types.ts';
-import { BadRequestError } from './errors.ts';
+import { BadRequestError, CloudNotFoundError } from './errors.ts';
 import {
   contentLength,
   type JsonObject,
@@ -49,7 +53,8 @@ import {
 import { created, ok, type Route } from './router.ts';
 
 export interface ApiOptions {
-  readonly cloud: NamedCloud;
+  /** The clouds served, by name; the page names one in every cloud route. */
+  readonly clouds: readonly NamedCloud[];
   /** The product the page opens with (the local cloud's development product). */
   readonly defaultProduct: string;
 }
@@ -62,6 +67,7 @@ const PUBLISH_FIELDS = [
   'description',
   'allowDowngrade',
   'disabled',
+  'signKey',
   ...LIMIT_FIELDS,
 ];
 const EDIT_FIELDS = ['policy', 'description', ...LIMIT_FIELDS];
@@ -72,7 +78,8 @@ function publishSettings(settings: JsonObject): PublishSettings {
     version: requiredString(settings, 'version'),
     name: requiredString(settings, 'name'),
   };
-  for (const field of ['policy', 'description'] as const) out[field] = optionalString(settings, field);
+  for (const field of ['policy', 'description', 'signKey'] as const)
+    out[field] = optionalString(settings, field);
   for (const field of ['allowDowngrade', 'disabled'] as const) out[field] = optionalBoolean(settings, field);
   for (const field of LIMIT_FIELDS) out[field] = optionalNumber(settings, field);
   return withoutUndefined(out) as unknown as PublishSettings;
@@ -100,70 +107,93 @@ function days(url: URL): number | undefined {
   return Number(text);
 }
 
+type Params = Readonly<Record<string, string>>;
+/** The cloud a route's `:cloud` names. */
+type CloudOf = (params: Params) => NamedCloud;
+
+const CLOUD_PREFIX = '/api/clouds/:cloud';
+
 const update = (params: Readonly<Record<string, string>>) => ({
   product: params.product ?? '',
   version: params.version ?? '',
 });
 
 /** Published updates: list, publish, show, edit, delete, enable, disable. */
-function updateRoutes(cloud: NamedCloud): Route[] {
+function updateRoutes(cloudOf: CloudOf): Route[] {
   return [
     {
       method: 'GET',
-      path: '/api/products/:product/updates',
-      handle: async ({ params }) => ok(await listUpdates(cloud, params.product ?? '')),
+      path: `${CLOUD_PREFIX}/products/:product/updates`,
+      handle: async ({ params }) => ok(await listUpdates(cloudOf(params), params.product ?? '')),
     },
     {
       method: 'POST',
-      path: '/api/products/:product/updates',
+      path: `${CLOUD_PREFIX}/products/:product/updates`,
       handle: async ({ req, url, params }) => {
-        const { name, ...settings } = publishSettings(queryJson(url, 'settings'));
+        const cloud = cloudOf(params);
+        const { name, signKey, ...settings } = publishSettings(queryJson(url, 'settings'));
         const size = contentLength(req);
-        const input = { ...settings, product: params.product ?? '', stream: req, name, size };
+        // The key is a path on this machine, read here like the CLI's --sign-key; it never reaches the page.
+        const signKeyPem = signKey ? readSigningKey(signKey) : undefined;
+        const input = {
+          ...settings,
+          ...(signKeyPem !== undefined ? { signKeyPem } : {}),
+          product: params.product ?? '',
+          stream: req,
+          name,
+          size,
+        };
         return created(await publish(cloud, input));
       },
     },
     {
       method: 'GET',
-      path: '/api/products/:product/updates/:version',
-      handle: async ({ params }) => ok(await showUpdate(cloud, update(params))),
+      path: `${CLOUD_PREFIX}/products/:product/updates/:version`,
+      handle: async ({ params }) => ok(await showUpdate(cloudOf(params), update(params))),
     },
     {
       method: 'PATCH',
-      path: '/api/products/:product/updates/:version',
+      path: `${CLOUD_PREFIX}/products/:product/updates/:version`,
       handle: async ({ req, params }) =>
-        ok(await editUpdate(cloud, update(params), editChanges(await readJson(req)))),
+        ok(await editUpdate(cloudOf(params), update(params), editChanges(await readJson(req)))),
     },
     {
       method: 'DELETE',
-      path: '/api/products/:product/updates/:version',
-      handle: async ({ params }) => ok(await deleteUpdate(cloud, update(params))),
+      path: `${CLOUD_PREFIX}/products/:product/updates/:version`,
+      handle: async ({ params }) => ok(await deleteUpdate(cloudOf(params), update(params))),
     },
     {
       method: 'POST',
-      path: '/api/products/:product/updates/:version/enable',
-      handle: async ({ params }) => ok(await enableUpdate(cloud, update(params))),
+      path: `${CLOUD_PREFIX}/products/:product/updates/:version/enable`,
+      handle: async ({ params }) => ok(await enableUpdate(cloudOf(params), update(params))),
     },
     {
       method: 'POST',
-      path: '/api/products/:product/updates/:version/disable',
-      handle: async ({ params }) => ok(await disableUpdate(cloud, update(params))),
+      path: `${CLOUD_PREFIX}/products/:product/updates/:version/disable`,
+      handle: async ({ params }) => ok(await disableUpdate(cloudOf(params), update(params))),
     },
   ];
 }
 
 /** What the fleet looks like and what a policy would do. */
-function fleetRoutes({ cloud, defaultProduct }: ApiOptions): Route[] {
+function fleetRoutes({ clouds, defaultProduct }: ApiOptions, cloudOf: CloudOf): Route[] {
   return [
     {
       method: 'GET',
       path: '/api/session',
-      handle: async () => ok({ cloud: cloud.name, defaultProduct } satisfies ApiSession),
+      handle: async () => ok({ clouds: clouds.map((c) => c.name), defaultProduct } satisfies ApiSession),
     },
     {
       method: 'GET',
-      path: '/api/products/:product/stats',
-      handle: async ({ url, params }) => ok(await productStats(cloud, params.product ?? '', days(url))),
+      path: `${CLOUD_PREFIX}/products/:product/stats`,
+      handle: async ({ url, params }) =>
+        ok(await productStats(cloudOf(params), params.product ?? '', days(url))),
+    },
+    {
+      method: 'POST',
+      path: '/api/keys',
+      // Never written to a file by the console: the page shows the private key once, then forgets it.
+      handle: async () => created(generateKeys()),
     },
     {
       method: 'POST',
@@ -187,17 +217,18 @@ function fleetRoutes({ cloud, defaultProduct }: ApiOptions): Route[] {
 }
 
 /** Device tokens: list, create (the secret in the answer, once), revoke. */
-function tokenRoutes(cloud: NamedCloud): Route[] {
+function tokenRoutes(cloudOf: CloudOf): Route[] {
   return [
     {
       method: 'GET',
-      path: '/api/tokens',
-      handle: async ({ url }) => ok(await listTokens(cloud, url.searchParams.get('product') ?? undefined)),
+      path: `${CLOUD_PREFIX}/tokens`,
+      handle: async ({ url, params }) =>
+        ok(await listTokens(cloudOf(params), url.searchParams.get('product') ?? undefined)),
     },
     {
       method: 'POST',
-      path: '/api/tokens',
-      handle: async ({ req }) => {
+      path: `${CLOUD_PREFIX}/tokens`,
+      handle: async ({ req, params }) => {
         const body = await readJson(req);
         onlyFields(body, ['product', 'device', 'description']);
         const device = optionalString(body, 'device');
@@ -207,18 +238,25 @@ function tokenRoutes(cloud: NamedCloud): Route[] {
           ...(device !== undefined ? { device } : {}),
           ...(description !== undefined ? { description } : {}),
         };
-        return created(await createToken(cloud, scope));
+        return created(await createToken(cloudOf(params), scope));
       },
     },
     {
       method: 'DELETE',
-      path: '/api/tokens/:id',
-      handle: async ({ params }) => ok(await revokeToken(cloud, params.id ?? '')),
+      path: `${CLOUD_PREFIX}/tokens/:id`,
+      handle: async ({ params }) => ok(await revokeToken(cloudOf(params), params.id ?? '')),
     },
   ];
 }
 
-/** The routes over one cloud's admin operations. */
+/** The routes over the admin operations of the clouds served. */
 export function apiRoutes(options: ApiOptions): Route[] {
-  return [...fleetRoutes(options), ...updateRoutes(options.cloud), ...tokenRoutes(options.cloud)];
+  const byName = new Map(options.clouds.map((c) => [c.name, c]));
+  const cloudOf: CloudOf = (params) => {
+    const name = params.cloud ?? '';
+    const cloud = byName.get(name);
+    if (!cloud) throw new CloudNotFoundError(name, [...byName.keys()]);
+    return cloud;
+  };
+  return [...fleetRoutes(options, cloudOf), ...updateRoutes(cloudOf), ...tokenRoutes(cloudOf)];
 }

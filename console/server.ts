@@ -18,7 +18,8 @@ export const DEFAULT_CONSOLE_HOST = '127.0.0.1';
 export const DEFAULT_CONSOLE_PORT = 4080;
 
 export interface ConsoleOptions {
-  readonly cloud: NamedCloud;
+  /** The clouds served (at least one; the page opens with the first). */
+  readonly clouds: readonly NamedCloud[];
   readonly defaultProduct: string;
   readonly host?: string;
   /** 0 picks a free port. */
@@ -74,7 +75,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const assetsDir = options.assetsDir ?? DEFAULT_ASSETS_DIR;
   await ensureUiBuilt(assetsDir);
   const assets = loadAssets(assetsDir);
-  const router = new Router(apiRoutes({ cloud: options.cloud, defaultProduct: options.defaultProduct }));
+  if (options.clouds.length === 0) throw new Error('The console needs at least one cloud to serve');
+  const router = new Router(apiRoutes({ clouds: options.clouds, defaultProduct: options.defaultProduct }));
   const secret = options.secret ?? newSecret();
   let access: Access | undefined;
 

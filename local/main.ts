@@ -141,7 +141,7 @@ Quickstart, in another terminal:
 
 const webConsole = await (await consoleModule)
   .startCloudConsole({
-    cloudName: 'local',
+    cloudNames: ['local'],
     dataDir,
     outputsFile: 'cdk-outputs.json',
     defaultProduct: DEV_PRODUCT,

@@ -1,6 +1,6 @@
 /**
  * The console page: a header with the cloud and the product shown, navigation, and one view per
- * hash route (#/, #/updates, #/updates/VERSION, #/publish, #/tokens).
+ * hash route (#/, #/updates, #/updates/VERSION, #/publish, #/tokens, #/keys).
  */
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
@@ -10,6 +10,7 @@ import type { ApiSession } from '../api-types.ts';
 import { session } from './api/fleet.ts';
 import { ErrorLine } from './components.tsx';
 import { useHashRoute } from './hooks.ts';
+import { Keys } from './views/keys.tsx';
 import { Overview } from './views/overview.tsx';
 import { Publish } from './views/publish.tsx';
 import { Tokens } from './views/tokens.tsx';
@@ -21,15 +22,43 @@ const SECTIONS = [
   { href: '#/updates', name: 'Updates' },
   { href: '#/publish', name: 'Publish' },
   { href: '#/tokens', name: 'Tokens' },
+  { href: '#/keys', name: 'Keys' },
 ] as const;
 
-function View({ route, product }: { route: string; product: string }) {
+function View({ route, cloud, product }: { route: string; cloud: string; product: string }) {
   const detail = /^\/updates\/(.+)$/.exec(route);
-  if (detail?.[1]) return <UpdateDetail product={product} version={decodeURIComponent(detail[1])} />;
-  if (route === '/updates') return <Updates product={product} />;
-  if (route === '/publish') return <Publish product={product} />;
-  if (route === '/tokens') return <Tokens product={product} />;
-  return <Overview product={product} />;
+  if (detail?.[1])
+    return <UpdateDetail cloud={cloud} product={product} version={decodeURIComponent(detail[1])} />;
+  if (route === '/updates') return <Updates cloud={cloud} product={product} />;
+  if (route === '/publish') return <Publish cloud={cloud} product={product} />;
+  if (route === '/tokens') return <Tokens cloud={cloud} product={product} />;
+  if (route === '/keys') return <Keys />;
+  return <Overview cloud={cloud} product={product} />;
+}
+
+/** The cloud shown: a switcher when the console serves several (every view then asks that cloud). */
+function CloudSwitcher({
+  clouds,
+  cloud,
+  onChange,
+}: {
+  clouds: readonly string[];
+  cloud: string;
+  onChange: (cloud: string) => void;
+}) {
+  if (clouds.length < 2) return <span class="cloud">Cloud: {cloud}</span>;
+  return (
+    <label class="cloud">
+      Cloud
+      <select value={cloud} onChange={(e) => onChange(e.currentTarget.value)}>
+        {clouds.map((name) => (
+          <option key={name} value={name}>
+            {name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }
 
 function App() {
@@ -37,10 +66,12 @@ function App() {
   const [info, setInfo] = useState<ApiSession | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [product, setProduct] = useState('');
+  const [cloud, setCloud] = useState('');
   useEffect(() => {
     session().then(
       (s) => {
         setInfo(s);
+        setCloud(s.clouds[0] ?? '');
         setProduct(s.defaultProduct);
       },
       (err: Error) => setError(err.message),
@@ -64,7 +95,7 @@ function App() {
     <>
       <header>
         <h1>Updraft console</h1>
-        {info && <span class="cloud">Cloud: {info.cloud}</span>}
+        {info && cloud && <CloudSwitcher clouds={info.clouds} cloud={cloud} onChange={setCloud} />}
         <form class="product" aria-label="Product shown" onSubmit={(e) => e.preventDefault()}>
           <label>
             Showing product
@@ -85,7 +116,7 @@ function App() {
       </nav>
       <main>
         <ErrorLine message={error} />
-        {product && <View route={route} product={product} />}
+        {product && cloud && <View route={route} cloud={cloud} product={product} />}
       </main>
     </>
   );

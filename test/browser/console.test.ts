@@ -9,16 +9,21 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publish } from '#admin/index.ts';
+import { openCloud } from '#cli/cloud.ts';
 import { REFRESH_MS } from '#console/ui/refresh.ts';
 import { runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
+import { createStandInClouds, type StandInClouds } from '#test/support/stand-in-clouds.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ROOT = resolve(import.meta.dirname, '../..');
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
 
 let cloud: TestCloud;
+/** A second cloud, "east", stands in for a deployed one: the page then shows the cloud switcher. */
+let east: StandInClouds;
 let web: TestConsole;
 let browser: Browser;
 let page: Page;
@@ -28,7 +33,9 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   cloud = await startTestCloud();
-  web = await startTestConsole(cloud);
+  east = await createStandInClouds(cloud, cloud.dataDir, ['east']);
+  Object.assign(process.env, east.env);
+  web = await startTestConsole(cloud, { names: ['east'], outputsFile: east.outputsFile });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   const context = await browser.newContext();
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: web.origin });
@@ -208,6 +215,59 @@ describe('console in Chromium', () => {
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Delete 1.2.0' }).click();
     await page.getByRole('heading', { name: 'Updates of demo' }).waitFor();
+    await page.getByText('No updates yet').waitFor();
+  });
+
+  it('generates a signing key pair: the private key shown once, copied and downloaded', async () => {
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('button', { name: 'Generate key pair' }).click();
+    const secret = page.getByLabel('Private key (shown only now)');
+    await secret.waitFor();
+    const pem = await secret.inputValue();
+    expect(pem).toMatch(/^-----BEGIN PRIVATE KEY-----\n[\s\S]+-----END PRIVATE KEY-----\n$/);
+    expect(await page.getByText(/shown only once and the console keeps no copy/).count()).toBe(1);
+    expect(await page.getByLabel("Public key for the agent's update.keys").inputValue()).toMatch(
+      /^[A-Za-z0-9+/]{43}=$/,
+    );
+    await page.getByRole('button', { name: 'Copy private key' }).click();
+    await page.getByRole('status').filter({ hasText: 'Copied' }).waitFor();
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(pem);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Download private key' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('updraft-signing.pem');
+    expect(readFileSync(await download.path(), 'utf8')).toBe(pem);
+    await shot('keys');
+    // Shown once: leaving the view forgets the private key.
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('button', { name: 'Generate key pair' }).waitFor();
+    expect(await page.getByLabel('Private key (shown only now)').count()).toBe(0);
+  });
+
+  it('switches clouds: the views then show the cloud chosen', async () => {
+    const target = openCloud('east', { dataDir: cloud.dataDir, outputsFile: east.outputsFile });
+    const image = join(cloud.dataDir, 'east.bin');
+    writeFileSync(image, 'firmware for east');
+    try {
+      await publish(target, { product: 'demo', version: '7.0.0', file: image });
+    } finally {
+      target.close();
+    }
+    await page.getByRole('link', { name: 'Updates', exact: true }).click();
+    await page.getByText('No updates yet').waitFor();
+    const switcher = page.getByRole('combobox', { name: 'Cloud' });
+    expect(await switcher.inputValue()).toBe('local');
+    await switcher.selectOption('east');
+    await page.getByRole('link', { name: '7.0.0' }).waitFor();
+    await shot('cloud-east');
+    await page.getByRole('link', { name: '7.0.0' }).click();
+    // The record itself, which only east holds: the detail asked east for it.
+    await page.getByRole('definition').filter({ hasText: 'images/demo/7.0.0/east.bin' }).waitFor();
+    expect(requested.some((url) => url.endsWith('/api/clouds/east/products/demo/updates/7.0.0'))).toBe(true);
+    await page.getByRole('link', { name: 'Updates', exact: true }).click();
+    await switcher.selectOption('local');
     await page.getByText('No updates yet').waitFor();
   });
 

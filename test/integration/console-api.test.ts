@@ -3,10 +3,14 @@
  * Origin), every route through the admin operations, and one-line errors for bad input.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '#console/routes.ts';
+import { verifyManifest } from '#core/manifest.ts';
 import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import {
   CONSOLE_SECRET,
@@ -15,20 +19,30 @@ import {
   startTestConsole,
   type TestConsole,
 } from '#test/support/console.ts';
+import { createStandInClouds } from '#test/support/stand-in-clouds.ts';
 
 let cloud: TestCloud;
 let web: TestConsole;
 /** "METHOD /route/pattern" of every route a test called, checked against the route table at the end. */
 const called = new Set<string>();
 
+/** Files the signing-key tests point the console at. */
+const work = mkdtempSync(join(tmpdir(), 'updraft-console-api-'));
+const notAKey = join(work, 'not-a-key.pem');
+writeFileSync(notAKey, 'hello');
+
 beforeAll(async () => {
   cloud = await startTestCloud();
-  web = await startTestConsole(cloud);
+  // A second cloud, "east", stands in for a deployed one: its own table and bucket, reached as the CLI does.
+  const east = await createStandInClouds(cloud, work, ['east']);
+  Object.assign(process.env, east.env);
+  web = await startTestConsole(cloud, { names: ['east'], outputsFile: east.outputsFile });
 });
 
 afterAll(async () => {
   await web?.stop();
   await cloud?.dispose();
+  rmSync(work, { recursive: true, force: true });
 });
 
 interface CallOptions {
@@ -92,8 +106,8 @@ function rawRequestBytes(path: string, headers: Record<string, string>) {
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const publishPath = (settings: Record<string, unknown>) =>
-  `/api/products/demo/updates?settings=${encodeURIComponent(JSON.stringify(settings))}`;
+const publishPath = (settings: Record<string, unknown>, cloudName = 'local') =>
+  `/api/clouds/${cloudName}/products/demo/updates?settings=${encodeURIComponent(JSON.stringify(settings))}`;
 
 describe('access', () => {
   it('trades the secret for an HttpOnly SameSite=Strict cookie and strips it from the URL', async () => {
@@ -175,17 +189,17 @@ describe('access', () => {
   });
 
   it('refuses mutations from another origin or without one (403), before doing anything', async () => {
-    const cross = await call('POST', '/api/tokens', {
+    const cross = await call('POST', '/api/clouds/local/tokens', {
       body: { product: 'demo' },
       headers: { origin: 'http://evil.example' },
     });
     expectOneLineError(cross, 403, /^POST from origin http:\/\/evil\.example refused/);
-    const none = await rawRequest(web.origin, 'DELETE', '/api/tokens/abcd', {
+    const none = await rawRequest(web.origin, 'DELETE', '/api/clouds/local/tokens/abcd', {
       host: web.host,
       cookie: web.cookie,
     });
     expectOneLineError(none, 403, /^DELETE from origin \(none\) refused/);
-    expect((await call('GET', '/api/tokens?product=demo')).json).toHaveLength(1); // the dev token only
+    expect((await call('GET', '/api/clouds/local/tokens?product=demo')).json).toHaveLength(1); // the dev token only
   });
 });
 
@@ -194,7 +208,60 @@ describe('routes', () => {
 
   it('answers the session', async () => {
     const answer = await call('GET', '/api/session', { route: '/api/session' });
-    expect(answer.json).toEqual({ cloud: 'local', defaultProduct: 'demo' });
+    expect(answer.json).toEqual({ clouds: ['local', 'east'], defaultProduct: 'demo' });
+  });
+
+  it('generates a key pair: the private key is in the answer only, a new one each time', async () => {
+    const first = await call('POST', '/api/keys', { route: '/api/keys' });
+    expect(first.status, first.text).toBe(201);
+    expect(first.json.privateKeyPem).toMatch(
+      /^-----BEGIN PRIVATE KEY-----\n[\s\S]+-----END PRIVATE KEY-----\n$/,
+    );
+    expect(first.json.publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect(Buffer.from(first.json.publicKey, 'base64')).toHaveLength(32);
+    expect(first.json.privateKeyFile).toBeUndefined();
+    const second = await call('POST', '/api/keys');
+    expect(second.json.privateKeyPem).not.toBe(first.json.privateKeyPem);
+    expectOneLineError(
+      await call('POST', '/api/keys', { headers: { origin: 'http://evil.example' } }),
+      403,
+      /^POST from origin http:\/\/evil.example refused/,
+    );
+  });
+
+  it('publishes signed with a signing key read from a path on the console machine', async () => {
+    const keys = (await call('POST', '/api/keys')).json;
+    const keyFile = join(work, 'signing.pem');
+    writeFileSync(keyFile, keys.privateKeyPem);
+    const published = await call(
+      'POST',
+      publishPath({ version: '0.9.0', name: 'fw.bin', signKey: keyFile }),
+      {
+        body: image,
+      },
+    );
+    expect(published.status, published.text).toBe(201);
+    expect(published.text).not.toContain('PRIVATE KEY');
+    const { product, version, checksum, size, signature } = published.json;
+    const manifest = { product, version, sha256: checksum, size, allowDowngrade: false };
+    expect(verifyManifest(manifest, signature, [keys.publicKey])).toBe(true);
+    const other = (await call('POST', '/api/keys')).json.publicKey;
+    expect(verifyManifest(manifest, signature, [other])).toBe(false);
+    await call('DELETE', '/api/clouds/local/products/demo/updates/0.9.0');
+  });
+
+  it('serves each cloud from its own table and bucket, named in the path', async () => {
+    const published = await call('POST', publishPath({ version: '3.0.0', name: 'east.bin' }, 'east'), {
+      body: Buffer.from('image for east'),
+    });
+    expect(published.status, published.text).toBe(201);
+    const east = await call('GET', '/api/clouds/east/products/demo/updates');
+    expect(east.json.map((u: { version: string }) => u.version)).toEqual(['3.0.0']);
+    const local = await call('GET', '/api/clouds/local/products/demo/updates');
+    expect(local.json).toEqual([]);
+    const eastTokens = await call('GET', '/api/clouds/east/tokens?product=demo');
+    expect(eastTokens.json).toEqual([]); // the local cloud's development token is not east's
+    await call('DELETE', '/api/clouds/east/products/demo/updates/3.0.0');
   });
 
   it('publishes an upload streamed as the body, then lists, shows, edits, disables and enables it', async () => {
@@ -203,7 +270,7 @@ describe('routes', () => {
       publishPath({ version: '1.1.0', name: 'fw.bin', policy: 'region == "eu"', limit: 5 }),
       {
         body: image,
-        route: '/api/products/:product/updates',
+        route: '/api/clouds/:cloud/products/:product/updates',
       },
     );
     expect(published.status, published.text).toBe(201);
@@ -215,40 +282,46 @@ describe('routes', () => {
     });
     expect(published.json.key).toBe('images/demo/1.1.0/fw.bin');
 
-    const list = await call('GET', '/api/products/demo/updates', { route: '/api/products/:product/updates' });
+    const list = await call('GET', '/api/clouds/local/products/demo/updates', {
+      route: '/api/clouds/:cloud/products/:product/updates',
+    });
     expect(list.json.map((u: { version: string }) => u.version)).toEqual(['1.1.0']);
-    const shown = await call('GET', '/api/products/demo/updates/1.1.0', {
-      route: '/api/products/:product/updates/:version',
+    const shown = await call('GET', '/api/clouds/local/products/demo/updates/1.1.0', {
+      route: '/api/clouds/:cloud/products/:product/updates/:version',
     });
     expect(shown.json.policy).toBe('region == "eu"');
 
-    const edited = await call('PATCH', '/api/products/demo/updates/1.1.0', {
+    const edited = await call('PATCH', '/api/clouds/local/products/demo/updates/1.1.0', {
       body: { policy: 'region == "us"', limit: null },
-      route: '/api/products/:product/updates/:version',
+      route: '/api/clouds/:cloud/products/:product/updates/:version',
     });
     expect(edited.json.policy).toBe('region == "us"');
     expect(edited.json.limit).toBeUndefined();
 
-    const disabled = await call('POST', '/api/products/demo/updates/1.1.0/disable', {
-      route: '/api/products/:product/updates/:version/disable',
+    const disabled = await call('POST', '/api/clouds/local/products/demo/updates/1.1.0/disable', {
+      route: '/api/clouds/:cloud/products/:product/updates/:version/disable',
     });
     expect(disabled.json.enabled).toBe(false);
-    const enabled = await call('POST', '/api/products/demo/updates/1.1.0/enable', {
-      route: '/api/products/:product/updates/:version/enable',
+    const enabled = await call('POST', '/api/clouds/local/products/demo/updates/1.1.0/enable', {
+      route: '/api/clouds/:cloud/products/:product/updates/:version/enable',
     });
     expect(enabled.json.enabled).toBe(true);
   });
 
   it('answers the product statistics with the per-update counters', async () => {
-    const stats = await call('GET', '/api/products/demo/stats?days=3', {
-      route: '/api/products/:product/stats',
+    const stats = await call('GET', '/api/clouds/local/products/demo/stats?days=3', {
+      route: '/api/clouds/:cloud/products/:product/stats',
     });
     expect(stats.status).toBe(200);
     expect(stats.json.product).toBe('demo');
     expect(stats.json.updates).toEqual([
       expect.objectContaining({ version: '1.1.0', started: 0, success: 0, failure: 0 }),
     ]);
-    expectOneLineError(await call('GET', '/api/products/demo/stats?days=x'), 400, /^Invalid days "x"/);
+    expectOneLineError(
+      await call('GET', '/api/clouds/local/products/demo/stats?days=x'),
+      400,
+      /^Invalid days "x"/,
+    );
   });
 
   it('checks a policy: terms when valid, the column when not', async () => {
@@ -281,39 +354,45 @@ describe('routes', () => {
   });
 
   it('creates a token (secret once), lists it without the secret, revokes it', async () => {
-    const created = await call('POST', '/api/tokens', {
+    const created = await call('POST', '/api/clouds/local/tokens', {
       body: { product: 'demo', device: 'dev-1', description: 'bench rig' },
-      route: '/api/tokens',
+      route: '/api/clouds/:cloud/tokens',
     });
     expect(created.status).toBe(201);
     expect(created.json.token).toMatch(/^udt_/);
     const id = created.json.info.id as string;
-    const list = await call('GET', '/api/tokens?product=demo', { route: '/api/tokens' });
+    const list = await call('GET', '/api/clouds/local/tokens?product=demo', {
+      route: '/api/clouds/:cloud/tokens',
+    });
     expect(list.json).toContainEqual(
       expect.objectContaining({ id, device: 'dev-1', description: 'bench rig' }),
     );
     expect(list.text).not.toContain(created.json.token);
-    const revoked = await call('DELETE', `/api/tokens/${id}`, { route: '/api/tokens/:id' });
+    const revoked = await call('DELETE', `/api/clouds/local/tokens/${id}`, {
+      route: '/api/clouds/:cloud/tokens/:id',
+    });
     expect(revoked.json).toEqual({ revoked: id });
-    expectOneLineError(await call('DELETE', `/api/tokens/${id}`), 404, /^No single token with id/);
+    expectOneLineError(
+      await call('DELETE', `/api/clouds/local/tokens/${id}`),
+      404,
+      /^No single token with id/,
+    );
   });
 
   it('deletes an update, which then is not found', async () => {
-    const deleted = await call('DELETE', '/api/products/demo/updates/1.1.0', {
-      route: '/api/products/:product/updates/:version',
+    const deleted = await call('DELETE', '/api/clouds/local/products/demo/updates/1.1.0', {
+      route: '/api/clouds/:cloud/products/:product/updates/:version',
     });
     expect(deleted.json.version).toBe('1.1.0');
     expectOneLineError(
-      await call('GET', '/api/products/demo/updates/1.1.0'),
+      await call('GET', '/api/clouds/local/products/demo/updates/1.1.0'),
       404,
       /^No update 1.1.0 of product demo/,
     );
   });
 
   it('exercised every route of the table', () => {
-    const table = apiRoutes({ cloud: {} as never, defaultProduct: 'demo' }).map(
-      (r) => `${r.method} ${r.path}`,
-    );
+    const table = apiRoutes({ clouds: [], defaultProduct: 'demo' }).map((r) => `${r.method} ${r.path}`);
     expect([...called].sort()).toEqual([...table].sort());
   });
 });
@@ -323,7 +402,7 @@ describe('bad input answers 4xx in one line', () => {
     [
       'publish without settings',
       'POST',
-      '/api/products/demo/updates',
+      '/api/clouds/local/products/demo/updates',
       Buffer.from('x'),
       400,
       /^Query parameter "settings" is missing/,
@@ -360,21 +439,28 @@ describe('bad input answers 4xx in one line', () => {
       400,
       /^Invalid policy/,
     ],
-    ['a body that is not JSON', 'POST', '/api/tokens', '{', 400, /^The body is not JSON/],
-    ['a token for a bad product', 'POST', '/api/tokens', { product: 'a b' }, 400, /^Invalid --product "a b"/],
+    ['a body that is not JSON', 'POST', '/api/clouds/local/tokens', '{', 400, /^The body is not JSON/],
+    [
+      'a token for a bad product',
+      'POST',
+      '/api/clouds/local/tokens',
+      { product: 'a b' },
+      400,
+      /^Invalid --product "a b"/,
+    ],
     [
       'a field of the wrong type',
       'POST',
-      '/api/tokens',
+      '/api/clouds/local/tokens',
       { product: 5 },
       400,
       /^Field "product" must be a string/,
     ],
-    ['a bad token id', 'DELETE', '/api/tokens/xyz', undefined, 400, /^Invalid token id "xyz"/],
+    ['a bad token id', 'DELETE', '/api/clouds/local/tokens/xyz', undefined, 400, /^Invalid token id "xyz"/],
     [
       'an edit with nothing to change',
       'PATCH',
-      '/api/products/demo/updates/9.9.9',
+      '/api/clouds/local/products/demo/updates/9.9.9',
       {},
       400,
       /^Nothing to edit/,
@@ -382,14 +468,60 @@ describe('bad input answers 4xx in one line', () => {
     [
       'an update that does not exist',
       'POST',
-      '/api/products/demo/updates/9.9.9/enable',
+      '/api/clouds/local/products/demo/updates/9.9.9/enable',
       undefined,
       404,
       /^No update 9.9.9/,
     ],
-    ['a product name with a space', 'GET', '/api/products/a%20b/updates', undefined, 400, /^Invalid product/],
+    [
+      'a product name with a space',
+      'GET',
+      '/api/clouds/local/products/a%20b/updates',
+      undefined,
+      400,
+      /^Invalid product/,
+    ],
     ['an unknown route', 'GET', '/api/nothing', undefined, 404, /^No route GET \/api\/nothing/],
-    ['a wrong method', 'PUT', '/api/tokens', undefined, 405, /^PUT is not allowed on \/api\/tokens/],
+    [
+      'a cloud the console does not serve',
+      'GET',
+      '/api/clouds/mars/products/demo/updates',
+      undefined,
+      404,
+      /^Unknown cloud "mars": this console serves local, east$/,
+    ],
+    [
+      'a signing key path that does not exist',
+      'POST',
+      publishPath({ version: '1.5.0', name: 'fw.bin', signKey: join(work, 'missing.pem') }),
+      Buffer.from('x'),
+      400,
+      /^Signing key not found: .*missing\.pem$/,
+    ],
+    [
+      'a signing key file that holds no key',
+      'POST',
+      publishPath({ version: '1.5.0', name: 'fw.bin', signKey: notAKey }),
+      Buffer.from('x'),
+      400,
+      /^Invalid signing key: not a PEM private key/,
+    ],
+    [
+      'a signing key that is not a path',
+      'POST',
+      publishPath({ version: '1.5.0', name: 'fw.bin', signKey: 7 }),
+      Buffer.from('x'),
+      400,
+      /^Field "signKey" must be a string/,
+    ],
+    [
+      'a wrong method',
+      'PUT',
+      '/api/clouds/local/tokens',
+      undefined,
+      405,
+      /^PUT is not allowed on \/api\/clouds\/local\/tokens/,
+    ],
   ])('%s', async (_name, method, path, body, status, message) => {
     expectOneLineError(await call(method, path, { body }), status, message);
   });
@@ -401,7 +533,7 @@ describe('bad input answers 4xx in one line', () => {
   });
 
   it('refuses a JSON route without a JSON content type (415)', async () => {
-    const answer = await call('POST', '/api/tokens', {
+    const answer = await call('POST', '/api/clouds/local/tokens', {
       body: 'product=demo',
       headers: { 'content-type': 'text/plain' },
     });
@@ -409,15 +541,19 @@ describe('bad input answers 4xx in one line', () => {
   });
 
   it('leaves nothing published after a refused upload', async () => {
-    const list = await call('GET', '/api/products/demo/updates');
+    const list = await call('GET', '/api/clouds/local/products/demo/updates');
     expect(list.json).toEqual([]);
   });
 });
 
 describe('device-facing listener', () => {
   it('never serves the console or its API', async () => {
-    for (const route of apiRoutes({ cloud: {} as never, defaultProduct: 'demo' })) {
-      const path = route.path.replace(':product', 'demo').replace(':version', '1.0.0').replace(':id', 'abcd');
+    for (const route of apiRoutes({ clouds: [], defaultProduct: 'demo' })) {
+      const path = route.path
+        .replace(':cloud', 'local')
+        .replace(':product', 'demo')
+        .replace(':version', '1.0.0')
+        .replace(':id', 'abcd');
       const body = route.method === 'POST' || route.method === 'PATCH' ? '{}' : undefined;
       const headers = { cookie: web.cookie, 'content-type': 'application/json' };
       const answer = await rawRequest(cloud.apiUrl, route.method, path, headers, body);

@@ -74,7 +74,7 @@ describe('npm start and the console', () => {
     expect(exchange.status).toBe(303);
     const cookie = String(exchange.headers['set-cookie']).split(';')[0]!;
     const session = await rawRequest(origin!, 'GET', '/api/session', { host, cookie });
-    expect(JSON.parse(session.text)).toEqual({ cloud: 'local', defaultProduct: 'demo' });
+    expect(JSON.parse(session.text)).toEqual({ clouds: ['local'], defaultProduct: 'demo' });
     child.kill('SIGTERM');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
@@ -106,8 +106,11 @@ describe('updraft console', () => {
       const exchange = await rawRequest(origin!, 'GET', `/?secret=${secret}`, { host });
       const cookie = String(exchange.headers['set-cookie']).split(';')[0]!;
       const session = await rawRequest(origin!, 'GET', '/api/session', { host, cookie });
-      expect(JSON.parse(session.text)).toEqual({ cloud: 'local', defaultProduct: 'fleet-a' });
-      const tokens = await rawRequest(origin!, 'GET', '/api/tokens?product=demo', { host, cookie });
+      expect(JSON.parse(session.text)).toEqual({ clouds: ['local'], defaultProduct: 'fleet-a' });
+      const tokens = await rawRequest(origin!, 'GET', '/api/clouds/local/tokens?product=demo', {
+        host,
+        cookie,
+      });
       expect(JSON.parse(tokens.text)).toEqual([
         expect.objectContaining({ description: 'development token' }),
       ]);

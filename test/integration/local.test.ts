@@ -169,7 +169,8 @@ describe('npm start process', () => {
     await waitFor(join(dataDir, 'cloud.json'), first);
     const { apiUrl } = JSON.parse(readFileSync(join(dataDir, 'cloud.json'), 'utf8')) as { apiUrl: string };
     const devToken = readFileSync(join(dataDir, 'dev-token'), 'utf8').trim();
-    expect(out).toContain(devToken);
+    // cloud.json is written before the banner reaches the pipe: wait for the token line itself.
+    await until(() => out.includes(devToken), 10_000, 'the dev token in the banner');
     expect((await checkin({ apiUrl, devToken }, { id: 'd', product: 'demo', version: '1.0.0' })).text).toBe(
       '{}',
     );

@@ -14,14 +14,25 @@ export interface TestConsole extends RunningConsole {
   readonly host: string;
 }
 
-/** Serves the console for the test cloud on a free loopback port; stop() also closes the cloud's clients. */
-export async function startTestConsole(cloud: TestCloud): Promise<TestConsole> {
-  const target = openCloud('local', {
+/**
+ * Serves the console for the test cloud on a free loopback port, and for the deployed clouds named
+ * in `others` (stand-ins: see stand-in-clouds.ts; the SDK's endpoint variables must be set);
+ * stop() also closes the clouds' clients.
+ */
+export async function startTestConsole(
+  cloud: TestCloud,
+  others: { readonly names: readonly string[]; readonly outputsFile: string } = {
+    names: [],
+    outputsFile: '',
+  },
+): Promise<TestConsole> {
+  const sources = {
     dataDir: cloud.dataDir,
-    outputsFile: join(cloud.dataDir, 'none.json'),
-  });
+    outputsFile: others.outputsFile || join(cloud.dataDir, 'none.json'),
+  };
+  const targets = ['local', ...others.names].map((name) => openCloud(name, sources));
   const running = await startConsole({
-    cloud: target,
+    clouds: targets,
     defaultProduct: 'demo',
     port: 0,
     secret: CONSOLE_SECRET,
@@ -33,7 +44,7 @@ export async function startTestConsole(cloud: TestCloud): Promise<TestConsole> {
     host: `127.0.0.1:${running.port}`,
     stop: async () => {
       await running.stop();
-      target.close();
+      for (const target of targets) target.close();
     },
   };
 }

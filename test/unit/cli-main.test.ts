@@ -84,7 +84,10 @@ describe('help and usage errors', () => {
     [['list'], /^Missing --product P: see updraft list --help$/],
     [['show', '--product', 'demo'], /^Missing --version V: see updraft show --help$/],
     [['list', '--product', 'demo', 'extra'], /^Unexpected argument 'extra': see updraft list --help$/],
-    [['list', '--product', 'demo', '--cloud', 'all'], /^--cloud all works with publish only/],
+    [
+      ['list', '--product', 'demo', '--cloud', 'all'],
+      /^--cloud all works with publish and console only: name one cloud$/,
+    ],
     [
       ['edit', '--product', 'p', '--version', '1.0.0', '--limit', 'ten'],
       /^Invalid --limit "ten": use a number, or none to remove it$/,

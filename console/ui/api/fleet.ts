@@ -4,9 +4,9 @@
  * time, device queries; DESIGN §10) get their client functions here when admin/ offers them.
  */
 import type { ApiSession, ProductStats } from '../../api-types.ts';
-import { request, segment } from './http.ts';
+import { cloudPath, request, segment } from './http.ts';
 
 export const session = () => request<ApiSession>('GET', '/api/session');
 
-export const productStats = (product: string, days = 14) =>
-  request<ProductStats>('GET', `/api/products/${segment(product)}/stats?days=${days}`);
+export const productStats = (cloud: string, product: string, days = 14) =>
+  request<ProductStats>('GET', `${cloudPath(cloud)}/products/${segment(product)}/stats?days=${days}`);

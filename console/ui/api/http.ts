@@ -78,3 +78,6 @@ export function upload<T>(path: string, file: Blob, onProgress: (p: UploadProgre
 }
 
 export const segment = (text: string) => encodeURIComponent(text);
+
+/** Where a cloud's routes live: every call about updates, tokens or stats names its cloud. */
+export const cloudPath = (cloud: string) => `/api/clouds/${segment(cloud)}`;

@@ -1,12 +1,14 @@
 /** Device tokens: list, create (the secret comes back once), revoke. */
 import type { CreatedToken, TokenInfo } from '../../api-types.ts';
-import { request, segment } from './http.ts';
+import { cloudPath, request, segment } from './http.ts';
 
-export const listTokens = (product: string) =>
-  request<TokenInfo[]>('GET', `/api/tokens?${new URLSearchParams({ product })}`);
+export const listTokens = (cloud: string, product: string) =>
+  request<TokenInfo[]>('GET', `${cloudPath(cloud)}/tokens?${new URLSearchParams({ product })}`);
 
-export const createToken = (scope: { product: string; device?: string; description?: string }) =>
-  request<CreatedToken>('POST', '/api/tokens', scope);
+export const createToken = (
+  cloud: string,
+  scope: { product: string; device?: string; description?: string },
+) => request<CreatedToken>('POST', `${cloudPath(cloud)}/tokens`, scope);
 
-export const revokeToken = (id: string) =>
-  request<{ revoked: string }>('DELETE', `/api/tokens/${segment(id)}`);
+export const revokeToken = (cloud: string, id: string) =>
+  request<{ revoked: string }>('DELETE', `${cloudPath(cloud)}/tokens/${segment(id)}`);

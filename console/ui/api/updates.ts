@@ -1,34 +1,39 @@
 /** Published updates of a product: list, show, publish, enable, disable, edit, delete. */
 import type { PublishSettings, UpdateChanges, UpdateRecord } from '../../api-types.ts';
-import { request, segment, type UploadProgress, upload } from './http.ts';
+import { cloudPath, request, segment, type UploadProgress, upload } from './http.ts';
 
-const base = (product: string) => `/api/products/${segment(product)}/updates`;
-const one = (product: string, version: string) => `${base(product)}/${segment(version)}`;
+/** One update of a product in one cloud. */
+export interface UpdateRef {
+  readonly cloud: string;
+  readonly product: string;
+  readonly version: string;
+}
 
-export const listUpdates = (product: string) => request<UpdateRecord[]>('GET', base(product));
+const base = (cloud: string, product: string) => `${cloudPath(cloud)}/products/${segment(product)}/updates`;
+const one = ({ cloud, product, version }: UpdateRef) => `${base(cloud, product)}/${segment(version)}`;
 
-export const showUpdate = (product: string, version: string) =>
-  request<UpdateRecord>('GET', one(product, version));
+export const listUpdates = (cloud: string, product: string) =>
+  request<UpdateRecord[]>('GET', base(cloud, product));
 
-export const enableUpdate = (product: string, version: string) =>
-  request<UpdateRecord>('POST', `${one(product, version)}/enable`);
+export const showUpdate = (ref: UpdateRef) => request<UpdateRecord>('GET', one(ref));
 
-export const disableUpdate = (product: string, version: string) =>
-  request<UpdateRecord>('POST', `${one(product, version)}/disable`);
+export const enableUpdate = (ref: UpdateRef) => request<UpdateRecord>('POST', `${one(ref)}/enable`);
+
+export const disableUpdate = (ref: UpdateRef) => request<UpdateRecord>('POST', `${one(ref)}/disable`);
 
 /** Changes policy, description or limits; null removes a limit. */
-export const editUpdate = (product: string, version: string, changes: UpdateChanges) =>
-  request<UpdateRecord>('PATCH', one(product, version), changes);
+export const editUpdate = (ref: UpdateRef, changes: UpdateChanges) =>
+  request<UpdateRecord>('PATCH', one(ref), changes);
 
-export const deleteUpdate = (product: string, version: string) =>
-  request<UpdateRecord>('DELETE', one(product, version));
+export const deleteUpdate = (ref: UpdateRef) => request<UpdateRecord>('DELETE', one(ref));
 
 export function publishUpdate(
+  cloud: string,
   product: string,
   settings: PublishSettings,
   file: Blob,
   onProgress: (p: UploadProgress) => void,
 ): Promise<UpdateRecord> {
   const query = new URLSearchParams({ settings: JSON.stringify(settings) });
-  return upload<UpdateRecord>(`${base(product)}?${query}`, file, onProgress);
+  return upload<UpdateRecord>(`${base(cloud, product)}?${query}`, file, onProgress);
 }

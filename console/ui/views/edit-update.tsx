@@ -19,9 +19,11 @@ function changesFrom(form: HTMLFormElement, update: UpdateRecord): UpdateChanges
 }
 
 export function EditUpdate({
+  cloud,
   update,
   onSaved,
 }: {
+  cloud: string;
   update: UpdateRecord;
   onSaved: (saved: UpdateRecord) => void;
 }) {
@@ -35,7 +37,7 @@ export function EditUpdate({
     if (Object.keys(changes).length === 0) return setError('Nothing changed: edit a field first');
     setBusy(true);
     setError(undefined);
-    editUpdate(update.product, update.version, changes).then(
+    editUpdate({ cloud, product: update.product, version: update.version }, changes).then(
       (saved) => {
         setBusy(false);
         onSaved(saved);

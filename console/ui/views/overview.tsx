@@ -43,8 +43,8 @@ function DailyChart({ stats }: { stats: ProductStats }) {
   );
 }
 
-export function Overview({ product }: { product: string }) {
-  const { data: stats, error } = useLoad(() => productStats(product), product);
+export function Overview({ cloud, product }: { cloud: string; product: string }) {
+  const { data: stats, error } = useLoad(() => productStats(cloud, product), `${cloud}/${product}`);
   return (
     <section aria-labelledby="overview-title">
       <h2 id="overview-title">Fleet overview</h2>

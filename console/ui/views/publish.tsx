@@ -19,6 +19,7 @@ function settingsFrom(form: HTMLFormElement, file: File): PublishSettings {
     policy: text('policy'),
     description: text('description'),
   };
+  if (text('signKey') !== '') settings.signKey = text('signKey');
   for (const { name } of LIMITS) if (text(name) !== '') settings[name] = Number(text(name));
   if (data.get('disabled') === 'on') settings.disabled = true;
   return settings as unknown as PublishSettings;
@@ -35,7 +36,7 @@ function ProgressLine({ progress }: { progress: UploadProgress }) {
   );
 }
 
-export function Publish({ product }: { product: string }) {
+export function Publish({ cloud, product }: { cloud: string; product: string }) {
   const [target, setTarget] = useState(product);
   const [version, setVersion] = useState('');
   const [policy, setPolicy] = useState('');
@@ -52,7 +53,7 @@ export function Publish({ product }: { product: string }) {
     setBusy(true);
     setError(undefined);
     setPublished(undefined);
-    publishUpdate(target, settingsFrom(form, file), file, setProgress).then(
+    publishUpdate(cloud, target, settingsFrom(form, file), file, setProgress).then(
       (update) => {
         setBusy(false);
         setPublished(update);
@@ -67,6 +68,9 @@ export function Publish({ product }: { product: string }) {
   return (
     <section aria-labelledby="publish-title">
       <h2 id="publish-title">Publish an update</h2>
+      <p>
+        To cloud <strong>{cloud}</strong>
+      </p>
       <form aria-labelledby="publish-title" onSubmit={submit}>
         <label>
           Product
@@ -90,6 +94,10 @@ export function Publish({ product }: { product: string }) {
         <label>
           Description
           <input name="description" />
+        </label>
+        <label>
+          Signing key path (optional: a PEM file on the console's machine)
+          <input name="signKey" placeholder="keys/updraft-signing.pem" spellcheck={false} />
         </label>
         <LimitFields legend="Limits (optional)" />
         <label class="inline">

@@ -22,8 +22,8 @@ function NewSecret({ created }: { created: CreatedToken }) {
   );
 }
 
-export function Tokens({ product }: { product: string }) {
-  const { data: tokens, error, reload } = useLoad(() => listTokens(product), product);
+export function Tokens({ cloud, product }: { cloud: string; product: string }) {
+  const { data: tokens, error, reload } = useLoad(() => listTokens(cloud, product), `${cloud}/${product}`);
   const [created, setCreated] = useState<CreatedToken | undefined>(undefined);
   const [actionError, setActionError] = useState<string | undefined>(undefined);
 
@@ -34,7 +34,11 @@ export function Tokens({ product }: { product: string }) {
     const device = String(data.get('device') ?? '').trim();
     const description = String(data.get('description') ?? '').trim();
     setActionError(undefined);
-    createToken({ product, ...(device ? { device } : {}), ...(description ? { description } : {}) }).then(
+    createToken(cloud, {
+      product,
+      ...(device ? { device } : {}),
+      ...(description ? { description } : {}),
+    }).then(
       (token) => {
         setCreated(token);
         form.reset();
@@ -45,7 +49,7 @@ export function Tokens({ product }: { product: string }) {
   };
   const revoke = (id: string) => {
     setActionError(undefined);
-    revokeToken(id).then(reload, (err: Error) => setActionError(err.message));
+    revokeToken(cloud, id).then(reload, (err: Error) => setActionError(err.message));
   };
 
   return (

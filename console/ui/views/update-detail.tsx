@@ -2,7 +2,7 @@
 import type { RefObject } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import type { UpdateRecord } from '../../api-types.ts';
-import { deleteUpdate, disableUpdate, enableUpdate, showUpdate } from '../api/updates.ts';
+import { deleteUpdate, disableUpdate, enableUpdate, showUpdate, type UpdateRef } from '../api/updates.ts';
 import { ErrorLine, RolloutProgress } from '../components.tsx';
 import { bytes, limits, policyText, status } from '../format.ts';
 import { useLoad } from '../hooks.ts';
@@ -77,19 +77,16 @@ function DeleteConfirmation({
   );
 }
 
-export function UpdateDetail({ product, version }: { product: string; version: string }) {
-  const {
-    data: update,
-    error,
-    replace,
-  } = useLoad(() => showUpdate(product, version), `${product}/${version}`);
+export function UpdateDetail({ cloud, product, version }: UpdateRef) {
+  const ref = { cloud, product, version };
+  const { data: update, error, replace } = useLoad(() => showUpdate(ref), `${cloud}/${product}/${version}`);
   const action = useAction();
   const [editing, setEditing] = useState(false);
   const confirm = useRef<HTMLDialogElement>(null);
   const remove = () => {
     confirm.current?.close();
     action.run(
-      () => deleteUpdate(product, version),
+      () => deleteUpdate(ref),
       () => {
         location.hash = '#/updates';
       },
@@ -118,9 +115,7 @@ export function UpdateDetail({ product, version }: { product: string; version: s
             <button
               type="button"
               disabled={action.busy}
-              onClick={() =>
-                action.run(() => (running ? disableUpdate : enableUpdate)(product, version), replace)
-              }
+              onClick={() => action.run(() => (running ? disableUpdate : enableUpdate)(ref), replace)}
             >
               {running ? 'Disable' : 'Enable'}
             </button>
@@ -138,6 +133,7 @@ export function UpdateDetail({ product, version }: { product: string; version: s
           </div>
           {editing && (
             <EditUpdate
+              cloud={cloud}
               update={update}
               onSaved={(saved) => {
                 setEditing(false);

@@ -4,8 +4,8 @@ import { ErrorLine, RolloutProgress } from '../components.tsx';
 import { limits, policyText, status } from '../format.ts';
 import { useLoad } from '../hooks.ts';
 
-export function Updates({ product }: { product: string }) {
-  const { data: updates, error } = useLoad(() => listUpdates(product), product);
+export function Updates({ cloud, product }: { cloud: string; product: string }) {
+  const { data: updates, error } = useLoad(() => listUpdates(cloud, product), `${cloud}/${product}`);
   return (
     <section aria-labelledby="updates-title">
       <h2 id="updates-title">Updates of {product}</h2>

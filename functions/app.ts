@@ -82,63 +82,80 @@ function outcomeOf(report: DeviceReport): boolean | undefined {
   return undefined; // downloaded / verified: progress, not an outcome
 }
 
-export function createApp(options: AppOptions): App {
-  const { store, presigner, metrics, log } = options;
-  const now = options.now ?? Date.now;
-  const expiresSeconds = Math.min(options.urlExpiresSeconds ?? 3600, 3600);
-  const urls = new Map<string, { url: string; expiresAt: number }>();
+/**
+ * The checkin and report handlers over one device store. A class so that each handler is a method of
+ * its own; `createApp` below turns it into the `App` function the hosts serve.
+ */
+class DeviceApp {
+  private readonly store: DeviceStore;
+  private readonly presigner: Presigner | undefined;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly expiresSeconds: number;
+  /** One presigned URL per update, reused while enough of its validity remains. */
+  private readonly urls = new Map<string, { url: string; expiresAt: number }>();
 
-  function imageUrl(update: UpdateRecord, at: number): string {
-    const cached = urls.get(update.id);
+  constructor(options: AppOptions) {
+    this.store = options.store;
+    this.presigner = options.presigner;
+    this.metrics = options.metrics;
+    this.log = options.log;
+    this.now = options.now ?? Date.now;
+    this.expiresSeconds = Math.min(options.urlExpiresSeconds ?? 3600, 3600);
+  }
+
+  private imageUrl(update: UpdateRecord, at: number): string {
+    const cached = this.urls.get(update.id);
     if (
       cached &&
-      cached.expiresAt - at >= Math.min(CACHE_LIFETIMES.urlMinRemainingMs, (expiresSeconds * 1000) / 2)
+      cached.expiresAt - at >= Math.min(CACHE_LIFETIMES.urlMinRemainingMs, (this.expiresSeconds * 1000) / 2)
     ) {
       return cached.url;
     }
-    if (!presigner) throw new Error('No image bucket configured: this function serves reports only');
-    const url = presigner.presignGet(update.key, expiresSeconds, at);
-    urls.set(update.id, { url, expiresAt: at + expiresSeconds * 1000 });
+    if (!this.presigner) throw new Error('No image bucket configured: this function serves reports only');
+    const url = this.presigner.presignGet(update.key, this.expiresSeconds, at);
+    this.urls.set(update.id, { url, expiresAt: at + this.expiresSeconds * 1000 });
     return url;
   }
 
-  async function authorize(request: AppRequest): Promise<TokenScope> {
+  private async authorize(request: AppRequest): Promise<TokenScope> {
     const token = tokenOf(request.headers);
     if (!token) throw new AuthenticationError();
-    const scope = await store.tokens.scopeOf(token);
+    const scope = await this.store.tokens.scopeOf(token);
     if (!scope) throw new AuthenticationError();
     return scope;
   }
 
-  async function checkin(request: AppRequest): Promise<AppResponse> {
-    const scope = await authorize(request);
+  async checkin(request: AppRequest): Promise<AppResponse> {
+    const scope = await this.authorize(request);
     const device = parseCheckin(request.body);
     if (device.product !== scope.product)
       throw new ForbiddenError(`Token not valid for product "${device.product}"`);
     if (scope.device !== undefined && scope.device !== device.id) {
       throw new ForbiddenError(`Token not valid for device "${device.id}"`);
     }
-    const at = now();
-    metrics.count(device.product, 'UpdateRequests');
+    const at = this.now();
+    this.metrics.count(device.product, 'UpdateRequests');
     // The registry write runs beside selection; it is awaited on every path, and an early throw
     // below must not leave its rejection unhandled (that would crash a Lambda runtime).
-    const registered = store.registry.record(device);
+    const registered = this.store.registry.record(device);
     registered.catch(() => {});
-    const updates = await store.catalog.updatesOf(device.product);
+    const updates = await this.store.catalog.updatesOf(device.product);
     const candidate = findCandidate(updates, device, deviceContext(device), () =>
-      metrics.count(device.product, 'PolicyErrors'),
+      this.metrics.count(device.product, 'PolicyErrors'),
     );
     if (!candidate) {
       await registered;
       return json({});
     }
     // Presign before granting: a presigning failure must not leave a device counted as started.
-    const url = imageUrl(candidate, at);
+    const url = this.imageUrl(candidate, at);
     // A phased update admits the current phase's share of devices; the ledger counts what it
     // answers (a start or a deferral).
-    const admitting = store.phases.admitting(candidate, at);
+    const admitting = this.store.phases.admitting(candidate, at);
     const [grant] = await Promise.all([
-      admitting.then((offered) => store.rollout.admit(offered, device.id, at)),
+      admitting.then((offered) => this.store.rollout.admit(offered, device.id, at)),
       registered,
     ]);
     if (!grant.granted) return json({});
@@ -152,65 +169,69 @@ export function createApp(options: AppOptions): App {
     });
   }
 
-  async function report(request: AppRequest): Promise<AppResponse> {
-    const scope = await authorize(request);
+  async report(request: AppRequest): Promise<AppResponse> {
+    const scope = await this.authorize(request);
     const reported = parseReport(request.body);
     // An id offered again by `rollout retry-failed` names the same update.
     const body = { ...reported, update: baseUpdateId(reported.update) };
     if (scope.device !== undefined && scope.device !== body.id) {
       throw new ForbiddenError(`Token not valid for device "${body.id}"`);
     }
-    const update = await store.catalog.get(scope.product, body.update);
+    const update = await this.store.catalog.get(scope.product, body.update);
     if (!update) throw new NotFoundError(`Unknown update "${body.update}"`);
     // Only devices that were offered the update report on it, each with one outcome, so reports
     // alone cannot trip auto-abort. (A product token may still check in as any device id: a shared
     // product token is that; device-scoped tokens are the remedy, see the README.)
     const notOffered = () =>
       new ForbiddenError(`Update "${body.update}" was not offered to device "${body.id}"`);
-    if (!(await store.rollout.hasGrant(update.id, body.id))) throw notOffered();
+    if (!(await this.store.rollout.hasGrant(update.id, body.id))) throw notOffered();
     const success = outcomeOf(body);
-    const recorded = await store.reports.record(update, body, success);
+    const recorded = await this.store.reports.record(update, body, success);
     if (recorded === 'not-granted') throw notOffered();
     if (recorded === 'deleted') throw new NotFoundError(`Unknown update "${body.update}"`);
     if (recorded === 'unchanged' || success === undefined) return json({});
-    metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure', 1, update.id);
+    this.metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure', 1, update.id);
     if (success)
-      await store.registry.recordAppliedVersion(update.product, body.id, body.version ?? update.version);
-    else await autoAbort(update);
+      await this.store.registry.recordAppliedVersion(update.product, body.id, body.version ?? update.version);
+    else await this.autoAbort(update);
     return json({});
   }
 
   /** Pauses the update once failures reach its threshold among the devices that reported an outcome. */
-  async function autoAbort(update: UpdateRecord): Promise<void> {
+  private async autoAbort(update: UpdateRecord): Promise<void> {
     const { abortThreshold, abortMin } = update;
     if (abortThreshold === undefined || abortMin === undefined) return;
-    const counters = await store.reports.countersOf(update);
+    const counters = await this.store.reports.countersOf(update);
     if (!counters) return;
     const reports = counters.success + counters.failure;
     if (reports >= abortMin && counters.failure * 100 >= abortThreshold * reports) {
       const reason = `auto-aborted: ${counters.failure} of ${reports} reports failed (threshold ${abortThreshold}%)`;
-      if (await store.catalog.pause(update, reason)) log.warn('update paused', { update: update.id, reason });
+      if (await this.store.catalog.pause(update, reason))
+        this.log.warn('update paused', { update: update.id, reason });
     }
   }
 
-  function toResponse(err: unknown, request: AppRequest): AppResponse {
+  toResponse(err: unknown, request: AppRequest): AppResponse {
     if (err instanceof HttpError) return text(err.status, err.message, err.headers);
     if (err instanceof PayloadTooLargeError) return text(413, err.message);
     if (err instanceof ValidationError) return text(400, err.message);
     if (err instanceof StoreUnavailableError) {
-      log.error('store unavailable', { path: request.path, error: err });
+      this.log.error('store unavailable', { path: request.path, error: err });
       return text(503, 'Service unavailable, retry later', { 'retry-after': RETRY_AFTER_SECONDS });
     }
-    log.error('internal error', { path: request.path, error: err });
+    this.log.error('internal error', { path: request.path, error: err });
     return text(500, 'Internal error');
   }
+}
 
+export function createApp(options: AppOptions): App {
+  const app = new DeviceApp(options);
   const routes: Record<string, (request: AppRequest) => Promise<AppResponse>> = {
-    [CHECKIN_PATH]: checkin,
-    [REPORT_PATH]: report,
+    [CHECKIN_PATH]: (request) => app.checkin(request),
+    [REPORT_PATH]: (request) => app.report(request),
   };
 
-  return async function app(request) {
+  return async function serve(request) {
     const route = Object.hasOwn(routes, request.path) ? routes[request.path] : undefined;
     if (!route) return text(404, `Not found: use POST ${CHECKIN_PATH} or POST ${REPORT_PATH}`);
     if (request.method !== 'POST') return text(405, 'Method not allowed: use POST', { allow: 'POST' });
@@ -221,7 +242,7 @@ export function createApp(options: AppOptions): App {
     try {
       return await route(request);
     } catch (err) {
-      return toResponse(err, request);
+      return app.toResponse(err, request);
     }
   };
 }

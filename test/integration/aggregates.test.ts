@@ -4,18 +4,16 @@
  * requests before or after applying them (the devices retry their 503s), and hourly series that sum
  * to the update's counters.
  */
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backfillDeviceCounts, productStats } from '#admin/index.ts';
 import { PRODUCT_SCOPE, readDeviceCounts, readSeries, SERIES_METRICS } from '#functions/aggregates.ts';
 import type { App, AppResponse } from '#functions/app.ts';
-import { createCloud } from '#functions/cloud.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
 import { createToken } from '#functions/tokens.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
 
 let cloud: TestCloud;
 let productSeq = 0;
@@ -37,76 +35,23 @@ async function freshProduct(): Promise<{ name: string; token: string }> {
  * A proxy to dynalite that drops every `every`-th write: alternately before forwarding it and
  * after dynalite applied it (the answer lost), as a flaky network does.
  */
-class DroppingProxy {
-  private server: Server | undefined;
+class DroppingProxy extends FaultyDynamoProxy {
   private writes = 0;
   dropped = { before: 0, after: 0 };
-  url = '';
   constructor(
-    private readonly target: URL,
+    target: URL,
     private readonly every: number,
-  ) {}
-  async open(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const op = String(req.headers['x-amz-target']).split('.')[1] ?? '';
-        const n = /Put|Update|Delete|Write/.test(op) ? ++this.writes : 0;
-        const drop = n > 0 && n % this.every === 0 ? (n / this.every) % 2 === 0 : undefined;
-        if (drop === false) {
-          this.dropped.before++;
-          return req.socket.destroy();
-        }
-        const upstream = request(
-          {
-            host: this.target.hostname,
-            port: this.target.port,
-            method: 'POST',
-            path: '/',
-            headers: req.headers,
-          },
-          (answer) => {
-            const out: Buffer[] = [];
-            answer.on('data', (c: Buffer) => out.push(c));
-            answer.on('end', () => {
-              if (drop === true) {
-                this.dropped.after++;
-                return req.socket.destroy();
-              }
-              res.writeHead(answer.statusCode ?? 500, answer.headers);
-              res.end(Buffer.concat(out));
-            });
-          },
-        );
-        upstream.end(Buffer.concat(chunks));
-      });
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  ) {
+    super(target);
   }
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
+  protected fate(op: string): Drop | undefined {
+    const n = /Put|Update|Delete|Write/.test(op) ? ++this.writes : 0;
+    if (n === 0 || n % this.every !== 0) return undefined;
+    return (n / this.every) % 2 === 0 ? 'after' : 'before';
   }
-}
-
-/** An app as Lambda runs it (no registry batching) whose store goes through `proxy`. */
-function appThrough(proxy: DroppingProxy): App {
-  return createCloud(
-    {
-      ...cloud.file,
-      dynamoEndpoint: proxy.url,
-      s3Endpoint: cloud.s3Url,
-      urlExpiresSeconds: 3600,
-      updatesCacheSeconds: 0,
-    },
-    {
-      metrics: () => ({ count() {}, async flush() {} }),
-      log: { info() {}, warn() {}, error() {} },
-      credentials: () => cloud.file.credentials,
-    },
-  ).app;
+  protected override onDrop(when: Drop): void {
+    this.dropped[when]++;
+  }
 }
 
 /**
@@ -146,7 +91,7 @@ describe('devices per version (13.1)', () => {
     await proxy.open();
     try {
       // Two containers, as Lambda would run them, both through the flaky network.
-      const apps = [appThrough(proxy), appThrough(proxy)];
+      const apps = [appThrough(cloud, proxy), appThrough(cloud, proxy)];
       const ids = Array.from({ length: 300 }, (_, i) => `d${i}`);
       await pool(ids, 24, async (id) => {
         const app = apps[Number(id.slice(1)) % 2]!;

@@ -4,13 +4,10 @@
  * counters that match their records across a store connection reset after a write landed, followed
  * by a "kill" (the store never reachable again from that process) and a restart.
  */
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updateFailures } from '#admin/index.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import type { App } from '#functions/app.ts';
-import { createCloud } from '#functions/cloud.ts';
 import { type Key, Table, type TransactWrite, type UpdateSpec } from '#functions/dynamo.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
@@ -19,6 +16,7 @@ import { ReportLedger } from '#functions/report-ledger.ts';
 import { createToken } from '#functions/tokens.ts';
 import { LOCAL_REGION } from '#local/cloud.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
 
 let cloud: TestCloud;
 let productSeq = 0;
@@ -167,13 +165,10 @@ describe('duplicate checkins of one device (11.4)', () => {
  * it, then resets the connection instead of answering, and from then on resets every request: the
  * process that sent it died right after the write landed.
  */
-class KillingProxy {
-  private server: Server | undefined;
+class KillingProxy extends FaultyDynamoProxy {
   private writes = 0;
   private killAt = Number.POSITIVE_INFINITY;
   dead = false;
-  url = '';
-  constructor(private readonly target: URL) {}
   /** The store reachable again: the process lived through the failure. */
   revive(): void {
     this.dead = false;
@@ -182,68 +177,17 @@ class KillingProxy {
     this.writes = 0;
     this.killAt = n;
   }
-  async open(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        if (this.dead) return req.socket.destroy();
-        const body = Buffer.concat(chunks);
-        const op = String(req.headers['x-amz-target']).split('.')[1] ?? '';
-        // The registry entry written beside a checkin, and the device counts and intents of its
-        // transactions (tokens prefixed "dev", functions/aggregates.ts), are not part of the ledger.
-        const registry = /"DEV#|"AGG#|"(tx_)?dev[0-9a-f]{32}"/.test(body.toString());
-        const ledgerWrite = /Put|Update|Delete|Write/.test(op) && !registry;
-        const kill = ledgerWrite && ++this.writes === this.killAt;
-        const upstream = request(
-          {
-            host: this.target.hostname,
-            port: this.target.port,
-            method: 'POST',
-            path: '/',
-            headers: req.headers,
-          },
-          (answer) => {
-            const out: Buffer[] = [];
-            answer.on('data', (c: Buffer) => out.push(c));
-            answer.on('end', () => {
-              if (kill) {
-                this.dead = true;
-                return req.socket.destroy();
-              }
-              res.writeHead(answer.statusCode ?? 500, answer.headers);
-              res.end(Buffer.concat(out));
-            });
-          },
-        );
-        upstream.end(body);
-      });
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  protected fate(op: string, body: Buffer): Drop | undefined {
+    if (this.dead) return 'before';
+    // The registry entry written beside a checkin, and the device counts and intents of its
+    // transactions (tokens prefixed "dev", functions/aggregates.ts), are not part of the ledger.
+    const registry = /"DEV#|"AGG#|"(tx_)?dev[0-9a-f]{32}"/.test(body.toString());
+    const ledgerWrite = /Put|Update|Delete|Write/.test(op) && !registry;
+    return ledgerWrite && ++this.writes === this.killAt ? 'after' : undefined;
   }
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
+  protected override onDrop(when: Drop): void {
+    if (when === 'after') this.dead = true;
   }
-}
-
-/** An app whose store goes through `proxy`, as the process that will be killed. */
-function appThrough(proxy: KillingProxy): App {
-  return createCloud(
-    {
-      ...cloud.file,
-      dynamoEndpoint: proxy.url,
-      s3Endpoint: cloud.s3Url,
-      urlExpiresSeconds: 3600,
-      updatesCacheSeconds: 0,
-    },
-    {
-      metrics: () => ({ count() {}, async flush() {} }),
-      log: { info() {}, warn() {}, error() {} },
-      credentials: () => cloud.file.credentials,
-    },
-  ).app;
 }
 
 const call = (app: App, path: string, body: object, token: string) =>
@@ -262,7 +206,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
       try {
         proxy.arm(n);
         const dev = { id: 'k', product: p.name, version: '1.0.0' };
-        const first = await call(appThrough(proxy), '/tok/provision/update', dev, p.token);
+        const first = await call(appThrough(cloud, proxy), '/tok/provision/update', dev, p.token);
         expect([200, 503]).toContain(first.status);
         // Six ledger writes: the TransactWriteItems probe (dynalite refuses it), intent, started,
         // window, grant, intent deleted (marks are removed later, in the background).
@@ -290,7 +234,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
     try {
       proxy.arm(4); // the probe, the intent, `started` and the window's count land; the grant does not
       const dev = { id: 'live', product: p.name, version: '1.0.0' };
-      expect((await call(appThrough(proxy), '/tok/provision/update', dev, p.token)).status).toBe(503);
+      expect((await call(appThrough(cloud, proxy), '/tok/provision/update', dev, p.token)).status).toBe(503);
       proxy.revive();
       const deadline = Date.now() + 15_000;
       const intents = () => cloud.table.query(keys.intents().pk, undefined, true);
@@ -318,9 +262,9 @@ describe('counters and their records across a kill after any write (11.5)', () =
     const failed = { id: 'f', update: update.id, success: false, error: 'boom' };
     try {
       proxy.arm(3); // the probe, the intent and the grant's outcome land
-      expect((await call(appThrough(proxy), '/tok/provision/updateReport', failed, p.token)).status).toBe(
-        503,
-      );
+      expect(
+        (await call(appThrough(cloud, proxy), '/tok/provision/updateReport', failed, p.token)).status,
+      ).toBe(503);
     } finally {
       await proxy.close();
     }
@@ -348,7 +292,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
       const applied = { id: 'r', update: update.id, success: true, status: 'applied' };
       try {
         proxy.arm(n);
-        const first = await call(appThrough(proxy), '/tok/provision/updateReport', applied, p.token);
+        const first = await call(appThrough(cloud, proxy), '/tok/provision/updateReport', applied, p.token);
         expect([200, 503]).toContain(first.status);
         // Nine ledger writes: the TransactWriteItems probe, intent, outcome, counters, leaving the
         // failure group (its count, its member), the device's last outcome, report, intent

@@ -10,8 +10,7 @@
  * with a rate-limited rollout deferring most devices; prints writes per checkin and the top keys
  * by writes per (simulated) second. Exits 1 when any key takes more than 300 writes/s.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +20,7 @@ import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
 import type { LocalCloudFile } from '#local/cloud-file.ts';
 import { seedUpdate } from '#test/support/cloud.ts';
+import { cloudFileOf, spawnLocalCloud } from '#test/support/local-process.ts';
 import { simulateLambda, writesPerPath } from './lambda-sim.ts';
 import { runLoad } from './load.ts';
 
@@ -60,28 +60,9 @@ function rssMiB(pid: number): number {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'updraft-load-'));
-const server = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'local/main.ts',
-    '--data',
-    dataDir,
-    '--port',
-    '0',
-    '--s3-port',
-    '0',
-    '--console-port',
-    '0',
-    '--quiet',
-  ],
-  { stdio: ['ignore', 'ignore', 'inherit'] },
-);
+const server = spawnLocalCloud(dataDir, ['ignore', 'ignore', 'inherit']);
 try {
-  const cloudFile = join(dataDir, 'cloud.json');
-  for (let i = 0; i < 400 && !existsSync(cloudFile); i++) await new Promise((r) => setTimeout(r, 50));
-  const file = JSON.parse(readFileSync(cloudFile, 'utf8')) as LocalCloudFile;
+  const file = await cloudFileOf(dataDir, server);
   const token = readFileSync(join(dataDir, 'dev-token'), 'utf8').trim();
   const table = new Table({ ...file, endpoint: file.dynamoEndpoint });
   const cloud = { s3Url: file.s3Endpoint, table, dataDir };

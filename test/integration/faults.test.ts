@@ -3,8 +3,8 @@
  * recorded half; reachable again → service resumes with state intact; the local cloud killed with
  * SIGKILL during writes → a restart loses no acknowledged grant or report.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,8 +14,8 @@ import { createCloud } from '#functions/cloud.ts';
 import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
-import type { LocalCloudFile } from '#local/cloud-file.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { cloudFileOf, spawnLocalCloud } from '#test/support/local-process.ts';
 import { until } from '#test/support/wait.ts';
 
 /** A TCP proxy that can be cut (every connection destroyed, new ones refused) and restored. */
@@ -112,44 +112,8 @@ describe('DynamoDB unreachable mid-run', () => {
 
 describe('local cloud killed with SIGKILL during writes', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'updraft-kill-'));
-  const start = (): ChildProcess =>
-    spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'local/main.ts',
-        '--data',
-        dataDir,
-        '--port',
-        '0',
-        '--s3-port',
-        '0',
-        '--console-port',
-        '0',
-        '--quiet',
-      ],
-      {
-        stdio: 'ignore',
-      },
-    );
-  async function ready(child: ChildProcess): Promise<LocalCloudFile> {
-    const path = join(dataDir, 'cloud.json');
-    let file: LocalCloudFile | undefined;
-    await until(
-      () => {
-        if (child.exitCode !== null) throw new Error(`local cloud exited ${child.exitCode}`);
-        if (existsSync(path)) {
-          const written = JSON.parse(readFileSync(path, 'utf8')) as LocalCloudFile;
-          if (written.pid === child.pid) file = written;
-        }
-        return file !== undefined;
-      },
-      20_000,
-      `local cloud pid ${child.pid} to write ${path}`,
-    );
-    return file!;
-  }
+  const start = () => spawnLocalCloud(dataDir, 'ignore');
+  const ready = (child: ChildProcess) => cloudFileOf(dataDir, child);
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('loses no acknowledged grant or report', async () => {

@@ -2,7 +2,7 @@
  * The local cloud as a process and as a service: HTTPS with a given certificate on two addresses,
  * restart keeping state, clean shutdown on signals, and one instance per data dir.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { keys } from '#functions/keys.ts';
 import { startLocalCloud } from '#local/cloud.ts';
 import { makeCertificate } from '#test/integration/agent-fixtures.ts';
 import { checkin, report, seedUpdate, startTestCloud } from '#test/support/cloud.ts';
+import { spawnLocalCloud } from '#test/support/local-process.ts';
 import { until } from '#test/support/wait.ts';
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -125,28 +126,7 @@ describe('state', () => {
 });
 
 describe('npm start process', () => {
-  function start(dataDir: string): ChildProcess {
-    return spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'local/main.ts',
-        '--data',
-        dataDir,
-        '--port',
-        '0',
-        '--s3-port',
-        '0',
-        '--console-port',
-        '0',
-        '--quiet',
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-  }
+  const start = (dataDir: string) => spawnLocalCloud(dataDir, ['ignore', 'pipe', 'pipe']);
 
   /** Waits until the local cloud wrote `path`; fails with a message if it exits or takes over 15 s. */
   function waitFor(path: string, child: ChildProcess): Promise<void> {

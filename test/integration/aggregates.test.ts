@@ -11,12 +11,17 @@ import type { App, AppResponse } from '#functions/app.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
-import { createToken } from '#functions/tokens.ts';
-import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import {
+  checkin,
+  report,
+  seedUpdate,
+  freshProduct as sharedFreshProduct,
+  startTestCloud,
+  type TestCloud,
+} from '#test/support/cloud.ts';
 import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
 
 let cloud: TestCloud;
-let productSeq = 0;
 
 beforeAll(async () => {
   cloud = await startTestCloud();
@@ -25,11 +30,7 @@ afterAll(async () => {
   await cloud?.dispose();
 });
 
-async function freshProduct(): Promise<{ name: string; token: string }> {
-  const name = `agg${++productSeq}`;
-  const { token } = await createToken(cloud.table, { product: name });
-  return { name, token };
-}
+const freshProduct = () => sharedFreshProduct(cloud, 'agg');
 
 /**
  * A proxy to dynalite that drops every `every`-th write: alternately before forwarding it and

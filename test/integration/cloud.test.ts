@@ -12,19 +12,15 @@ import {
   post,
   report,
   seedUpdate,
+  freshProduct as sharedFreshProduct,
   startTestCloud,
   type TestCloud,
 } from '#test/support/cloud.ts';
 
 let cloud: TestCloud;
-let product = 0;
 
 /** Each test works on its own product so tests do not see each other's updates. */
-async function freshProduct(): Promise<{ name: string; token: string }> {
-  const name = `p${++product}`;
-  const { token } = await createToken(cloud.table, { product: name });
-  return { name, token };
-}
+const freshProduct = () => sharedFreshProduct(cloud, 'p');
 
 function device(productName: string, id: string, version = '1.0.0', props: Record<string, unknown> = {}) {
   return { id, product: productName, version, ...props };

@@ -7,11 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPolicy, InvalidInputError, listDevices, showDevice, updateFailures } from '#admin/index.ts';
 import { keys } from '#functions/keys.ts';
 import { reasonShard } from '#functions/report-ledger.ts';
-import { createToken } from '#functions/tokens.ts';
-import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import {
+  checkin,
+  report,
+  seedUpdate,
+  freshProduct as sharedFreshProduct,
+  startTestCloud,
+  type TestCloud,
+} from '#test/support/cloud.ts';
 
 let cloud: TestCloud;
-let productSeq = 0;
 
 beforeAll(async () => {
   cloud = await startTestCloud();
@@ -20,11 +25,7 @@ afterAll(async () => {
   await cloud?.dispose();
 });
 
-async function freshProduct(): Promise<{ name: string; token: string }> {
-  const name = `fleet${++productSeq}`;
-  const { token } = await createToken(cloud.table, { product: name });
-  return { name, token };
-}
+const freshProduct = () => sharedFreshProduct(cloud, 'fleet');
 
 describe('failure reasons (13.2)', () => {
   it('groups failures by error with counts and latest devices; a device that then succeeds leaves its group', async () => {

@@ -13,13 +13,18 @@ import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
 import { ReportLedger } from '#functions/report-ledger.ts';
-import { createToken } from '#functions/tokens.ts';
 import { LOCAL_REGION } from '#local/cloud.ts';
-import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import {
+  checkin,
+  report,
+  seedUpdate,
+  freshProduct as sharedFreshProduct,
+  startTestCloud,
+  type TestCloud,
+} from '#test/support/cloud.ts';
 import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
 
 let cloud: TestCloud;
-let productSeq = 0;
 
 beforeAll(async () => {
   cloud = await startTestCloud();
@@ -28,11 +33,7 @@ afterAll(async () => {
   await cloud?.dispose();
 });
 
-async function freshProduct(): Promise<{ name: string; token: string }> {
-  const name = `ledger${++productSeq}`;
-  const { token } = await createToken(cloud.table, { product: name });
-  return { name, token };
-}
+const freshProduct = () => sharedFreshProduct(cloud, 'ledger');
 
 async function counters(update: UpdateRecord) {
   return updateFromItem((await cloud.table.get(keys.update(update.product, update.id), true))!).counters;

@@ -11,6 +11,7 @@ import { bumpStamp } from '#functions/device-store.ts';
 import { keys } from '#functions/keys.ts';
 import { updateToItem } from '#functions/records.ts';
 import { ALGORITHM, AmzClock, SigningKeys, sha256Hex } from '#functions/sigv4.ts';
+import { createToken } from '#functions/tokens.ts';
 import { LOCAL_BUCKET, LOCAL_REGION, type LocalCloud, startLocalCloud } from '#local/cloud.ts';
 import { localCredentials, notifyLocalChange } from '#local/cloud-file.ts';
 
@@ -34,6 +35,21 @@ export async function startTestCloud(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+let productSeq = 0;
+
+/**
+ * A product of its own (`prefix` and a number) with a product token, so that tests sharing one
+ * cloud do not see each other's updates.
+ */
+export async function freshProduct(
+  cloud: TestCloud,
+  prefix: string,
+): Promise<{ name: string; token: string }> {
+  const name = `${prefix}${++productSeq}`;
+  const { token } = await createToken(cloud.table, { product: name });
+  return { name, token };
 }
 
 /**

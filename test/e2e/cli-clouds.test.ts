@@ -4,51 +4,22 @@
  * s3rver, reached through the SDK's endpoint variables (AWS_ENDPOINT_URL_DYNAMODB / _S3).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTable } from '#local/cloud.ts';
 import { signS3Request, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { createStandInClouds, type StandInClouds } from '#test/support/stand-in-clouds.ts';
 import { runUpdraft } from './cli-helpers.ts';
 
 let cloud: TestCloud;
 let work: string;
-let outputs: string;
+let standIns: StandInClouds;
 const clouds = ['east', 'west'];
-
-function putBucket(s3Url: string, bucket: string): Promise<void> {
-  const url = `${s3Url}/${bucket}`;
-  const headers = signS3Request('PUT', url, Buffer.alloc(0), cloud.file.credentials);
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'PUT', headers }, (res) => {
-      res.resume();
-      res.on('end', () =>
-        res.statusCode === 200 ? resolve() : reject(new Error(`bucket ${bucket}: ${res.statusCode}`)),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 beforeAll(async () => {
   cloud = await startTestCloud();
   work = mkdtempSync(join(tmpdir(), 'updraft-clouds-'));
-  const stacks: Record<string, Record<string, string>> = {};
-  for (const name of clouds) {
-    await ensureTable({ client: cloud.table.client, name: `table-${name}` });
-    await putBucket(cloud.s3Url, `bucket-${name}`);
-    stacks[`updraft-${name}`] = {
-      CloudName: name,
-      ApiUrl: `https://${name}.example.com`,
-      TableName: `table-${name}`,
-      BucketName: `bucket-${name}`,
-      Region: 'us-east-1',
-    };
-  }
-  outputs = join(work, 'cdk-outputs.json');
-  writeFileSync(outputs, JSON.stringify(stacks, null, 2));
+  standIns = await createStandInClouds(cloud, work, clouds);
 });
 
 afterAll(async () => {
@@ -56,14 +27,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const env = () => ({
-  UPDRAFT_OUTPUTS: outputs,
-  AWS_ENDPOINT_URL_DYNAMODB: cloud.file.dynamoEndpoint,
-  AWS_ENDPOINT_URL_S3: cloud.s3Url,
-  AWS_ACCESS_KEY_ID: cloud.file.credentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: cloud.file.credentials.secretAccessKey,
-  AWS_REGION: 'us-east-1',
-});
+const env = () => ({ UPDRAFT_OUTPUTS: standIns.outputsFile, ...standIns.env });
 
 describe('deployed clouds from cdk-outputs.json', () => {
   it('publishes to every cloud with --cloud all, and each lists it', async () => {

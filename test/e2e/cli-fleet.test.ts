@@ -8,22 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '#functions/tokens.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
-import { errorLines, runUpdraft } from './cli-helpers.ts';
+import { errorLines, updraftOnLocalCloud } from './cli-helpers.ts';
 
 let cloud: TestCloud;
 const product = 'fleetcli';
 const ids = ['d1', 'd2', 'd3', 'd4', 'd5', 'd6'];
 
-function updraft(...args: string[]) {
-  return runUpdraft(args, { UPDRAFT_DATA: cloud.dataDir });
-}
-
-async function updraftJson<T>(...args: string[]): Promise<T> {
-  const result = await updraft(...args, '--json');
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
+const { updraft, updraftJson } = updraftOnLocalCloud(() => cloud.dataDir);
 
 beforeAll(async () => {
   cloud = await startTestCloud();

@@ -11,21 +11,12 @@ import { type Manifest, verifyManifest } from '#core/manifest.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import { createToken } from '#functions/tokens.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
-import { runUpdraft } from './cli-helpers.ts';
+import { updraftOnLocalCloud } from './cli-helpers.ts';
 
 let cloud: TestCloud;
 let work: string;
 
-function updraft(...args: string[]) {
-  return runUpdraft(args, { UPDRAFT_DATA: cloud.dataDir });
-}
-
-async function updraftJson<T>(...args: string[]): Promise<T> {
-  const result = await updraft(...args, '--json');
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as T;
-}
+const { updraft, updraftJson } = updraftOnLocalCloud(() => cloud.dataDir);
 
 function imageFile(name: string, bytes: Buffer): string {
   const file = join(work, name);

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, request } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/updraft.js', import.meta.url));
@@ -27,6 +28,21 @@ export function runUpdraft(args: readonly string[], env: Record<string, string> 
       },
     );
   });
+}
+
+/**
+ * `updraft` against the local cloud in `dataDir()` (read at each call: tests start their cloud in
+ * beforeAll), and `updraftJson`, which checks the run was clean and parses its --json output.
+ */
+export function updraftOnLocalCloud(dataDir: () => string) {
+  const updraft = (...args: string[]) => runUpdraft(args, { UPDRAFT_DATA: dataDir() });
+  async function updraftJson<T>(...args: string[]): Promise<T> {
+    const result = await updraft(...args, '--json');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout) as T;
+  }
+  return { updraft, updraftJson };
 }
 
 /** The lines of stderr, without the trailing newline. */

@@ -22,6 +22,7 @@ import {
   lambdaBuildOptions,
   PROJECT_ROOT,
 } from '#scripts/bundling.ts';
+import { apiGatewayPost } from '#test/support/api-gateway.ts';
 import { seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 const run = promisify(execFile);
@@ -164,35 +165,6 @@ describe('the bundles that `npx cdk synth` stages', () => {
       };
     }
 
-    function event(path: string, token: string, payload: Record<string, unknown>): APIGatewayProxyEventV2 {
-      const body = JSON.stringify(payload);
-      return {
-        version: '2.0',
-        routeKey: `ANY ${path}`,
-        rawPath: path,
-        rawQueryString: '',
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          'content-length': String(body.length),
-        },
-        requestContext: {
-          accountId: '123456789012',
-          apiId: 'api',
-          domainName: 'api.execute-api.us-east-1.amazonaws.com',
-          domainPrefix: 'api',
-          http: { method: 'POST', path, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'ioto' },
-          requestId: `req-${path}`,
-          routeKey: `ANY ${path}`,
-          stage: '$default',
-          time: '01/Jan/2030:00:00:00 +0000',
-          timeEpoch: 1893456000000,
-        },
-        body,
-        isBase64Encoded: false,
-      };
-    }
-
     it('checkin: answers a real checkin with a presigned URL that downloads the published image', async () => {
       const image = Buffer.from('firmware 1.1.0 '.repeat(100));
       const update = await seedUpdate(cloud, { product: 'demo', version: '1.1.0' }, image);
@@ -202,8 +174,8 @@ describe('the bundles that `npx cdk synth` stages', () => {
         results: [granted, refused],
         logLines,
       } = await invoke(functionOf('CheckinFunction'), [
-        event('/tok/provision/update', cloud.devToken, device),
-        event('/tok/provision/update', 'wrong-token', device),
+        apiGatewayPost('/tok/provision/update', cloud.devToken, device),
+        apiGatewayPost('/tok/provision/update', 'wrong-token', device),
       ]);
 
       expect(granted!.statusCode).toBe(200);
@@ -249,13 +221,17 @@ describe('the bundles that `npx cdk synth` stages', () => {
       const update = await seedUpdate(cloud, { product: 'demo', version: '1.2.0' });
       const device = 'bundle-device-2';
       await invoke(functionOf('CheckinFunction'), [
-        event('/tok/provision/update', cloud.devToken, { id: device, product: 'demo', version: '1.0.0' }),
+        apiGatewayPost('/tok/provision/update', cloud.devToken, {
+          id: device,
+          product: 'demo',
+          version: '1.0.0',
+        }),
       ]);
 
       const {
         results: [answer],
       } = await invoke(functionOf('ReportFunction'), [
-        event('/tok/provision/updateReport', cloud.devToken, {
+        apiGatewayPost('/tok/provision/updateReport', cloud.devToken, {
           id: device,
           update: update.id,
           success: true,

@@ -9,6 +9,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, logLevelFromEnv } from '#functions/config.ts';
 import { SDK_WARNING_ENV } from '#scripts/sdk-env.ts';
+import { apiGatewayPost } from '#test/support/api-gateway.ts';
 import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 const run = promisify(execFile);
@@ -25,29 +26,11 @@ afterAll(async () => {
 });
 
 function checkinEvent(token: string): APIGatewayProxyEventV2 {
-  const body = JSON.stringify({ id: 'log-device', product: 'demo', version: '1.0.0' });
-  const path = '/tok/provision/update';
-  return {
-    version: '2.0',
-    routeKey: `ANY ${path}`,
-    rawPath: path,
-    rawQueryString: '',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'api.example.com',
-      domainPrefix: 'api',
-      http: { method: 'POST', path, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'ioto' },
-      requestId: 'apigw-id',
-      routeKey: `ANY ${path}`,
-      stage: '$default',
-      time: '01/Jan/2030:00:00:00 +0000',
-      timeEpoch: 1893456000000,
-    },
-    body,
-    isBase64Encoded: false,
-  };
+  return apiGatewayPost('/tok/provision/update', token, {
+    id: 'log-device',
+    product: 'demo',
+    version: '1.0.0',
+  });
 }
 
 function lambdaContext(awsRequestId: string): Partial<Context> {

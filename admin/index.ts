@@ -7,6 +7,8 @@
  *   updates      publish (file or stream), publish to several clouds, list, show, enable, disable,
  *                edit, delete
  *   stats        devices per version, update counters, daily metrics
+ *   devices      the device list (paginated, filtered by version and policy), one device's history
+ *   failures     an update's failures grouped by reason, with counts and the latest devices
  *   tokens       create (secret shown once), list, revoke
  *   keys         generate a signing key pair, read a signing key
  *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
@@ -24,6 +26,17 @@ export type {
   UploadOptions,
 } from './cloud.ts';
 export {
+  type DeviceDetail,
+  type DevicePage,
+  type DeviceQuery,
+  type DeviceReportEntry,
+  type DeviceSummary,
+  type DeviceUpdateHistory,
+  type LastOutcome,
+  listDevices,
+  showDevice,
+} from './devices.ts';
+export {
   AdminError,
   CloudAccessError,
   ConflictError,
@@ -36,12 +49,16 @@ export {
   StoreUnreachableError,
   toAdminError,
 } from './errors.ts';
+export { type FailureReason, type UpdateFailures, updateFailures } from './failures.ts';
 export type { ImageFile, ImageSource, ImageStream } from './image-source.ts';
 export { type GeneratedKeys, generateKeys, readSigningKey } from './keys.ts';
 export {
   checkPolicy,
   type DeviceInput,
+  FLEET_SCAN_DEVICES,
+  FLEET_SCAN_MS,
   type FleetMatch,
+  type FleetScanOptions,
   type PolicyCheckRequest,
   type PolicyCheckResult,
   type PolicyOutcome,

@@ -1,24 +1,33 @@
 /**
  * Checking a distribution policy: parse and explain it, evaluate it against one device (a file or
- * properties), and dry-run it against the devices a product's registry holds ("would match N of M").
+ * properties), and dry-run it against the devices a product's registry holds ("would match N of M"):
+ * a bounded scan (10,000 devices or 5 s per call) that reports its progress and, when cut, the
+ * cursor that resumes it, so a large registry never makes it time out silently.
  */
 import JSON5 from 'json5';
 import { parseCheckin } from '#core/device.ts';
 import { ValidationError } from '#core/errors.ts';
 import { type CompiledPolicy, compilePolicy, type PolicyWarning } from '#core/policy.ts';
-import type { DeviceCheckin, DeviceObject } from '#core/types.ts';
+import type { DeviceCheckin } from '#core/types.ts';
 import { deviceContext, isSemver, parseVersion } from '#core/version.ts';
-import { keys } from '#functions/keys.ts';
 import type { CloudRecords } from './cloud.ts';
 import { adminOperation, toAdminError } from './errors.ts';
 import { readLocalFile } from './files.ts';
+import { decodeCursor, deviceOfEntry, encodeCursor, registryPage } from './registry-pages.ts';
 import { checkProduct } from './settings.ts';
 
 /** What one evaluation gives: true/false, or null when it failed (a non-match the cloud counts as PolicyErrors). */
 export type PolicyOutcome = boolean | null;
 
 export interface FleetMatch {
+  /** Devices read by this call (the same as `scanned`). */
   readonly devices: number;
+  readonly scanned: number;
+  /** Whether the scan reached the registry's end; if not, `next` resumes it. */
+  readonly complete: boolean;
+  readonly next?: string;
+  /** Which bound cut an incomplete scan: FLEET_SCAN_DEVICES devices or FLEET_SCAN_MS. */
+  readonly cutBy?: 'devices' | 'time';
   readonly matched: number;
   /** Devices whose evaluation failed (counted as non-matches). */
   readonly errors: number;
@@ -37,6 +46,8 @@ export interface PolicyCheckRequest {
   /** Dry-run against this product's registry; also the device's product when it names none. */
   readonly product?: string;
   readonly device?: DeviceInput;
+  /** For the dry run: where to resume, how far to go, and progress. */
+  readonly scan?: Omit<FleetScanOptions, 'sampleSize'>;
 }
 
 export interface PolicyCheckResult {
@@ -112,46 +123,83 @@ export function readDeviceFile(file: string, product?: string): DeviceCheckin {
   return deviceFromProperties(body, `Device file ${file}`, product);
 }
 
-function bodyOf(properties: unknown): DeviceObject {
-  if (typeof properties !== 'string') return {};
-  try {
-    const body: unknown = JSON.parse(properties);
-    return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as DeviceObject) : {};
-  } catch {
-    return {};
-  }
+/** How much of the registry one dry run reads: it stops at either bound and says where to resume. */
+export const FLEET_SCAN_DEVICES = 10_000;
+export const FLEET_SCAN_MS = 5000;
+const FLEET_PAGE = 1000;
+
+export interface FleetScanOptions {
+  /** Resume after the device a previous, cut scan stopped at (its `next`). */
+  readonly next?: string;
+  /** At most this many devices (default and maximum FLEET_SCAN_DEVICES). */
+  readonly maxDevices?: number;
+  /** Stop after this many milliseconds (default FLEET_SCAN_MS), between pages. */
+  readonly maxMs?: number;
+  /** Told the number of devices scanned so far, after each page. */
+  readonly onProgress?: (scanned: number) => void;
+  readonly sampleSize?: number;
 }
 
-/** Evaluates the policy against every device of `product` in the registry. */
+/**
+ * Evaluates the policy against a product's devices, a page at a time, within the bounds of
+ * `options`: a scan cut by a bound is incomplete and carries the cursor that resumes it.
+ */
 export async function matchFleet(
   cloud: CloudRecords,
   product: string,
   policy: CompiledPolicy,
   newVersion: string | undefined,
-  sampleSize = 10,
+  options: FleetScanOptions = {},
 ): Promise<FleetMatch> {
-  const items = await cloud.table.query(keys.devicesOf(product).pk);
+  const { maxDevices = FLEET_SCAN_DEVICES, maxMs = FLEET_SCAN_MS, sampleSize = 10 } = options;
+  const started = Date.now();
+  let start = options.next === undefined ? undefined : decodeCursor(options.next, product);
+  let scanned = 0;
   let matched = 0;
   let errors = 0;
   const sample: { id: string; version: string }[] = [];
-  for (const item of items) {
-    const id = String(item.sk);
-    const version = String(item.version);
-    // A registry entry with a broken version cannot have come from a valid checkin; count it as an error.
-    const outcome = isSemver(version)
-      ? evaluateFor(policy, { id, product, version, body: bodyOf(item.properties) }, newVersion)
-      : null;
-    if (outcome === null) errors++;
-    if (outcome !== true) continue;
-    matched++;
-    if (sample.length < sampleSize) sample.push({ id, version });
-  }
-  return { devices: items.length, matched, errors, sample };
+  let cutBy: 'devices' | 'time' | undefined;
+  do {
+    const page = await registryPage(cloud.table, product, Math.min(FLEET_PAGE, maxDevices - scanned), start);
+    for (const item of page.items) {
+      const device = deviceOfEntry(product, item);
+      // A registry entry with a broken version cannot have come from a valid checkin; count it as an error.
+      const outcome = isSemver(device.version) ? evaluateFor(policy, device, newVersion) : null;
+      if (outcome === null) errors++;
+      if (outcome !== true) continue;
+      matched++;
+      if (sample.length < sampleSize) sample.push({ id: device.id, version: device.version });
+    }
+    scanned += page.items.length;
+    start = page.next;
+    options.onProgress?.(scanned);
+    if (start && scanned >= maxDevices) cutBy = 'devices';
+    else if (start && Date.now() - started >= maxMs) cutBy = 'time';
+  } while (start && !cutBy);
+  return {
+    devices: scanned,
+    scanned,
+    matched,
+    errors,
+    sample,
+    complete: start === undefined,
+    ...(start ? { next: encodeCursor(start), cutBy } : {}),
+  };
 }
 
 function deviceOf(input: DeviceInput, product: string | undefined): DeviceCheckin {
   if ('file' in input) return readDeviceFile(input.file, product);
   return deviceFromProperties(input.properties, 'Device', product);
+}
+
+function checkScan(product: string, scan: PolicyCheckRequest['scan']): void {
+  checkProduct(product);
+  if (scan?.next !== undefined) decodeCursor(scan.next, product);
+  const max = scan?.maxDevices;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 1 || max > FLEET_SCAN_DEVICES))
+    throw new ValidationError(
+      `Invalid --scan-limit ${max}: use a whole number from 1 to ${FLEET_SCAN_DEVICES}`,
+    );
 }
 
 /**
@@ -169,7 +217,7 @@ export async function checkPolicy(
     policy = compilePolicy(request.policy);
     if (newVersion !== undefined) parseVersion(newVersion, '--new-version');
     device = request.device === undefined ? undefined : deviceOf(request.device, product);
-    if (product !== undefined && openCloud) checkProduct(product);
+    if (product !== undefined && openCloud) checkScan(product, request.scan);
   } catch (err) {
     throw toAdminError(err);
   }
@@ -192,6 +240,8 @@ export async function checkPolicy(
   };
   if (product === undefined || !openCloud) return result;
   const cloud = await openCloud();
-  const fleet = await adminOperation(cloud.store, () => matchFleet(cloud, product, policy, newVersion));
+  const fleet = await adminOperation(cloud.store, () =>
+    matchFleet(cloud, product, policy, newVersion, request.scan),
+  );
   return { ...result, fleet: { product, ...fleet } };
 }

@@ -14,6 +14,11 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   return [line(head), ...rows.map(line)].join('\n');
 }
 
+/** A value as one POSIX shell word, for commands printed to be pasted back (single quotes). */
+export function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_.:/=-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+}
+
 export function cut(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ');
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;

@@ -13,7 +13,7 @@ import {
   parseExpression,
   tokenStart,
 } from './policy-grammar.ts';
-import { compileSafeRegex, RegexRejection, type SafeRegex } from './policy-regex.ts';
+import { compileSafeRegex, PolicyRegexBudget, RegexRejection, type SafeRegex } from './policy-regex.ts';
 
 export { POLICY_LIMITS } from './policy-grammar.ts';
 
@@ -138,6 +138,8 @@ function describeJsepError(source: string, error: { description: string; index: 
 
 class Validator {
   terms = 0;
+  /** A policy's regexes share one evaluation's time budget (policy-regex.ts). */
+  readonly regexBudget = new PolicyRegexBudget();
   constructor(private readonly source: string) {}
 
   fail(reason: string, offset: number): never {
@@ -314,13 +316,17 @@ class Validator {
     if (pattern.length > POLICY_LIMITS.maxRegexLength) {
       this.fail(`Regex longer than ${POLICY_LIMITS.maxRegexLength} characters`, start);
     }
+    let regex: SafeRegex;
     try {
-      return { regex: compileSafeRegex(pattern, flags), raw: lit.raw };
+      regex = compileSafeRegex(pattern, flags);
     } catch (e) {
       if (!(e instanceof RegexRejection)) throw e;
       const at = patternOffset >= 0 && e.offset >= 0 ? patternOffset + e.offset : start;
       return this.fail(e.reason, at);
     }
+    const overBudget = this.regexBudget.charge(regex);
+    if (overBudget) this.fail(overBudget, start);
+    return { regex, raw: lit.raw };
   }
 
   arrayLiteral(expr: jsep.Expression): LiteralValue[] {

@@ -43,7 +43,45 @@ export const REGEX_LIMITS = {
   maxInputLength: 1024,
   /** Memory for the lazy DFA's states per pattern (re2js's default is 8 MiB). */
   dfaMemoryBytes: 16 * 1024,
+  /** What all regexes of one policy may cost together, in steps (see {@link regexCost}). */
+  maxPolicyCost: 192,
 } as const;
+
+/**
+ * The bound above is per pattern; a policy of 1,000 characters held 20 worst-case patterns (18 ms per
+ * evaluation in bench `policy-regex-policy-worst`). So each regex also has a cost class, in the steps
+ * of its program, and a policy's regexes share the 1 ms evaluation budget. Measured with bench
+ * `policy-regex-worst` (1 KiB strings, cold DFA, the shared 2-core machine): an accepted RE2 pattern
+ * costs up to ~200 µs plus ~5 µs per instruction, since a small program whose DFA keeps growing rebuilds
+ * states for every character (a 9-instruction class of 60 ranges: 200–250 µs; 59 instructions: 450 µs)
+ * and `i` case-folds non-ASCII input first (~40 µs); a plain literal on V8 takes ≤ 14 µs. At ~5 µs a
+ * step, an RE2 pattern costs 48 + its program size and a literal 3; 192 steps (~1 ms) admit one
+ * worst-case pattern and one of ≤ 32 instructions, or three small DFA-heavy ones. The slowest accepted
+ * policy of the bench's hostile set then takes ~0.75 ms (with a base of 32, four regexes took 0.99 ms).
+ */
+const LINEAR_BASE_COST = 48;
+const NATIVE_COST = 3;
+
+/** The cost class of one compiled regex in steps, counted against {@link REGEX_LIMITS}.maxPolicyCost. */
+export function regexCost(regex: SafeRegex): number {
+  return regex.engine === 'native' ? NATIVE_COST : LINEAR_BASE_COST + regex.programSize;
+}
+
+/** The steps of one policy's regexes so far; refuses the regex that takes them over the budget. */
+export class PolicyRegexBudget {
+  private total = 0;
+
+  /** Adds `regex`; returns the one-line reason to refuse it when the policy goes over the budget. */
+  charge(regex: SafeRegex): string | undefined {
+    this.total += regexCost(regex);
+    if (this.total <= REGEX_LIMITS.maxPolicyCost) return undefined;
+    return (
+      `Regexes too complex together: with this one the policy's regexes cost ${this.total} steps, the limit is ` +
+      `${REGEX_LIMITS.maxPolicyCost} (1 ms per evaluation; a regex costs ${LINEAR_BASE_COST} plus its ` +
+      `compiled steps, a plain literal ${NATIVE_COST}); use fewer or simpler regexes`
+    );
+  }
+}
 
 export interface SafeRegex {
   readonly source: string;

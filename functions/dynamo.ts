@@ -247,6 +247,37 @@ export class Table {
     return items;
   }
 
+  /**
+   * One page of a partition: at most `limit` items after `start` (a previous page's `next`), in sk
+   * order or, `descending`, the reverse. `next` is DynamoDB's LastEvaluatedKey: absent on the last page.
+   */
+  async queryPage(
+    pk: string,
+    page: {
+      readonly limit: number;
+      readonly start?: Key;
+      readonly descending?: boolean;
+      readonly consistent?: boolean;
+    },
+  ): Promise<{ items: Item[]; next?: Key }> {
+    try {
+      const out = await this.client.send<{ Items?: Attributes[]; LastEvaluatedKey?: Attributes }>('Query', {
+        TableName: this.name,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: pk } },
+        ExclusiveStartKey: page.start ? marshal(page.start) : undefined,
+        ScanIndexForward: !page.descending,
+        Limit: page.limit,
+        ConsistentRead: page.consistent ?? false,
+      });
+      const items = (out.Items ?? []).map(unmarshal);
+      const last = out.LastEvaluatedKey ? unmarshal(out.LastEvaluatedKey) : undefined;
+      return last ? { items, next: { pk: String(last.pk), sk: String(last.sk) } } : { items };
+    } catch (err) {
+      return wrap(err);
+    }
+  }
+
   /** Puts an item; with `ifAbsent`, only when no item has its key. Returns false when that condition failed. */
   async put(item: PutItem, ifAbsent = false): Promise<boolean> {
     try {

@@ -11,6 +11,9 @@
  * | report          | E#<updateId>       | <deviceId>#<status>      |
  * | device          | DEV#<product>      | <deviceId>               |
  * | daily metrics   | M#<product>        | <yyyy-mm-dd>             |
+ * | failure reason  | F#<updateId>       | <reason digest>#<shard>  |
+ * | failed device   | F#<upd>#<rd>#<sh>  | <time>#<deviceId>        |
+ * | device's last   | DL#<product>       | <deviceId>               |
  * | token           | TOKEN              | <sha256 hex of token>    |
  * | intent          | TX                 | <transaction token>      |
  *
@@ -32,6 +35,22 @@ export const keys = {
   reportsOf: (updateId: string) => ({ pk: `E#${updateId}` }),
   device: (product: string, deviceId: string) => ({ pk: `DEV#${product}`, sk: deviceId }),
   devicesOf: (product: string) => ({ pk: `DEV#${product}` }),
+  /** One shard of a failure reason's count: a device always counts in the same shard. */
+  failureReason: (updateId: string, reasonDigest: string, shard: number) => ({
+    pk: `F#${updateId}`,
+    sk: `${reasonDigest}#${shard}`,
+  }),
+  failureReasonsOf: (updateId: string) => ({ pk: `F#${updateId}` }),
+  /** A device in a failure reason's group; sk sorts by the time it failed. */
+  failedDevice: (updateId: string, reasonDigest: string, shard: number, at: string, deviceId: string) => ({
+    pk: `F#${updateId}#${reasonDigest}#${shard}`,
+    sk: `${at}#${deviceId}`,
+  }),
+  failedDevicesOf: (updateId: string, reasonDigest: string, shard: number) => ({
+    pk: `F#${updateId}#${reasonDigest}#${shard}`,
+  }),
+  /** The update a device last reported an outcome of, and that outcome. */
+  deviceLastUpdate: (product: string, deviceId: string) => ({ pk: `DL#${product}`, sk: deviceId }),
   metrics: (product: string, day: string) => ({ pk: `M#${product}`, sk: day }),
   metricsOf: (product: string) => ({ pk: `M#${product}` }),
   token: (hash: string) => ({ pk: 'TOKEN', sk: hash }),

@@ -1,7 +1,11 @@
 /**
  * The report ledger: reports stored once per (device, update, status), and each device's one
  * outcome per update, kept on its grant record, behind the update's success and failure counters.
+ * Failures are grouped by reason as they are recorded (a count per reason and its devices, newest
+ * first), so reading them never scans the reports; each device's last outcome is kept for the
+ * device list.
  */
+import { createHash } from 'node:crypto';
 import type { DeviceReport, UpdateCounters, UpdateRecord } from '#core/types.ts';
 import { type Item, type Table, type TransactWrite, transactionToken } from './dynamo.ts';
 import { StoreUnavailableError } from './errors.ts';
@@ -67,10 +71,39 @@ export class ReportLedger {
   }
 }
 
+/** A device's outcome as its grant record holds it; `failedIn` names its failure group, if any. */
+interface RecordedOutcome {
+  readonly outcome: Outcome | null;
+  readonly version: number;
+  readonly grant: Item | undefined;
+  readonly failedIn?: { readonly reason: string; readonly at: string };
+}
+
 /** The outcome a grant record holds, null before the device reported one, and its version. */
-function outcomeOf(grant: Item | undefined): { outcome: Outcome | null; version: number } {
+function outcomeOf(grant: Item | undefined): RecordedOutcome {
   const outcome = grant?.outcome === 'success' || grant?.outcome === 'failure' ? grant.outcome : null;
-  return { outcome, version: typeof grant?.outcomeVersion === 'number' ? grant.outcomeVersion : 0 };
+  const version = typeof grant?.outcomeVersion === 'number' ? grant.outcomeVersion : 0;
+  const { failedReason, failedAt } = grant ?? {};
+  if (outcome !== 'failure' || typeof failedReason !== 'string' || typeof failedAt !== 'string')
+    return { outcome, version, grant };
+  return { outcome, version, grant, failedIn: { reason: failedReason, at: failedAt } };
+}
+
+/** Failures group by their error text as sent; the digest keeps keys short (errors are ≤ 1 KiB). */
+export function reasonDigest(error: string): string {
+  return createHash('sha256').update(error).digest('hex').slice(0, 24);
+}
+
+/**
+ * A failure reason's count and devices are split over this many items, summed on read: a whole
+ * fleet failing the same way at once (1,000+ reports/s) stays within one item's write rate and
+ * does not make concurrent transactions conflict on one item.
+ */
+export const REASON_SHARDS = 8;
+
+/** The shard a device counts in: always the same, so leaving a group finds the shard it joined. */
+export function reasonShard(deviceId: string): number {
+  return createHash('sha256').update(deviceId).digest()[0]! % REASON_SHARDS;
 }
 
 function reportRecord(report: DeviceReport, at: number) {
@@ -83,27 +116,70 @@ function reportRecord(report: DeviceReport, at: number) {
   };
 }
 
+const GRANT_OUTCOME_FIELDS = ['outcome', 'outcomeVersion', 'outcomeAt', 'error', 'failedReason', 'failedAt'];
+
 /**
  * A device's outcome moving from `from` to `next`: the grant's outcome (conditional on the version
  * read), the counters, and the report record, which must not exist. Indexes: 0 grant, 1 update,
- * 2 report.
+ * 2 report. Then, unconditional (so nothing after them can cancel the transaction): leaving the
+ * device's failure group, joining the new one, and the device's last outcome.
  */
 function outcomeWrites(
   update: UpdateRecord,
   report: DeviceReport,
-  from: { outcome: Outcome | null; version: number },
+  from: RecordedOutcome,
   next: Outcome,
   at: number,
 ): TransactWrite[] {
+  const time = new Date(at).toISOString();
+  const error = report.error ?? '';
+  const reason = next === 'failure' ? reasonDigest(error) : undefined;
+  const shard = reasonShard(report.id);
+  // The version as read (0 when absent): the next attempt's condition compares with it.
+  const undoSet = {
+    ...Object.fromEntries(GRANT_OUTCOME_FIELDS.map((f) => [f, from.grant?.[f] ?? null])),
+    outcomeVersion: from.version,
+  };
+  const leave: TransactWrite[] = from.failedIn
+    ? [
+        { key: keys.failureReason(update.id, from.failedIn.reason, shard), update: { add: { count: -1 } } },
+        {
+          key: keys.failedDevice(update.id, from.failedIn.reason, shard, from.failedIn.at, report.id),
+          update: { set: { left: time } },
+        },
+      ]
+    : [];
+  const join: TransactWrite[] = reason
+    ? [
+        {
+          key: keys.failureReason(update.id, reason, shard),
+          update: { add: { count: 1 }, set: { error, lastAt: time } },
+        },
+        {
+          put: {
+            ...keys.failedDevice(update.id, reason, shard, time, report.id),
+            device: report.id,
+            at: time,
+          },
+        },
+      ]
+    : [];
   return [
     {
       key: keys.grant(update.id, report.id),
       update: {
-        set: { outcome: next, outcomeVersion: from.version + 1 },
+        set: {
+          outcome: next,
+          outcomeVersion: from.version + 1,
+          outcomeAt: time,
+          error: reason ? error : undefined,
+          failedReason: reason,
+          failedAt: reason ? time : undefined,
+        },
         condition: 'attribute_exists(pk) AND (attribute_not_exists(#outcomeVersion) OR #outcomeVersion = :v)',
         values: { ':v': from.version },
       },
-      undoSet: { outcome: from.outcome, outcomeVersion: from.version },
+      undoSet,
     },
     {
       key: keys.update(update.product, update.id),
@@ -113,5 +189,11 @@ function outcomeWrites(
       },
     },
     { put: reportRecord(report, at) },
+    ...leave,
+    ...join,
+    {
+      key: keys.deviceLastUpdate(update.product, report.id),
+      update: { set: { update: update.id, version: update.version, outcome: next, at: time } },
+    },
   ];
 }

@@ -2,6 +2,8 @@
 import type { Command } from '../command.ts';
 import { consoleCommand } from './console.ts';
 import { remove } from './delete.ts';
+import { deviceShow } from './device.ts';
+import { devices } from './devices.ts';
 import { disable } from './disable.ts';
 import { edit } from './edit.ts';
 import { enable } from './enable.ts';
@@ -31,9 +33,11 @@ export const commands: Readonly<Record<string, Command>> = {
   'rollout advance': rolloutAdvance,
   'rollout retry-failed': rolloutRetryFailed,
   stats,
+  devices,
+  'device show': deviceShow,
   'keys generate': keysGenerate,
   console: consoleCommand,
 };
 
 /** First words that take a subcommand. */
-export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys', 'rollout']);
+export const GROUPS: ReadonlySet<string> = new Set(['policy', 'token', 'keys', 'device', 'rollout']);

@@ -7,6 +7,7 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { updateFailures } from '#admin/index.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import type { App } from '#functions/app.ts';
 import { createCloud } from '#functions/cloud.ts';
@@ -306,7 +307,32 @@ describe('counters and their records across a kill after any write (11.5)', () =
     }
   });
 
-  it.each(killPoints)(
+  it('a first outcome killed after its grant write: the restart settles it and the retry counts it once, in its reason group', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect((await checkin(cloud, { id: 'f', product: p.name, version: '1.0.0' }, p.token)).status).toBe(200);
+    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+    await proxy.open();
+    const failed = { id: 'f', update: update.id, success: false, error: 'boom' };
+    try {
+      proxy.arm(3); // the probe, the intent and the grant's outcome land
+      expect((await call(appThrough(proxy), '/tok/provision/updateReport', failed, p.token)).status).toBe(
+        503,
+      );
+    } finally {
+      await proxy.close();
+    }
+    await recoverIntents(cloud.table); // settles the cut-off transaction (either way, the retry must count once)
+    expect((await report(cloud, failed, p.token)).status).toBe(200);
+    expect(await counters(update)).toMatchObject({ failure: 1 });
+    const { reasons } = await updateFailures({ table: cloud.table }, { product: p.name, version: '2.0.0' });
+    expect(reasons.map((r) => [r.error, r.devices])).toEqual([['boom', 1]]);
+  });
+
+  // 10: no kill (the report's transaction has nine ledger writes, see below).
+  const reportKillPoints = Array.from({ length: 10 }, (_, i) => i + 1);
+
+  it.each(reportKillPoints)(
     'a report killed after ledger write %i: the restart and retry count it once',
     async (n) => {
       const p = await freshProduct();
@@ -322,9 +348,10 @@ describe('counters and their records across a kill after any write (11.5)', () =
         proxy.arm(n);
         const first = await call(appThrough(proxy), '/tok/provision/updateReport', applied, p.token);
         expect([200, 503]).toContain(first.status);
-        // Six ledger writes: the TransactWriteItems probe, intent, outcome, counters, report,
-        // intent deleted (marks are removed later, in the background).
-        expect(proxy.dead).toBe(n <= 6);
+        // Nine ledger writes: the TransactWriteItems probe, intent, outcome, counters, leaving the
+        // failure group (its count, its member), the device's last outcome, report, intent
+        // deleted (marks are removed later, in the background).
+        expect(proxy.dead).toBe(n <= 9);
       } finally {
         await proxy.close();
       }
@@ -335,6 +362,8 @@ describe('counters and their records across a kill after any write (11.5)', () =
       expect(await cloud.table.get(keys.grant(update.id, 'r'), true)).toMatchObject({ outcome: 'success' });
       expect(await cloud.table.get(keys.report(update.id, 'r', 'applied'), true)).toBeDefined();
       expect(await cloud.table.query(keys.intents().pk, undefined, true)).toEqual([]);
+      const { reasons } = await updateFailures({ table: cloud.table }, { product: p.name, version: '2.0.0' });
+      expect(reasons).toEqual([]); // the device left its failure group exactly once
     },
   );
 });

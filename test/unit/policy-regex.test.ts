@@ -62,6 +62,43 @@ describe('the issue patterns', () => {
   });
 });
 
+describe('the regex budget of a whole policy', () => {
+  // 59 instructions: within the per-pattern limit, ~0.45 ms on a 1 KiB string of a's and b's.
+  const worst = 's =~ /(?:[ab]*a[ab]{24}$|[ab]*b[ab]{24}!)/';
+
+  it('refuses a policy of many worst-case regexes at the one that crosses 1 ms, at check and publish', async () => {
+    expect(compileSafeRegex('(?:[ab]*a[ab]{24}$|[ab]*b[ab]{24}!)', '').engine).toBe('linear');
+    const source = Array.from({ length: 20 }, () => worst).join(' || ');
+    const error = refusal(source);
+    expect(error.reason).toMatch(
+      new RegExp(
+        `^Regexes too complex together: .* cost \\d+ steps, the limit is ${REGEX_LIMITS.maxPolicyCost} `,
+      ),
+    );
+    expect(error.reason).toContain('1 ms per evaluation');
+    expect(error.reason).not.toContain('\n');
+    // Two fit no more: the caret is under the second regex's opening slash.
+    const second = source.indexOf('/', worst.length);
+    expect(error.column).toBe(second + 1);
+    expect(error.excerpt).toContain('^');
+    const checked = checkPolicy({ policy: source });
+    await expect(checked).rejects.toMatchObject({ reason: error.reason, column: error.column, status: 400 });
+  });
+
+  it('still evaluates a policy with a few regexes, or one worst-case regex and plain literals', () => {
+    const few = compilePolicy('model =~ /^X1-(pro|max)$/i && region !~ /^cn-/ && hw.rev =~ /^r[0-9]{1,2}$/');
+    const device1 = { model: 'x1-PRO', region: 'eu-west', hw: { rev: 'r12' } };
+    expect(few.evaluate(device(device1))).toBe(true);
+    expect(few.evaluate(device({ ...device1, region: 'cn-north' }))).toBe(false);
+    expect(few.evaluate(device({ ...device1, hw: { rev: 'r123' } }))).toBe(false);
+    const literals = Array.from({ length: 6 }, (_, k) => `model =~ /^X${k}-pro/`).join(' || ');
+    const mixed = compilePolicy(`${worst} || model =~ /^X1-(pro|max)$/i || ${literals}`);
+    expect(mixed.evaluate(device({ s: 'ab'.repeat(512), model: 'X5-pro-max' }))).toBe(true);
+    expect(mixed.evaluate(device({ s: `${'b'.repeat(40)}a${'b'.repeat(24)}`, model: 'none' }))).toBe(true);
+    expect(mixed.evaluate(device({ s: 'ab'.repeat(512), model: 'none' }))).toBe(false);
+  });
+});
+
 describe('JavaScript semantics on RE2', () => {
   const agree = (source: string, flags: string, inputs: string[]) => {
     const regex = compileSafeRegex(source, flags);

@@ -258,6 +258,16 @@ describe('console in Chromium', () => {
       await page.getByRole('button', { name: 'Resume' }).click();
       await page.getByRole('button', { name: 'Pause' }).waitFor();
       expect(await status.textContent()).toBe('Enabled');
+
+      // Forcing past the gate (no reports yet) asks first, then moves to phase 2 in place.
+      await page.getByLabel('even if the gate does not hold').check();
+      await page.getByRole('button', { name: 'Advance' }).click();
+      await page.getByRole('dialog', { name: 'Advance 1.3.0 past its gate?' }).waitFor();
+      await page.getByRole('button', { name: 'Advance anyway' }).click();
+      await page
+        .getByRole('definition')
+        .filter({ hasText: /^phase 2 of 3 \(10%\), next at / })
+        .waitFor();
     } finally {
       await deleteUpdate(local, selector);
       local.close();

@@ -6,7 +6,7 @@
  *
  *   updates      publish (file or stream), publish to several clouds, list, show, enable, disable,
  *                edit, delete
- *   stats        devices per version, update counters, daily metrics
+ *   stats        devices per version and seen per day, update counters, hourly series, daily metrics
  *   devices      the device list (paginated, filtered by version and policy), one device's history
  *   failures     an update's failures grouped by reason, with counts and the latest devices
  *   tokens       create (secret shown once), list, revoke
@@ -85,9 +85,14 @@ export {
 } from './rollout.ts';
 export type { UpdateChanges, UpdateSettings } from './settings.ts';
 export {
+  type BackfillResult,
+  backfillDeviceCounts,
   type DayMetrics,
+  type DaySeen,
   type ProductStats,
   productStats,
+  type SeriesPoint,
+  type StatsOptions,
   type UpdateStats,
   type VersionCount,
 } from './stats.ts';

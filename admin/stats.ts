@@ -1,10 +1,21 @@
 /**
- * A product's statistics: devices per version from the registry, per-update counters, and the
- * daily metrics the cloud flushed to the table (named after Ioto's, DESIGN §4.6).
+ * A product's statistics, read from aggregates only (DESIGN §10: O(1) in fleet size): devices per
+ * version and seen per day from the count shards, per-update counters, the hourly series of the
+ * product and of each update, and the daily metrics the local cloud flushed to the table (named
+ * after Ioto's, DESIGN §4.6). What the console shows is this, as it is.
  */
 
 import { ValidationError } from '#core/errors.ts';
 import { isSemver, sortByVersionDescending } from '#core/version.ts';
+import {
+  type DeviceCounts,
+  type DeviceEntry,
+  readDeviceCounts,
+  readSeries,
+  type SeriesPoint,
+  writeCounted,
+} from '#functions/aggregates.ts';
+import { AGGREGATES } from '#functions/config.ts';
 import type { Item } from '#functions/dynamo.ts';
 import { keys, METRICS, type MetricName } from '#functions/keys.ts';
 import type { CloudRecords } from './cloud.ts';
@@ -30,6 +41,15 @@ export interface UpdateStats {
   readonly deferred: number;
 }
 
+export type { SeriesPoint };
+
+export interface DaySeen {
+  /** yyyy-mm-dd (UTC). */
+  readonly day: string;
+  /** Distinct devices that checked in that day. */
+  readonly devices: number;
+}
+
 export type DayMetrics = { readonly day: string } & Readonly<Record<MetricName, number>>;
 
 export interface ProductStats {
@@ -39,24 +59,33 @@ export interface ProductStats {
   readonly versions: readonly VersionCount[];
   /** Highest version first. */
   readonly updates: readonly UpdateStats[];
-  /** Latest day first, at most `days` of them. */
+  /** Latest day first, at most `days` of them (the local cloud's; Lambda's go to CloudWatch). */
   readonly metrics: readonly DayMetrics[];
+  /** Distinct devices seen per day, latest first, at most `days` of them. */
+  readonly seen: readonly DaySeen[];
+  /** Hours in each series below. */
+  readonly hours: number;
+  /** Hourly series, oldest hour first, every hour of the last `hours` present (zeros included). */
+  readonly series: {
+    readonly product: readonly SeriesPoint[];
+    /** Per update id, for updates with counts in those hours. */
+    readonly updates: Readonly<Record<string, readonly SeriesPoint[]>>;
+  };
 }
 
-/** Devices per version, highest first; entries with a broken version come last. */
-function versionCounts(devices: readonly Item[]): VersionCount[] {
-  const perVersion = new Map<string, { devices: number; lastSeen: string }>();
-  for (const d of devices) {
-    const version = String(d.version);
-    const lastSeen = typeof d.lastSeen === 'string' ? d.lastSeen : '';
-    const entry = perVersion.get(version);
-    if (!entry) perVersion.set(version, { devices: 1, lastSeen });
-    else {
-      entry.devices++;
-      if (lastSeen > entry.lastSeen) entry.lastSeen = lastSeen;
-    }
-  }
-  const counted = [...perVersion].map(([version, e]) => ({ version, ...e }));
+export interface StatsOptions {
+  /** Days of daily metrics and devices seen (default 7). */
+  readonly days?: number;
+  /** Hours of hourly series (default 24, at most the retention). */
+  readonly hours?: number;
+  readonly now?: number;
+}
+
+const MAX_HOURS = AGGREGATES.retentionDays * 24;
+
+/** Devices per version, highest first; versions that are not semver come last. */
+function versionCounts(counts: DeviceCounts): VersionCount[] {
+  const counted = counts.versions.map((v) => ({ ...v }));
   return [
     ...sortByVersionDescending(counted.filter((v) => isSemver(v.version))),
     ...counted.filter((v) => !isSemver(v.version)),
@@ -75,21 +104,38 @@ function dailyMetrics(items: readonly Item[], days: number): DayMetrics[] {
     .slice(0, days);
 }
 
-export function productStats(cloud: CloudRecords, product: string, days = 7): Promise<ProductStats> {
+function checkWhole(flag: string, n: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isSafeInteger(n) || n < 1 || n > max)
+    throw new ValidationError(`Invalid --${flag} ${n}: use a whole number from 1 to ${max}`);
+}
+
+/** `options`: the days of metrics (a number, as before) or StatsOptions. */
+export function productStats(
+  cloud: CloudRecords,
+  product: string,
+  options: number | StatsOptions = {},
+): Promise<ProductStats> {
+  const {
+    days = 7,
+    hours = 24,
+    now = Date.now(),
+  } = typeof options === 'number' ? { days: options } : options;
   return adminOperation(cloud.store, async () => {
     checkProduct(product);
     if (!Number.isSafeInteger(days) || days < 1)
       throw new ValidationError(`Invalid --days ${days}: use a whole number ≥ 1`);
+    checkWhole('hours', hours, MAX_HOURS);
     const { table } = cloud;
-    const [updates, devices, metricItems] = await Promise.all([
+    const [updates, counts, metricItems, series] = await Promise.all([
       updatesOf(table, product),
-      table.query(keys.devicesOf(product).pk),
+      readDeviceCounts(table, product),
       table.query(keys.metricsOf(product).pk),
+      readSeries(table, product, hours, now),
     ]);
     return {
       product,
-      devices: devices.length,
-      versions: versionCounts(devices),
+      devices: counts.devices,
+      versions: versionCounts(counts),
       updates: updates.map((u) => ({
         id: u.id,
         version: u.version,
@@ -98,6 +144,59 @@ export function productStats(cloud: CloudRecords, product: string, days = 7): Pr
         ...u.counters,
       })),
       metrics: dailyMetrics(metricItems, days),
+      seen: counts.seenPerDay.slice(0, days),
+      hours,
+      series,
     };
+  });
+}
+
+export interface BackfillResult {
+  /** Registry entries read. */
+  readonly devices: number;
+  /** Entries counted now: written by a version of the cloud without aggregates. */
+  readonly counted: number;
+}
+
+/**
+ * Counts, once, the registry entries a cloud without aggregates wrote (issue 13.6): each entry
+ * without its `counted` mark is counted together with setting the mark, conditional on the entry
+ * as read, so running it again, stopping it half way or devices checking in meanwhile never counts
+ * a device twice. Reads the whole registry: a migration, not a view.
+ */
+export function backfillDeviceCounts(
+  cloud: CloudRecords,
+  product: string,
+  onProgress: (done: number, total: number) => void = () => {},
+): Promise<BackfillResult> {
+  return adminOperation(cloud.store, async () => {
+    checkProduct(product);
+    const { table } = cloud;
+    const entries = await table.query(keys.devicesOf(product).pk, undefined, true);
+    let counted = 0;
+    let done = 0;
+    const backfill = async (entry: Item) => {
+      for (let stored: Item | undefined = entry; stored && stored.counted !== true; ) {
+        const device: DeviceEntry = {
+          pk: String(stored.pk),
+          sk: String(stored.sk),
+          version: String(stored.version),
+          lastSeen: String(stored.lastSeen),
+          properties: typeof stored.properties === 'string' ? stored.properties : '{}',
+        };
+        if (await writeCounted(table, product, device, stored)) {
+          counted++;
+          break;
+        }
+        stored = await table.get({ pk: device.pk, sk: device.sk }, true);
+      }
+      if (++done % 1000 === 0 || done === entries.length) onProgress(done, entries.length);
+    };
+    let next = 0;
+    const worker = async () => {
+      while (next < entries.length) await backfill(entries[next++]!);
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    return { devices: entries.length, counted };
   });
 }

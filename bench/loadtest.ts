@@ -4,6 +4,11 @@
  * seconds while percentage, limit and rate rollouts are active. Reports checkins/s, p50/p99,
  * errors (must be 0), grants against the configured limits (never exceeded) and the server's RSS
  * over the run. Exits 1 when a limit was exceeded or any request failed.
+ *
+ * `--lambda [--rate R --containers C]`: instead, R × S checkins (default 1,160/s, 100M devices a
+ * day) through C in-process Lambda-like containers that flush after every request (bench/lambda-sim.ts),
+ * with a rate-limited rollout deferring most devices; prints writes per checkin and the top keys
+ * by writes per (simulated) second. Exits 1 when any key takes more than 300 writes/s.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,6 +21,7 @@ import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
 import type { LocalCloudFile } from '#local/cloud-file.ts';
 import { seedUpdate } from '#test/support/cloud.ts';
+import { simulateLambda, writesPerPath } from './lambda-sim.ts';
 import { runLoad } from './load.ts';
 
 const { values } = parseArgs({
@@ -24,15 +30,23 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '64' },
     json: { type: 'boolean', default: false },
+    lambda: { type: 'boolean', default: false },
+    rate: { type: 'string', default: '1160' },
+    containers: { type: 'string', default: '24' },
   },
 });
+const HOT_KEY_WRITES_PER_SECOND = 300;
 const devices = Number(values.devices);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
+const rate = Number(values.rate);
+const containers = Number(values.containers);
 for (const [flag, n] of [
   ['--devices', devices],
   ['--seconds', seconds],
   ['--concurrency', concurrency],
+  ['--rate', rate],
+  ['--containers', containers],
 ] as const) {
   if (!Number.isInteger(n) || n < 1) {
     console.error(`load: invalid ${flag}: use a positive whole number`);
@@ -71,6 +85,13 @@ try {
   const token = readFileSync(join(dataDir, 'dev-token'), 'utf8').trim();
   const table = new Table({ ...file, endpoint: file.dynamoEndpoint });
   const cloud = { s3Url: file.s3Endpoint, table, dataDir };
+  if (values.lambda) {
+    await lambdaMode(cloud, file, token);
+    // The embedded store sweeps transaction marks 1 s after commits: let them land before stopping.
+    await new Promise((r) => setTimeout(r, 1500));
+    await stopServer();
+    process.exit(process.exitCode ?? 0);
+  }
   const limits = {
     eu: await seedUpdate(cloud, { version: '2.0.0', policy: 'region == "eu"', percentage: 20 }),
     limited: await seedUpdate(cloud, { version: '1.9.0', policy: 'hw.rev >= 2', limit: 500 }),
@@ -161,7 +182,59 @@ try {
   }
   process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
 } finally {
+  await stopServer();
+}
+
+async function stopServer(): Promise<void> {
+  if (server.exitCode !== null) return;
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Most devices held back: a rate of 20 grants a minute, beside a 10% rollout. */
+async function lambdaMode(
+  cloud: Parameters<typeof seedUpdate>[0],
+  file: LocalCloudFile,
+  token: string,
+): Promise<void> {
+  await seedUpdate(cloud, {
+    version: '2.0.0',
+    policy: 'region == "us"',
+    rate: 20,
+    period: 60,
+  });
+  const granting = await seedUpdate(cloud, { version: '1.5.0', policy: 'region == "eu"', percentage: 10 });
+  const paths = await writesPerPath(file, token, { granting: granting.id, grantingPercentage: 10 });
+  const result = await simulateLambda({
+    file,
+    token,
+    body: (i) =>
+      JSON.stringify({
+        id: `lambda-${i % devices}`,
+        product: 'demo',
+        version: '1.0.0',
+        region: ['eu', 'us'][i % 2],
+      }),
+    checkins: rate * seconds,
+    rate,
+    containers,
+  });
+  const hot = result.topKeys.filter((k) => k.maxPerSecond > HOT_KEY_WRITES_PER_SECOND);
+  if (values.json)
+    console.log(JSON.stringify({ mode: 'lambda', devices, seconds, containers, paths, ...result }));
+  else {
+    console.log(
+      `load --lambda: ${result.checkins} checkins of ${devices} devices at ${result.simulatedPerSecond} checkins/s (simulated clock; ${result.wallPerSecond}/s wall), ${containers} containers flushing after every request, errors ${result.errors}`,
+    );
+    console.log(
+      `  ${result.writesPerCheckin.toFixed(3)} item writes per checkin; top keys by writes per second:`,
+    );
+    for (const k of result.topKeys)
+      console.log(`    ${String(k.maxPerSecond).padStart(5)}/s  ${k.writes} writes  ${k.key}`);
+    console.log('  item writes of one request per path (one container, flushing after it):');
+    for (const [path, writes] of Object.entries(paths)) console.log(`    ${writes}  ${path}`);
+    console.log(`  ${hot.length === 0 ? 'ok  ' : 'FAIL'} no key above ${HOT_KEY_WRITES_PER_SECOND} writes/s`);
+  }
+  process.exitCode = hot.length === 0 && result.errors === 0 ? 0 : 1;
 }

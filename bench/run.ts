@@ -21,6 +21,7 @@ const suites: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   bundle: () => import('./bundle.ts'),
   agent: () => import('./agent.ts'),
   console: () => import('./console.ts'),
+  fleet: () => import('./fleet.ts'),
 };
 
 function ratio(row: BenchRow): number {

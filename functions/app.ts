@@ -173,7 +173,7 @@ export function createApp(options: AppOptions): App {
     if (recorded === 'not-granted') throw notOffered();
     if (recorded === 'deleted') throw new NotFoundError(`Unknown update "${body.update}"`);
     if (recorded === 'unchanged' || success === undefined) return json({});
-    metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure');
+    metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure', 1, update.id);
     if (success)
       await store.registry.recordAppliedVersion(update.product, body.id, body.version ?? update.version);
     else await autoAbort(update);

@@ -2,9 +2,9 @@
 import { type App, createApp } from './app.ts';
 import { CACHE_LIFETIMES, type CloudConfig } from './config.ts';
 import { DeviceStore } from './device-store.ts';
-import { Table } from './dynamo.ts';
+import { Table, type TableClient } from './dynamo.ts';
 import type { Logger } from './log.ts';
-import type { Metrics } from './metrics.ts';
+import { type Metrics, SeriesMetrics } from './metrics.ts';
 import { Presigner } from './presign.ts';
 import type { AwsCredentials } from './sigv4.ts';
 
@@ -35,6 +35,12 @@ export function createCloud(
     readonly changeSignal?: () => number;
     /** See RegistryOptions.batchMs. */
     readonly registryBatchMs?: number;
+    /** See DeviceStoreOptions.counterBatchMs and SeriesOptions.batchMs (default 0: every flush). */
+    readonly counterBatchMs?: number;
+    /** Sends the table's requests instead of a client of its own (the load simulation counts them). */
+    readonly tableClient?: TableClient;
+    /** The app's clock (the load simulation runs a simulated one); default Date.now. */
+    readonly now?: () => number;
   },
 ): CloudParts {
   const table = new Table({
@@ -42,14 +48,19 @@ export function createCloud(
     region: config.region,
     ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
     credentials: deps.tableCredentials ?? deps.credentials,
+    ...(deps.tableClient ? { client: deps.tableClient } : {}),
   });
-  const metrics = deps.metrics(table);
+  const now = deps.now ?? Date.now;
+  const counterBatchMs = deps.counterBatchMs ?? 0;
+  const metrics = new SeriesMetrics(deps.metrics(table), table, { batchMs: counterBatchMs, now });
   const store = new DeviceStore(table, {
     updatesRevalidateMs: config.updatesCacheSeconds * 1000,
     updatesFullReloadMs: CACHE_LIFETIMES.updatesFullReloadMs,
     tokenCacheMs: CACHE_LIFETIMES.tokenMs,
     registryRefreshMs: deps.registryRefreshMs ?? CACHE_LIFETIMES.registryRefreshMs,
+    counterBatchMs,
     metrics,
+    now,
     ...(deps.changeSignal ? { changeSignal: deps.changeSignal } : {}),
     ...(deps.registryBatchMs !== undefined ? { registryBatchMs: deps.registryBatchMs } : {}),
   });
@@ -71,6 +82,7 @@ export function createCloud(
     metrics,
     log: deps.log,
     urlExpiresSeconds: config.urlExpiresSeconds,
+    now,
   });
   const flush = async () => {
     const results = await Promise.allSettled([metrics.flush(), store.flush()]);

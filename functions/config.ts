@@ -30,6 +30,24 @@ export const CACHE_LIFETIMES = {
   urlMinRemainingMs: 45 * 60 * 1000,
 } as const;
 
+/**
+ * Fleet aggregates (DESIGN §10, functions/aggregates.ts). Counters many devices touch are split
+ * over `shards` items summed on read: at 100M daily devices (~1,160 checkins/s) each of 32 shards
+ * takes ~36 writes/s, under the ~300/s we allow one item (DynamoDB's limit is ~1,000/s), and few
+ * enough that transactions on one shard seldom overlap (DynamoDB cancels overlapping ones).
+ */
+export const AGGREGATES = {
+  shards: 32,
+  /** Hourly series items and per-day seen counts are kept this long (the items' `expires`). */
+  retentionDays: 90,
+  /**
+   * In Lambda, summed counters (hourly series, deferrals) are written when their oldest count is
+   * this old, not after every invocation: one write per container per 10 s instead of one per
+   * checkin. Counts still in memory when a container is reclaimed are lost (the EMF metrics keep them).
+   */
+  lambdaCounterBatchMs: 10 * 1000,
+} as const;
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

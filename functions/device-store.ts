@@ -5,7 +5,7 @@
  */
 
 import { UpdateCatalog } from './catalog.ts';
-import type { Item, Table } from './dynamo.ts';
+import { type Item, Table } from './dynamo.ts';
 import type { Metrics } from './metrics.ts';
 import { PhaseLedger } from './phase-ledger.ts';
 import { DeviceRegistry } from './registry.ts';
@@ -32,12 +32,21 @@ export interface DeviceStoreOptions {
   readonly registryBatchMs?: number;
   /** Told about stored items that are not valid updates (skipped, never served). */
   readonly onBadRecord?: (item: Item) => void;
+  /**
+   * Write summed deferral counts once the last write is this old (0: at every flush). Lambda
+   * batches them (AGGREGATES.lambdaCounterBatchMs): one write per checkin would make the update's
+   * item a hot key.
+   */
+  readonly counterBatchMs?: number;
   /** Where the rollout ledger counts UpdateStarted and UpdateDeferred. */
   readonly metrics: Metrics;
   readonly now?: () => number;
 }
 
 export class DeviceStore {
+  private deferralsWritten = 0;
+  private readonly counterBatchMs: number;
+  private readonly now: () => number;
   readonly tokens: TokenScopes;
   readonly catalog: UpdateCatalog;
   readonly rollout: RolloutLedger;
@@ -50,6 +59,8 @@ export class DeviceStore {
     options: DeviceStoreOptions,
   ) {
     const now = options.now ?? Date.now;
+    this.now = now;
+    this.counterBatchMs = options.counterBatchMs ?? 0;
     this.tokens = new TokenScopes(table, options.tokenCacheMs, now);
     this.catalog = new UpdateCatalog(table, {
       revalidateMs: options.updatesRevalidateMs,
@@ -65,16 +76,32 @@ export class DeviceStore {
     });
     this.phases = new PhaseLedger(table);
     this.reports = new ReportLedger(table, now);
-    this.registry = new DeviceRegistry(table, {
-      refreshMs: options.registryRefreshMs,
-      now,
-      ...(options.registryBatchMs !== undefined ? { batchMs: options.registryBatchMs } : {}),
+    const countingTable = new Table({
+      tableName: table.name,
+      region: 'unused',
+      client: table.client,
+      ...(table.endpoint ? { endpoint: table.endpoint } : {}),
     });
+    this.registry = new DeviceRegistry(
+      table,
+      {
+        refreshMs: options.registryRefreshMs,
+        now,
+        ...(options.registryBatchMs !== undefined ? { batchMs: options.registryBatchMs } : {}),
+      },
+      countingTable,
+    );
   }
 
   /** Writes what the units summed in memory: deferral counts and buffered registry entries. */
   async flush(): Promise<void> {
-    const results = await Promise.allSettled([this.rollout.flushDeferrals(), this.registry.flush()]);
+    const now = this.now();
+    const deferralsDue = now - this.deferralsWritten >= this.counterBatchMs;
+    if (deferralsDue) this.deferralsWritten = now;
+    const results = await Promise.allSettled([
+      deferralsDue ? this.rollout.flushDeferrals() : Promise.resolve(),
+      this.registry.flush(),
+    ]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }

@@ -11,12 +11,16 @@
  * | report          | E#<updateId>       | <deviceId>#<status>      |
  * | device          | DEV#<product>      | <deviceId>               |
  * | daily metrics   | M#<product>        | <yyyy-mm-dd>             |
+ * | device counts   | AGG#<product>      | D#<shard>                |
+ * | hourly series   | AGG#<product>      | H#<yyyy-mm-ddThh>#<scope>#<shard> |
  * | failure reason  | F#<updateId>       | <reason digest>#<shard>  |
  * | failed device   | F#<upd>#<rd>#<sh>  | <time>#<deviceId>        |
  * | device's last   | DL#<product>       | <deviceId>               |
  * | token           | TOKEN              | <sha256 hex of token>    |
  * | intent          | TX                 | <transaction token>      |
  *
+ * Device counts (devices per version, seen per day) and hourly series are the fleet aggregates of
+ * functions/aggregates.ts; a series' scope is an update id or `*` for the whole product.
  * An intent is a transaction of the embedded store in flight (functions/embedded-transact.ts).
  */
 
@@ -53,6 +57,14 @@ export const keys = {
   deviceLastUpdate: (product: string, deviceId: string) => ({ pk: `DL#${product}`, sk: deviceId }),
   metrics: (product: string, day: string) => ({ pk: `M#${product}`, sk: day }),
   metricsOf: (product: string) => ({ pk: `M#${product}` }),
+  deviceCounts: (product: string, shard: number) => ({ pk: `AGG#${product}`, sk: `D#${shard}` }),
+  deviceCountsOf: (product: string) => ({ pk: `AGG#${product}`, skPrefix: 'D#' }),
+  series: (product: string, hour: string, scope: string, shard: number) => ({
+    pk: `AGG#${product}`,
+    sk: `H#${hour}#${scope}#${shard}`,
+  }),
+  /** Every series item of one day (`hourPrefix` yyyy-mm-dd) or hour (yyyy-mm-ddThh). */
+  seriesOf: (product: string, hourPrefix: string) => ({ pk: `AGG#${product}`, skPrefix: `H#${hourPrefix}` }),
   token: (hash: string) => ({ pk: 'TOKEN', sk: hash }),
   tokens: () => ({ pk: 'TOKEN' }),
   intent: (token: string) => ({ pk: 'TX', sk: token }),

@@ -6,7 +6,7 @@ import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { App } from './app.ts';
 import { createCloud } from './cloud.ts';
-import { cloudConfigFromEnv, type LogLevelName, logLevelFromEnv } from './config.ts';
+import { AGGREGATES, cloudConfigFromEnv, type LogLevelName, logLevelFromEnv } from './config.ts';
 import type { Logger } from './log.ts';
 import { EmfMetrics } from './metrics.ts';
 import { credentialsFromEnv } from './sigv4.ts';
@@ -83,6 +83,7 @@ export function handlerFromEnv(needs: { images: boolean }) {
     metrics: () => new EmfMetrics(),
     log,
     credentials: () => credentialsFromEnv(),
+    counterBatchMs: AGGREGATES.lambdaCounterBatchMs,
   });
   return lambdaHandler(cloud.app, cloud.flush, log);
 }

@@ -1,14 +1,18 @@
 /**
  * Metrics named after Ioto's (DESIGN §4.6). In Lambda they leave as CloudWatch Embedded Metric
  * Format lines (no API call on the hot path); in the local cloud they are summed in memory and
- * flushed to the table per product and day, where `updraft stats` reads them.
+ * flushed to the table per product and day. Either way SeriesMetrics also sums them per product and
+ * update into the hourly series of functions/aggregates.ts, which `updraft stats` reads.
  */
+import { hourOf, isSeriesMetric, PRODUCT_SCOPE, type SeriesMetric, seriesWrite } from './aggregates.ts';
+import { AGGREGATES } from './config.ts';
 import type { Table } from './dynamo.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { keys, type MetricName } from './keys.ts';
 
 export interface Metrics {
-  count(product: string, name: MetricName, n?: number): void;
+  /** `update`: the update the count is about, for its hourly series. */
+  count(product: string, name: MetricName, n?: number, update?: string): void;
   /** Sends what was counted. Lambda calls it before returning; the local cloud on a timer. */
   flush(): Promise<void>;
 }
@@ -17,7 +21,7 @@ export interface Metrics {
 abstract class SummingMetrics implements Metrics {
   protected sums = new Map<string, Map<MetricName, number>>();
 
-  count(product: string, name: MetricName, n = 1): void {
+  count(product: string, name: MetricName, n = 1, _update?: string): void {
     let perProduct = this.sums.get(product);
     if (!perProduct) {
       perProduct = new Map();
@@ -82,6 +86,79 @@ export class TableMetrics extends SummingMetrics {
         // the write may have been applied: sending it again could count it twice.
         if (!(err instanceof StoreUnavailableError && err.mayHaveApplied))
           for (const [name, n] of counts) this.count(product, name, n);
+        throw err;
+      }
+    }
+  }
+}
+
+export interface SeriesOptions {
+  /** Write sums once their oldest count is this old (0: at every flush). See AGGREGATES. */
+  readonly batchMs: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Passes counts on to `inner` and sums the series metrics per product, update and hour, written
+ * as one ADD per (product or update, hour) to a random shard: at most one write per container and
+ * item per `batchMs`, however many checkins it serves.
+ */
+export class SeriesMetrics implements Metrics {
+  private sums = new Map<
+    string,
+    { product: string; hour: string; scope: string; counts: Record<string, number> }
+  >();
+  private oldest: number | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly inner: Metrics,
+    private readonly table: Table,
+    private readonly options: SeriesOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  count(product: string, name: MetricName, n = 1, update?: string): void {
+    this.inner.count(product, name, n, update);
+    if (!isSeriesMetric(name)) return;
+    const now = this.now();
+    const hour = hourOf(now);
+    this.add(product, hour, PRODUCT_SCOPE, name, n);
+    if (update !== undefined) this.add(product, hour, update, name, n);
+    this.oldest ??= now;
+  }
+
+  private add(product: string, hour: string, scope: string, name: SeriesMetric, n: number): void {
+    const key = `${product}\u0000${hour}\u0000${scope}`;
+    const sum = this.sums.get(key) ?? { product, hour, scope, counts: {} };
+    sum.counts[name] = (sum.counts[name] ?? 0) + n;
+    this.sums.set(key, sum);
+  }
+
+  async flush(): Promise<void> {
+    const inner = this.inner.flush();
+    inner.catch(() => {});
+    if (this.oldest !== undefined && this.now() - this.oldest >= this.options.batchMs) await this.writeSums();
+    await inner;
+  }
+
+  /** Failed sums are kept for the next flush, unless the write may have been applied (see TableMetrics). */
+  private async writeSums(): Promise<void> {
+    const sums = [...this.sums.values()];
+    this.sums = new Map();
+    this.oldest = undefined;
+    for (const [i, { product, hour, scope, counts }] of sums.entries()) {
+      const shard = Math.floor(Math.random() * AGGREGATES.shards);
+      const { key, update } = seriesWrite(product, hour, scope, counts, shard);
+      try {
+        await this.table.update(key, update);
+      } catch (err) {
+        const maybeApplied = err instanceof StoreUnavailableError && err.mayHaveApplied;
+        for (const rest of sums.slice(maybeApplied ? i + 1 : i))
+          for (const [name, n] of Object.entries(rest.counts))
+            this.add(rest.product, rest.hour, rest.scope, name as SeriesMetric, n);
+        this.oldest ??= this.now();
         throw err;
       }
     }

@@ -1,10 +1,19 @@
-/** The device registry: each device's last checkin (last seen, version, properties), written sparingly. */
+/**
+ * The device registry: each device's last checkin (last seen, version, properties), written
+ * sparingly, and the device counts of functions/aggregates.ts, which change with it: a new device,
+ * a new version or a device's first checkin of the day is written in one transaction with its
+ * counter shard; anything else is a plain write conditional on the counted state it keeps.
+ */
 import { createHash } from 'node:crypto';
 import type { DeviceCheckin } from '#core/types.ts';
+import { type DeviceEntry, dayOf, writeCounted } from './aggregates.ts';
 import { BoundedMap } from './bounded-map.ts';
 import type { Table } from './dynamo.ts';
+import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 
+/** Checkins of one device racing to change its entry: each loses at most this many times. */
+const CHANGE_ATTEMPTS = 4;
 export interface RegistryOptions {
   /** Skip rewriting a device's entry when unchanged and younger than this. */
   readonly refreshMs: number;
@@ -17,20 +26,33 @@ export interface RegistryOptions {
   readonly now: () => number;
 }
 
-type DeviceEntry = ReturnType<typeof keys.device> & { version: string; lastSeen: string; properties: string };
+/** What this container wrote last for a device: the counted version and day are the entry's. */
+interface Written {
+  readonly fingerprint: string;
+  readonly at: number;
+  readonly version: string;
+  readonly day: string;
+}
 
 export class DeviceRegistry {
-  private readonly written = new BoundedMap<string, { fingerprint: string; at: number }>(100_000);
+  private readonly written = new BoundedMap<string, Written>(100_000);
   private readonly pending = new Map<string, DeviceEntry>();
+  private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
+  /**
+   * `countingTable`: where entries are written with their counts. A Table of its own over the same
+   * client, so that whether the store has transactions is probed for the registry apart from the
+   * ledgers (whose writes then stay the same, write for write, as before aggregates).
+   */
   constructor(
     private readonly table: Table,
     private readonly options: RegistryOptions,
+    private readonly countingTable: Table = table,
   ) {}
 
-  /** Records a checkin. Unchanged devices are rewritten only every `refreshMs`. */
+  /** Records a checkin. Unchanged devices are rewritten only every `refreshMs` (and once a day). */
   async record(device: DeviceCheckin): Promise<void> {
     const properties = JSON.stringify(device.body);
     // Typical bodies are kept as they are (cheaper than hashing on every checkin); large ones as a
@@ -39,44 +61,74 @@ export class DeviceRegistry {
       properties.length <= 512 ? properties : createHash('sha256').update(properties).digest('base64');
     const cacheKey = `${device.product}\u0000${device.id}`;
     const now = this.options.now();
+    const lastSeen = new Date(now).toISOString();
+    const day = dayOf(now);
     const seen = this.written.get(cacheKey);
-    if (seen && seen.fingerprint === fingerprint && now - seen.at < this.options.refreshMs) return;
-    const entry = {
+    const counted = seen !== undefined && seen.version === device.version && seen.day === day;
+    if (counted && seen.fingerprint === fingerprint && now - seen.at < this.options.refreshMs) return;
+    const entry: DeviceEntry = {
       ...keys.device(device.product, device.id),
       version: device.version,
-      lastSeen: new Date(now).toISOString(),
+      lastSeen,
       properties,
     };
-    this.written.set(cacheKey, { fingerprint, at: now });
-    if (this.options.batchMs === undefined) {
-      try {
-        await this.table.put(entry);
-      } catch (err) {
-        this.written.delete(cacheKey);
-        throw err;
-      }
+    if (!counted) return this.change(device.product, entry, fingerprint);
+    this.written.set(cacheKey, { fingerprint, at: now, version: device.version, day });
+    if (this.options.batchMs !== undefined) {
+      this.pending.set(cacheKey, { ...entry, counted: true });
+      this.scheduleFlush();
       return;
     }
-    this.pending.set(cacheKey, entry);
-    this.scheduleFlush();
+    try {
+      // Counted already today on this version: a plain write, unless another container moved it.
+      const unchanged = await this.table.update(keys.device(device.product, device.id), {
+        set: { lastSeen, properties },
+        condition: '#version = :v AND begins_with(#lastSeen, :day) AND attribute_exists(#counted)',
+        names: { '#counted': 'counted', '#version': 'version' },
+        values: { ':v': device.version, ':day': day },
+      });
+      if (!unchanged) await this.change(device.product, entry, fingerprint);
+    } catch (err) {
+      this.written.delete(cacheKey);
+      throw err;
+    }
+  }
+
+  /**
+   * Writes an entry whose counts may change (new device, version or day), with them, against the
+   * entry as stored now. Waits for a batch in flight first: it could otherwise land after it.
+   */
+  private async change(product: string, entry: DeviceEntry, fingerprint: string): Promise<void> {
+    const cacheKey = `${product}\u0000${entry.sk}`;
+    this.pending.delete(cacheKey);
+    this.written.delete(cacheKey);
+    await this.flushing.catch(() => {});
+    for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
+      const stored = await this.table.get({ pk: entry.pk, sk: entry.sk }, true);
+      if (await writeCounted(this.countingTable, product, entry, stored)) {
+        const day = dayOf(entry.lastSeen);
+        this.written.set(cacheKey, { fingerprint, at: this.options.now(), version: entry.version, day });
+        return;
+      }
+    }
+    throw new StoreUnavailableError('dynamodb');
   }
 
   /**
    * After an applied update the device runs the new version: record it now rather than at its
-   * next checkin (possibly a day later), so `updraft stats` shows the rollout.
+   * next checkin (possibly a day later), so `updraft stats` shows the rollout. A device without an
+   * entry is left to its next checkin.
    */
   async recordAppliedVersion(product: string, deviceId: string, version: string): Promise<void> {
-    const lastSeen = new Date(this.options.now()).toISOString();
-    // A buffered entry (local cloud) would otherwise land later with the old version.
-    const pending = this.pending.get(`${product}\u0000${deviceId}`);
-    if (pending) {
-      pending.version = version;
-      pending.lastSeen = lastSeen;
-    }
-    await this.table.update(keys.device(product, deviceId), {
-      set: { version, lastSeen },
-      condition: 'attribute_exists(pk)',
-    });
+    const stored = await this.table.get(keys.device(product, deviceId), true);
+    if (!stored) return;
+    const entry: DeviceEntry = {
+      ...keys.device(product, deviceId),
+      version,
+      lastSeen: new Date(this.options.now()).toISOString(),
+      properties: typeof stored.properties === 'string' ? stored.properties : '{}',
+    };
+    await this.change(product, entry, '');
   }
 
   private scheduleFlush(): void {
@@ -93,8 +145,9 @@ export class DeviceRegistry {
   }
 
   /**
-   * Writes buffered entries (25 per request). A failed batch stays buffered for the next flush;
-   * only the local cloud buffers, and it flushes on stop.
+   * Writes buffered entries (25 per request): only entries whose counts do not change are
+   * buffered. A failed batch stays buffered for the next flush; only the local cloud buffers, and
+   * it flushes on stop.
    */
   async flush(): Promise<void> {
     clearTimeout(this.timer);
@@ -102,11 +155,15 @@ export class DeviceRegistry {
     if (this.pending.size === 0) return;
     const batch = [...this.pending];
     this.pending.clear();
+    const written = this.table.putMany(batch.map(([, entry]) => entry));
+    this.flushing = written;
     try {
-      await this.table.putMany(batch.map(([, entry]) => entry));
+      await written;
     } catch (err) {
       for (const [cacheKey, entry] of batch) {
-        if (!this.pending.has(cacheKey)) this.pending.set(cacheKey, entry);
+        // Not over a change written since (its counts moved with the entry it wrote).
+        const current = this.written.get(cacheKey)?.version === entry.version;
+        if (current && !this.pending.has(cacheKey)) this.pending.set(cacheKey, entry);
       }
       this.scheduleFlush();
       throw err;

@@ -57,7 +57,7 @@ export class RolloutLedger {
   async admit(update: UpdateRecord, deviceId: string, now: number): Promise<Grant> {
     const grant = await this.decide(update, deviceId, now);
     if (!grant.granted) this.countDeferred(update);
-    else if (!grant.again) this.options.metrics.count(update.product, 'UpdateStarted');
+    else if (!grant.again) this.options.metrics.count(update.product, 'UpdateStarted', 1, update.id);
     return grant;
   }
 
@@ -121,7 +121,7 @@ export class RolloutLedger {
 
   /** A deferral: a metric, and a sum in memory written by `flushDeferrals`. */
   private countDeferred(update: UpdateRecord): void {
-    this.options.metrics.count(update.product, 'UpdateDeferred');
+    this.options.metrics.count(update.product, 'UpdateDeferred', 1, update.id);
     const key = `${update.product}\u0000${update.id}`;
     const pending = this.deferred.get(key);
     this.deferred.set(key, { update, n: (pending?.n ?? 0) + 1 });

@@ -1,11 +1,15 @@
-/** `updraft stats`: devices per version, per-update counters and daily metrics of a product. */
-import type { ProductStats } from '#admin/index.ts';
+/**
+ * `updraft stats`: devices per version and seen per day, per-update counters, hourly series and
+ * daily metrics of a product, read from the aggregates (its answer time does not grow with the
+ * fleet). `--backfill` first counts the devices a cloud without aggregates registered.
+ */
+import type { ProductStats, SeriesPoint } from '#admin/index.ts';
 import { type Command, loadAdmin, required } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { numberFlag } from '../flags.ts';
 import { statusOf, table } from '../format.ts';
 
-function statsText(stats: ProductStats, days: number): string[] {
+function statsText(stats: ProductStats, days: number, showHours: boolean): string[] {
   const { product, devices, versions, updates, metrics } = stats;
   const lines = [`Product ${product}: ${devices} device${devices === 1 ? '' : 's'}`];
   if (versions.length) {
@@ -32,24 +36,71 @@ function statsText(stats: ProductStats, days: number): string[] {
   ]);
   const metricHead = ['DAY', 'REQUESTS', 'STARTED', 'DEFERRED', 'SUCCESS', 'FAILURE', 'POLICY ERRORS'];
   lines.push(metrics.length === 0 ? '  none' : table(metricHead, metricRows, '  '));
+  lines.push('\nDevices seen per day');
+  const seenRows = stats.seen.map((d) => [d.day, String(d.devices)]);
+  lines.push(seenRows.length === 0 ? '  none' : table(['DAY', 'DEVICES'], seenRows, '  '));
+  if (showHours) lines.push(...seriesText(stats));
   return lines;
 }
 
+function seriesText(stats: ProductStats): string[] {
+  const head = ['HOUR (UTC)', 'REQUESTS', 'DEFERRED', 'STARTED', 'SUCCESS', 'FAILURE'];
+  const rows = (points: readonly SeriesPoint[]) =>
+    points.map((p) =>
+      [`${p.hour}:00`].concat(
+        [p.UpdateRequests, p.UpdateDeferred, p.UpdateStarted, p.UpdateSuccess, p.UpdateFailure].map(String),
+      ),
+    );
+  const lines = [`\nHourly, product (last ${stats.hours} hour${stats.hours === 1 ? '' : 's'})`];
+  lines.push(table(head, rows(stats.series.product), '  '));
+  for (const [id, points] of Object.entries(stats.series.updates)) {
+    const version = stats.updates.find((u) => u.id === id)?.version;
+    lines.push(`\nHourly, update ${id}${version ? ` (${version})` : ''}`);
+    lines.push(table(head, rows(points), '  '));
+  }
+  return lines;
+}
+
+function wholeFlag(ctx: Parameters<Command['run']>[0], name: string, fallback: number): number {
+  const n = numberFlag(ctx.values, name) ?? fallback;
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`Invalid --${name} ${n}: use a whole number ≥ 1`);
+  return n;
+}
+
 export const stats: Command = {
-  summary: 'devices per version, update counters, daily metrics',
-  usage: `Usage: updraft stats --product P [--days N]
-Devices per version (from the registry), per-update counters, and daily metrics.
-  --days N               days of metrics to show (default 7)`,
-  options: { product: { type: 'string' }, days: { type: 'string' } },
+  summary: 'devices per version, update counters, hourly series, daily metrics',
+  usage: `Usage: updraft stats --product P [--days N] [--hours N] [--backfill]
+Devices per version and seen per day, per-update counters, hourly series and daily metrics, read
+from aggregates the cloud keeps as devices check in (the answer time does not grow with the fleet).
+  --days N               days of metrics and devices seen to show (default 7)
+  --hours N              show the hourly series of the last N hours (JSON: always, default 24)
+  --backfill             first count the devices registered by a cloud without aggregates (run
+                         once after upgrading such a cloud; safe to repeat or interrupt)`,
+  options: {
+    product: { type: 'string' },
+    days: { type: 'string' },
+    hours: { type: 'string' },
+    backfill: { type: 'boolean' },
+  },
   async run(ctx) {
     const product = required(ctx, 'product', 'P');
-    const days = numberFlag(ctx.values, 'days') ?? 7;
-    if (!Number.isSafeInteger(days) || days < 1)
-      throw new UsageError(`Invalid --days ${days}: use a whole number ≥ 1`);
-    const { productStats } = await loadAdmin();
-    const result = await productStats(await ctx.cloud(), product, days);
+    const days = wholeFlag(ctx, 'days', 7);
+    const hours = wholeFlag(ctx, 'hours', 24);
+    const admin = await loadAdmin();
+    const cloud = await ctx.cloud();
+    if (ctx.values.backfill === true) {
+      const progress = (done: number, total: number) => {
+        if (process.stderr.isTTY)
+          process.stderr.write(`\rBackfilling ${product}: ${done} / ${total} devices`);
+      };
+      const result = await admin.backfillDeviceCounts(cloud, product, progress);
+      if (process.stderr.isTTY && result.devices > 0) process.stderr.write('\n');
+      process.stderr.write(`Backfilled ${product}: counted ${result.counted} of ${result.devices} devices\n`);
+    }
+    const result = await admin.productStats(cloud, product, { days, hours });
     if (ctx.json) ctx.printJson(result);
-    else for (const line of statsText(result, days)) ctx.print(line);
+    else for (const line of statsText(result, days, ctx.values.hours !== undefined)) ctx.print(line);
     return 0;
   },
 };

@@ -276,6 +276,20 @@ describe('updraft CLI against the local cloud', { timeout: 90_000 }, () => {
       ['1.1.0', 1],
       ['1.0.0', 2],
     ]);
+    const hourly = await updraft('stats', '--product', 'fleet', '--hours', '2');
+    const today = new Date().toISOString().slice(0, 10);
+    expect(hourly.stdout).toContain('Hourly, product (last 2 hours)');
+    expect(hourly.stdout).toMatch(
+      new RegExp(`Devices seen per day\\n\\s+DAY\\s+DEVICES\\n\\s+${today}\\s+3\\n`),
+    );
+    expect(hourly.stdout).toMatch(/T\d\d:00\s+3\s+0\s+0\s+0\s+0\n/); // this hour: 3 requests
+    const backfilled = await updraft('stats', '--product', 'fleet', '--backfill', '--json');
+    expect(backfilled.stderr).toContain('Backfilled fleet: counted 0 of 3 devices');
+    expect(JSON.parse(backfilled.stdout)).toMatchObject({
+      devices: 3,
+      hours: 24,
+      seen: [{ day: today, devices: 3 }],
+    });
 
     const dryRun = await updraftJson<{
       ok: boolean;

@@ -1,0 +1,276 @@
+/**
+ * Fleet aggregates on real dynalite (issue 13, items 1 and 4): devices per version exact after
+ * devices check in, upgrade (reports) and check in again concurrently through a store that drops
+ * requests before or after applying them (the devices retry their 503s), and hourly series that sum
+ * to the update's counters.
+ */
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backfillDeviceCounts, productStats } from '#admin/index.ts';
+import { PRODUCT_SCOPE, readDeviceCounts, readSeries, SERIES_METRICS } from '#functions/aggregates.ts';
+import type { App, AppResponse } from '#functions/app.ts';
+import { createCloud } from '#functions/cloud.ts';
+import { recoverIntents } from '#functions/embedded-transact.ts';
+import { keys } from '#functions/keys.ts';
+import { updateFromItem } from '#functions/records.ts';
+import { createToken } from '#functions/tokens.ts';
+import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+
+let cloud: TestCloud;
+let productSeq = 0;
+
+beforeAll(async () => {
+  cloud = await startTestCloud();
+});
+afterAll(async () => {
+  await cloud?.dispose();
+});
+
+async function freshProduct(): Promise<{ name: string; token: string }> {
+  const name = `agg${++productSeq}`;
+  const { token } = await createToken(cloud.table, { product: name });
+  return { name, token };
+}
+
+/**
+ * A proxy to dynalite that drops every `every`-th write: alternately before forwarding it and
+ * after dynalite applied it (the answer lost), as a flaky network does.
+ */
+class DroppingProxy {
+  private server: Server | undefined;
+  private writes = 0;
+  dropped = { before: 0, after: 0 };
+  url = '';
+  constructor(
+    private readonly target: URL,
+    private readonly every: number,
+  ) {}
+  async open(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const op = String(req.headers['x-amz-target']).split('.')[1] ?? '';
+        const n = /Put|Update|Delete|Write/.test(op) ? ++this.writes : 0;
+        const drop = n > 0 && n % this.every === 0 ? (n / this.every) % 2 === 0 : undefined;
+        if (drop === false) {
+          this.dropped.before++;
+          return req.socket.destroy();
+        }
+        const upstream = request(
+          {
+            host: this.target.hostname,
+            port: this.target.port,
+            method: 'POST',
+            path: '/',
+            headers: req.headers,
+          },
+          (answer) => {
+            const out: Buffer[] = [];
+            answer.on('data', (c: Buffer) => out.push(c));
+            answer.on('end', () => {
+              if (drop === true) {
+                this.dropped.after++;
+                return req.socket.destroy();
+              }
+              res.writeHead(answer.statusCode ?? 500, answer.headers);
+              res.end(Buffer.concat(out));
+            });
+          },
+        );
+        upstream.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r));
+  }
+}
+
+/** An app as Lambda runs it (no registry batching) whose store goes through `proxy`. */
+function appThrough(proxy: DroppingProxy): App {
+  return createCloud(
+    {
+      ...cloud.file,
+      dynamoEndpoint: proxy.url,
+      s3Endpoint: cloud.s3Url,
+      urlExpiresSeconds: 3600,
+      updatesCacheSeconds: 0,
+    },
+    {
+      metrics: () => ({ count() {}, async flush() {} }),
+      log: { info() {}, warn() {}, error() {} },
+      credentials: () => cloud.file.credentials,
+    },
+  ).app;
+}
+
+/**
+ * Sends until answered 200, as a device retries a 503 (after a pause: a transaction cut off by a
+ * dropped write holds its records until its replay, 5 s later); fails the test after 60 tries.
+ */
+async function untilOk(app: App, path: string, body: object, token: string): Promise<AppResponse> {
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const answer = await app({
+      method: 'POST',
+      path,
+      headers: { authorization: token },
+      body: Buffer.from(JSON.stringify(body)),
+    });
+    if (answer.status === 200) return answer;
+    expect(answer.status, answer.body).toBe(503);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`${path} for ${JSON.stringify(body)} never answered 200 in 60 tries over 18 s`);
+}
+
+/** Runs `task` over `items`, `concurrency` at a time. */
+async function pool<T>(items: readonly T[], concurrency: number, task: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    }),
+  );
+}
+
+describe('devices per version (13.1)', () => {
+  it('stay exact while 300 devices check in, upgrade and check in again through a dropping store', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', percentage: 50 });
+    const proxy = new DroppingProxy(new URL(cloud.file.dynamoEndpoint), 7);
+    await proxy.open();
+    try {
+      // Two containers, as Lambda would run them, both through the flaky network.
+      const apps = [appThrough(proxy), appThrough(proxy)];
+      const ids = Array.from({ length: 300 }, (_, i) => `d${i}`);
+      await pool(ids, 24, async (id) => {
+        const app = apps[Number(id.slice(1)) % 2]!;
+        const other = apps[(Number(id.slice(1)) + 1) % 2]!;
+        const dev = { id, product: p.name, version: '1.0.0' };
+        // The same device checks in twice at once, on both containers.
+        const [first] = await Promise.all([
+          untilOk(app, '/tok/provision/update', dev, p.token),
+          untilOk(other, '/tok/provision/update', dev, p.token),
+        ]);
+        if (!JSON.parse(first.body).update) return;
+        const applied = { id, update: update.id, success: true, status: 'applied', version: '2.0.0' };
+        await Promise.all([
+          untilOk(app, '/tok/provision/updateReport', applied, p.token),
+          untilOk(other, '/tok/provision/update', { ...dev, version: '2.0.0' }, p.token),
+        ]);
+      });
+    } finally {
+      await proxy.close();
+    }
+    expect(proxy.dropped.before + proxy.dropped.after).toBeGreaterThan(20);
+    await recoverIntents(cloud.table); // what a restart finishes of transactions cut off
+
+    const registry = await cloud.table.query(keys.devicesOf(p.name).pk, undefined, true);
+    const truth = new Map<string, number>();
+    for (const d of registry) truth.set(String(d.version), (truth.get(String(d.version)) ?? 0) + 1);
+    const counts = await readDeviceCounts(cloud.table, p.name);
+    const upgraded = truth.get('2.0.0') ?? 0;
+    expect(upgraded, 'about half the devices are in the 50% rollout').toBeGreaterThan(100);
+    expect(Object.fromEntries(counts.versions.map((v) => [v.version, v.devices]))).toEqual({
+      '1.0.0': 300 - upgraded,
+      '2.0.0': upgraded,
+    });
+    expect(counts.devices).toBe(300);
+    expect(counts.seenPerDay).toEqual([{ day: new Date().toISOString().slice(0, 10), devices: 300 }]);
+  });
+});
+
+describe('hourly series (13.1)', () => {
+  it('sum to the update counters, and the product series to every checkin', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', percentage: 60 });
+    let checkins = 0;
+    for (let i = 0; i < 40; i++) {
+      const dev = { id: `s${i}`, product: p.name, version: '1.0.0' };
+      const answer = await checkin(cloud, dev, p.token);
+      checkins++;
+      if (answer.json.update !== update.id) continue;
+      const success = i % 3 !== 0;
+      const status = success ? 'applied' : 'failed';
+      expect((await report(cloud, { id: dev.id, update: update.id, success, status }, p.token)).status).toBe(
+        200,
+      );
+      await checkin(cloud, { ...dev, version: success ? '2.0.0' : '1.0.0' }, p.token);
+      checkins++;
+    }
+    await cloud.flush();
+    const stored = updateFromItem((await cloud.table.get(keys.update(p.name, update.id), true))!).counters;
+    const series = await readSeries(cloud.table, p.name, 2, Date.now());
+    const total = (points: typeof series.product) =>
+      Object.fromEntries(SERIES_METRICS.map((n) => [n, points.reduce((sum, point) => sum + point[n], 0)]));
+    expect(series.product.map((point) => point.hour)).toHaveLength(2);
+    expect(total(series.updates[update.id] ?? [])).toEqual({
+      UpdateRequests: 0,
+      UpdateDeferred: stored.deferred,
+      UpdateStarted: stored.started,
+      UpdateSuccess: stored.success,
+      UpdateFailure: stored.failure,
+    });
+    expect(stored.started).toBeGreaterThan(5);
+    expect(stored.deferred).toBeGreaterThan(5);
+    expect(total(series.product)).toMatchObject({ UpdateRequests: checkins, UpdateStarted: stored.started });
+    expect(PRODUCT_SCOPE in series.updates).toBe(false);
+  });
+});
+
+describe('backfill of a cloud without aggregates (13.6) and stats from aggregates (13.4)', () => {
+  it('counts each old registry entry once, run twice at once while some of those devices check in', async () => {
+    const p = await freshProduct();
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString();
+    // Entries as the previous version wrote them: no `counted` mark, no counts.
+    await cloud.table.putMany(
+      Array.from({ length: 120 }, (_, i) => ({
+        ...keys.device(p.name, `old${i}`),
+        version: i < 80 ? '1.0.0' : '0.9.0',
+        lastSeen: yesterday,
+        properties: '{}',
+      })),
+    );
+    expect((await productStats({ table: cloud.table }, p.name)).devices).toBe(0);
+    const live = Array.from({ length: 30 }, (_, i) =>
+      checkin(cloud, { id: `old${i * 4}`, product: p.name, version: '1.1.0' }, p.token),
+    );
+    const [first, second] = await Promise.all([
+      backfillDeviceCounts({ table: cloud.table }, p.name),
+      backfillDeviceCounts({ table: cloud.table }, p.name),
+      ...live,
+    ]);
+    await cloud.flush();
+    expect(first.devices).toBe(120);
+    expect(first.counted + second.counted).toBeLessThanOrEqual(120);
+    expect((await backfillDeviceCounts({ table: cloud.table }, p.name)).counted).toBe(0);
+
+    const stats = await productStats({ table: cloud.table }, p.name, { days: 3, hours: 5 });
+    expect(stats.devices).toBe(120);
+    // 30 of the 80 devices on 1.0.0 moved to 1.1.0 (every fourth id below 120 is below 80 too for i < 20).
+    const moved = Array.from({ length: 30 }, (_, i) => i * 4);
+    expect(stats.versions.map((v) => [v.version, v.devices])).toEqual([
+      ['1.1.0', 30],
+      ['1.0.0', 80 - moved.filter((n) => n < 80).length],
+      ['0.9.0', 40 - moved.filter((n) => n >= 80).length],
+    ]);
+    expect(stats.seen).toEqual([
+      { day: new Date().toISOString().slice(0, 10), devices: 30 },
+      { day: yesterday.slice(0, 10), devices: 120 },
+    ]);
+    expect(stats.hours).toBe(5);
+    expect(stats.series.product).toHaveLength(5);
+    expect(stats.series.product.at(-1)?.UpdateRequests).toBe(30);
+  });
+
+  it('refuses an hour count beyond the retention with a one-line error', async () => {
+    await expect(productStats({ table: cloud.table }, 'demo', { hours: 5000 })).rejects.toThrow(
+      'Invalid --hours 5000: use a whole number from 1 to 2160',
+    );
+  });
+});

@@ -18,6 +18,8 @@
 export type { PhaseStatus } from '#core/phases.ts';
 export type { PolicyWarning } from '#core/policy.ts';
 export type { UpdateCounters, UpdateRecord } from '#core/types.ts';
+/** How a builder's tool finds other AWS endpoints: the one reading of AWS_ENDPOINT_URL*. */
+export { awsEndpointsFromEnv } from '#functions/config.ts';
 export type {
   CloudParts,
   CloudRecords,

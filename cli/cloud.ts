@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { awsEndpointsFromEnv } from '#admin/index.ts';
 import { Table } from '#functions/dynamo.ts';
 import { type CloudOutputs, readCloudOutputs } from '#infra/outputs.ts';
 import { notifyLocalChange, readCloudFile } from '#local/cloud-file.ts';
@@ -84,10 +85,7 @@ export function openCloud(name: string, sources: CloudSources): CloudTarget {
   }
   // Profiles, SSO, web identity, instance roles: whatever the user's AWS setup provides. The provider
   // caches the credentials until they expire, so the table may call it before every request.
-  // The SDK's own convention for other endpoints (a VPC endpoint, a local stand-in for tests):
-  // AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3, or AWS_ENDPOINT_URL for both.
-  const dynamoEndpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.AWS_ENDPOINT_URL || undefined;
-  const s3Endpoint = process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
+  const { dynamoEndpoint, s3Endpoint } = awsEndpointsFromEnv(process.env);
   const table = new Table({
     tableName: cloud.tableName,
     region: cloud.region,

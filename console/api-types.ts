@@ -7,13 +7,16 @@
  * served yet: its types will come from admin/ when the fleet-data operations exist, with one route
  * and one client function each.
  */
-import type { PublishOptions } from '#admin/index.ts';
+import type { PhaseStatus, PublishOptions, UpdateRecord } from '#admin/index.ts';
 
 export type {
   CreatedToken,
   GeneratedKeys,
+  PhaseStatus,
   PolicyCheckResult,
   ProductStats,
+  RetryResult,
+  RolloutResult,
   TokenInfo,
   UpdateChanges,
   UpdateCounters,
@@ -43,3 +46,6 @@ export type PublishSettings = Omit<PublishOptions, 'product' | 'signKeyPem'> & {
   readonly name: string;
   readonly signKey?: string;
 };
+
+/** An update as list and show answer it: a phased one with where its phases stand now. */
+export type UpdateView = UpdateRecord & { readonly phaseStatus?: PhaseStatus };

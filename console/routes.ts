@@ -14,12 +14,17 @@
  *   DELETE …/products/:product/updates/:version          deleteUpdate
  *   POST   …/products/:product/updates/:version/enable   enableUpdate
  *   POST   …/products/:product/updates/:version/disable  disableUpdate
+ *   POST   …/products/:product/updates/:version/pause    pauseRollout ({reason?})
+ *   POST   …/products/:product/updates/:version/resume   resumeRollout
+ *   POST   …/products/:product/updates/:version/advance  advanceRollout ({force?})
+ *   POST   …/products/:product/updates/:version/retry-failed  retryFailed
  *   GET    …/products/:product/stats?days=N              productStats
  *   GET    …/tokens?product=P                            listTokens
  *   POST   …/tokens                                      createToken
  *   DELETE …/tokens/:id                                  revokeToken
  */
 import {
+  advanceRollout,
   checkPolicy,
   createToken,
   deleteUpdate,
@@ -30,13 +35,17 @@ import {
   listTokens,
   listUpdates,
   type NamedCloud,
+  pauseRollout,
+  phaseStatusOf,
   productStats,
   publish,
   readSigningKey,
+  resumeRollout,
+  retryFailed,
   revokeToken,
   showUpdate,
 } from '#admin/index.ts';
-import type { ApiSession, PublishSettings } from './api-types.ts';
+import type { ApiSession, PublishSettings, UpdateRecord, UpdateView } from './api-types.ts';
 import { BadRequestError, CloudNotFoundError } from './errors.ts';
 import {
   contentLength,
@@ -68,6 +77,9 @@ const PUBLISH_FIELDS = [
   'allowDowngrade',
   'disabled',
   'signKey',
+  'phases',
+  'gate',
+  'startAt',
   ...LIMIT_FIELDS,
 ];
 const EDIT_FIELDS = ['policy', 'description', ...LIMIT_FIELDS];
@@ -78,7 +90,7 @@ function publishSettings(settings: JsonObject): PublishSettings {
     version: requiredString(settings, 'version'),
     name: requiredString(settings, 'name'),
   };
-  for (const field of ['policy', 'description', 'signKey'] as const)
+  for (const field of ['policy', 'description', 'signKey', 'phases', 'gate', 'startAt'] as const)
     out[field] = optionalString(settings, field);
   for (const field of ['allowDowngrade', 'disabled'] as const) out[field] = optionalBoolean(settings, field);
   for (const field of LIMIT_FIELDS) out[field] = optionalNumber(settings, field);
@@ -118,13 +130,19 @@ const update = (params: Readonly<Record<string, string>>) => ({
   version: params.version ?? '',
 });
 
+/** An update as the page shows it: with where its phases stand now (computed, never stored). */
+function view(update: UpdateRecord): UpdateView {
+  const phaseStatus = phaseStatusOf(update, Date.now());
+  return phaseStatus ? { ...update, phaseStatus } : update;
+}
+
 /** Published updates: list, publish, show, edit, delete, enable, disable. */
 function updateRoutes(cloudOf: CloudOf): Route[] {
   return [
     {
       method: 'GET',
       path: `${CLOUD_PREFIX}/products/:product/updates`,
-      handle: async ({ params }) => ok(await listUpdates(cloudOf(params), params.product ?? '')),
+      handle: async ({ params }) => ok((await listUpdates(cloudOf(params), params.product ?? '')).map(view)),
     },
     {
       method: 'POST',
@@ -149,13 +167,13 @@ function updateRoutes(cloudOf: CloudOf): Route[] {
     {
       method: 'GET',
       path: `${CLOUD_PREFIX}/products/:product/updates/:version`,
-      handle: async ({ params }) => ok(await showUpdate(cloudOf(params), update(params))),
+      handle: async ({ params }) => ok(view(await showUpdate(cloudOf(params), update(params)))),
     },
     {
       method: 'PATCH',
       path: `${CLOUD_PREFIX}/products/:product/updates/:version`,
       handle: async ({ req, params }) =>
-        ok(await editUpdate(cloudOf(params), update(params), editChanges(await readJson(req)))),
+        ok(view(await editUpdate(cloudOf(params), update(params), editChanges(await readJson(req))))),
     },
     {
       method: 'DELETE',
@@ -165,12 +183,48 @@ function updateRoutes(cloudOf: CloudOf): Route[] {
     {
       method: 'POST',
       path: `${CLOUD_PREFIX}/products/:product/updates/:version/enable`,
-      handle: async ({ params }) => ok(await enableUpdate(cloudOf(params), update(params))),
+      handle: async ({ params }) => ok(view(await enableUpdate(cloudOf(params), update(params)))),
     },
     {
       method: 'POST',
       path: `${CLOUD_PREFIX}/products/:product/updates/:version/disable`,
-      handle: async ({ params }) => ok(await disableUpdate(cloudOf(params), update(params))),
+      handle: async ({ params }) => ok(view(await disableUpdate(cloudOf(params), update(params)))),
+    },
+  ];
+}
+
+/** Rollout control (DESIGN §12): the same operations as `updraft rollout`. */
+function rolloutRoutes(cloudOf: CloudOf): Route[] {
+  const action = `${CLOUD_PREFIX}/products/:product/updates/:version`;
+  return [
+    {
+      method: 'POST',
+      path: `${action}/pause`,
+      handle: async ({ req, params }) => {
+        const body = await readJson(req);
+        onlyFields(body, ['reason']);
+        return ok(await pauseRollout(cloudOf(params), update(params), optionalString(body, 'reason')));
+      },
+    },
+    {
+      method: 'POST',
+      path: `${action}/resume`,
+      handle: async ({ params }) => ok(await resumeRollout(cloudOf(params), update(params))),
+    },
+    {
+      method: 'POST',
+      path: `${action}/advance`,
+      handle: async ({ req, params }) => {
+        const body = await readJson(req);
+        onlyFields(body, ['force']);
+        const force = optionalBoolean(body, 'force') ?? false;
+        return ok(await advanceRollout(cloudOf(params), update(params), { force }));
+      },
+    },
+    {
+      method: 'POST',
+      path: `${action}/retry-failed`,
+      handle: async ({ params }) => ok(await retryFailed(cloudOf(params), update(params))),
     },
   ];
 }
@@ -258,5 +312,10 @@ export function apiRoutes(options: ApiOptions): Route[] {
     if (!cloud) throw new CloudNotFoundError(name, [...byName.keys()]);
     return cloud;
   };
-  return [...fleetRoutes(options, cloudOf), ...updateRoutes(cloudOf), ...tokenRoutes(cloudOf)];
+  return [
+    ...fleetRoutes(options, cloudOf),
+    ...updateRoutes(cloudOf),
+    ...rolloutRoutes(cloudOf),
+    ...tokenRoutes(cloudOf),
+  ];
 }

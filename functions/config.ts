@@ -103,9 +103,22 @@ export function logLevelFromEnv(env: NodeJS.ProcessEnv): LogLevelName {
   return level;
 }
 
-export function cloudConfigFromEnv(env: NodeJS.ProcessEnv, needs: { images: boolean }): CloudConfig {
+/**
+ * The SDK's convention for other endpoints (a VPC endpoint, a local stand-in for tests):
+ * AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3, or AWS_ENDPOINT_URL for both. Read here only,
+ * for the functions and for the builder's tools alike.
+ */
+export function awsEndpointsFromEnv(env: NodeJS.ProcessEnv): {
+  dynamoEndpoint?: string;
+  s3Endpoint?: string;
+} {
   const dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB || env.AWS_ENDPOINT_URL || undefined;
   const s3Endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  return { ...(dynamoEndpoint ? { dynamoEndpoint } : {}), ...(s3Endpoint ? { s3Endpoint } : {}) };
+}
+
+export function cloudConfigFromEnv(env: NodeJS.ProcessEnv, needs: { images: boolean }): CloudConfig {
+  const { dynamoEndpoint, s3Endpoint } = awsEndpointsFromEnv(env);
   return {
     tableName: requireEnv(env, ENV.table),
     ...(needs.images ? { bucketName: requireEnv(env, ENV.bucket) } : {}),

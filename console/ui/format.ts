@@ -1,5 +1,5 @@
 /** How numbers and records read on the page. */
-import type { UpdateRecord } from '../api-types.ts';
+import type { UpdateRecord, UpdateView } from '../api-types.ts';
 
 export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -29,3 +29,14 @@ export function limits(update: UpdateRecord): string {
 }
 
 export const policyText = (update: UpdateRecord) => update.policy || '(default: newer than the device)';
+
+/** Where a phased update stands: "phase 1 of 3 (1%), waiting on gate"; undefined without phases. */
+export function phaseText(update: UpdateView): string | undefined {
+  const status = update.phaseStatus;
+  if (!status || update.phases === undefined) return undefined;
+  const next = status.nextAt === undefined ? undefined : new Date(status.nextAt).toLocaleString();
+  if (status.index < 0) return `not started (begins ${next})`;
+  const where = `phase ${status.index + 1} of ${update.phases.split(',').length} (${status.percentage}%)`;
+  if (status.waitingOnGate) return `${where}, waiting on gate`;
+  return next === undefined ? where : `${where}, next at ${next}`;
+}

@@ -45,3 +45,26 @@ export function useHashRoute(): string {
   }, []);
   return hash;
 }
+
+/** Runs one action at a time: busy while it runs, its failure as one line. */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const run = <T>(action: () => Promise<T>, done: (value: T) => void) => {
+    setBusy(true);
+    setError(undefined);
+    action().then(
+      (value) => {
+        setBusy(false);
+        done(value);
+      },
+      (err: Error) => {
+        setBusy(false);
+        setError(err.message);
+      },
+    );
+  };
+  return { busy, error, run };
+}
+
+export type Action = ReturnType<typeof useAction>;

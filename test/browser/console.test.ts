@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '#admin/index.ts';
+import { deleteUpdate, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
 import { REFRESH_MS } from '#console/ui/refresh.ts';
 import { runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
@@ -216,6 +216,62 @@ describe('console in Chromium', () => {
     await dialog.getByRole('button', { name: 'Delete 1.2.0' }).click();
     await page.getByRole('heading', { name: 'Updates of demo' }).waitFor();
     await page.getByText('No updates yet').waitFor();
+  });
+
+  it('pauses and resumes a phased rollout from its detail, the status changing in place', async () => {
+    const local = openCloud('local', { dataDir: cloud.dataDir, outputsFile: east.outputsFile });
+    const image = join(cloud.dataDir, 'phased.bin');
+    writeFileSync(image, 'phased firmware');
+    const selector = { product: 'demo', version: '1.3.0' };
+    try {
+      await publish(local, {
+        ...selector,
+        file: image,
+        phases: '1%,10%@24h,100%@48h',
+        gate: 'success>=95%,min=20',
+      });
+      await page.getByRole('link', { name: 'Updates', exact: true }).click();
+      const row = page.getByRole('row').filter({ hasText: '1.3.0' });
+      await row.getByRole('cell', { name: /^phase 1 of 3 \(1%\), next at / }).waitFor();
+      await row.getByRole('link', { name: '1.3.0' }).click();
+      await page.getByRole('heading', { name: 'Update 1.3.0 of demo' }).waitFor();
+      await page
+        .getByRole('definition')
+        .filter({ hasText: /^phase 1 of 3 \(1%\), next at / })
+        .waitFor();
+      expect(
+        await page
+          .getByRole('definition')
+          .filter({ hasText: /95%.*20/ })
+          .count(),
+      ).toBe(1);
+      // A next phase exists, so Advance is offered; no device failed, so Retry failed is not.
+      await page.getByRole('button', { name: 'Advance' }).waitFor();
+      expect(await page.getByRole('button', { name: 'Retry failed' }).count()).toBe(0);
+
+      await page.getByLabel('Pause reason').fill('watching the first cohort');
+      await page.getByRole('button', { name: 'Pause' }).click();
+      await page.getByRole('button', { name: 'Resume' }).waitFor();
+      const status = page.getByRole('definition').first();
+      expect(await status.textContent()).toBe('Paused: watching the first cohort');
+      await shot('rollout-paused');
+      await page.getByRole('button', { name: 'Resume' }).click();
+      await page.getByRole('button', { name: 'Pause' }).waitFor();
+      expect(await status.textContent()).toBe('Enabled');
+
+      // Forcing past the gate (no reports yet) asks first, then moves to phase 2 in place.
+      await page.getByLabel('even if the gate does not hold').check();
+      await page.getByRole('button', { name: 'Advance' }).click();
+      await page.getByRole('dialog', { name: 'Advance 1.3.0 past its gate?' }).waitFor();
+      await page.getByRole('button', { name: 'Advance anyway' }).click();
+      await page
+        .getByRole('definition')
+        .filter({ hasText: /^phase 2 of 3 \(10%\), next at / })
+        .waitFor();
+    } finally {
+      await deleteUpdate(local, selector);
+      local.close();
+    }
   });
 
   it('generates a signing key pair: the private key shown once, copied and downloaded', async () => {

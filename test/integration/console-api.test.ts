@@ -11,7 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '#console/routes.ts';
 import { verifyManifest } from '#core/manifest.ts';
-import { startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import { checkin, report, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import {
   CONSOLE_SECRET,
   type RawAnswer,
@@ -201,6 +201,18 @@ describe('access', () => {
     expectOneLineError(none, 403, /^DELETE from origin \(none\) refused/);
     expect((await call('GET', '/api/clouds/local/tokens?product=demo')).json).toHaveLength(1); // the dev token only
   });
+  it('refuses rollout control from another origin (403) and leaves the update as it was', async () => {
+    const settings = { version: '8.1.0', name: 'fw.bin', phases: '1%,100%@24h' };
+    expect((await call('POST', publishPath(settings), { body: Buffer.from('x') })).status).toBe(201);
+    const at = (action: string) => `/api/clouds/local/products/demo/updates/8.1.0/${action}`;
+    for (const action of ['pause', 'resume', 'advance', 'retry-failed']) {
+      const cross = await call('POST', at(action), { body: {}, headers: { origin: 'http://evil.example' } });
+      expectOneLineError(cross, 403, /^POST from origin http:\/\/evil\.example refused/);
+    }
+    const shown = await call('GET', '/api/clouds/local/products/demo/updates/8.1.0');
+    expect(shown.json).toMatchObject({ paused: false, phaseStatus: { index: 0 } });
+    await call('DELETE', '/api/clouds/local/products/demo/updates/8.1.0');
+  });
 });
 
 describe('routes', () => {
@@ -379,6 +391,39 @@ describe('routes', () => {
     );
   });
 
+  it('controls a phased rollout: pause with a reason, resume, advance (gate, then force), retry failed', async () => {
+    const route = (action: string) => ({
+      route: `/api/clouds/:cloud/products/:product/updates/:version/${action}`,
+    });
+    const at = (action: string) => `/api/clouds/local/products/demo/updates/8.0.0/${action}`;
+    const settings = { version: '8.0.0', name: 'fw.bin', phases: '1%,100%@24h', gate: 'success>=90%,min=5' };
+    expect((await call('POST', publishPath(settings), { body: image })).status).toBe(201);
+    const listed = await call('GET', '/api/clouds/local/products/demo/updates');
+    expect(listed.json[0].phaseStatus).toMatchObject({ index: 0, percentage: 1, waitingOnGate: false });
+
+    const paused = await call('POST', at('pause'), { body: { reason: 'watching eu' }, ...route('pause') });
+    expect(paused.json.update).toMatchObject({ paused: true, pauseReason: 'watching eu' });
+    expectOneLineError(await call('POST', at('pause'), { body: {} }), 409, /already paused \(watching eu\)/);
+    const resumed = await call('POST', at('resume'), route('resume'));
+    expect(resumed.json.update.paused).toBe(false);
+    expect(resumed.json.phase).toMatchObject({ index: 0 });
+
+    const held = await call('POST', at('advance'), { body: {}, ...route('advance') });
+    expectOneLineError(held, 409, /^Phase 2 waits on its gate .*pass --force/);
+    const forced = await call('POST', at('advance'), { body: { force: true } });
+    expect(forced.json.phase).toMatchObject({ index: 1, percentage: 100 });
+
+    const offered = await checkin(cloud, { id: 'r1', product: 'demo', version: '1.0.0' });
+    expect(offered.json.version).toBe('8.0.0');
+    expect((await report(cloud, { id: 'r1', update: offered.json.update, success: 'false' })).status).toBe(
+      200,
+    );
+    const retried = await call('POST', at('retry-failed'), route('retry-failed'));
+    expect(retried.status, retried.text).toBe(200);
+    expect(retried.json.failedDevices).toBe(1);
+    await call('DELETE', '/api/clouds/local/products/demo/updates/8.0.0');
+  });
+
   it('deletes an update, which then is not found', async () => {
     const deleted = await call('DELETE', '/api/clouds/local/products/demo/updates/1.1.0', {
       route: '/api/clouds/:cloud/products/:product/updates/:version',
@@ -480,6 +525,22 @@ describe('bad input answers 4xx in one line', () => {
       undefined,
       400,
       /^Invalid product/,
+    ],
+    [
+      'a pause of an update that does not exist',
+      'POST',
+      '/api/clouds/local/products/demo/updates/9.9.9/pause',
+      {},
+      404,
+      /^No update 9.9.9/,
+    ],
+    [
+      'an advance whose force is not a boolean',
+      'POST',
+      '/api/clouds/local/products/demo/updates/9.9.9/advance',
+      { force: 'yes' },
+      400,
+      /^Field "force" must be/,
     ],
     ['an unknown route', 'GET', '/api/nothing', undefined, 404, /^No route GET \/api\/nothing/],
     [

@@ -1,18 +1,34 @@
-/** One update: what it is, how far it got, and the actions (enable, disable, delete with confirmation). */
+/**
+ * One update: what it is, how far it got, and the actions (enable, disable, delete with
+ * confirmation; pause, resume, advance, retry failed for its rollout).
+ */
 import type { RefObject } from 'preact';
 import { useRef, useState } from 'preact/hooks';
-import type { UpdateRecord } from '../../api-types.ts';
+import type { UpdateRecord, UpdateView } from '../../api-types.ts';
 import { deleteUpdate, disableUpdate, enableUpdate, showUpdate, type UpdateRef } from '../api/updates.ts';
 import { ErrorLine, RolloutProgress } from '../components.tsx';
-import { bytes, limits, policyText, status } from '../format.ts';
-import { useLoad } from '../hooks.ts';
+import { bytes, limits, phaseText, policyText, status } from '../format.ts';
+import { useAction, useLoad } from '../hooks.ts';
 import { EditUpdate } from './edit-update.tsx';
+import { RolloutControls } from './rollout-controls.tsx';
 
-function Facts({ update }: { update: UpdateRecord }) {
+/** A phased update's plan, gate and where it stands now; nothing without phases. */
+function phaseRows(update: UpdateView): [string, string][] {
+  const now = phaseText(update);
+  if (update.phases === undefined || now === undefined) return [];
+  return [
+    ['Phases', `${update.phases} from ${update.startAt ?? update.created}`],
+    ['Gate', update.gate ?? 'none'],
+    ['Current phase', now],
+  ];
+}
+
+function Facts({ update }: { update: UpdateView }) {
   const rows: [string, string][] = [
     ['Status', status(update)],
     ['Policy', policyText(update)],
     ['Limits', limits(update)],
+    ...phaseRows(update),
     ['Description', update.description || '—'],
     ['Image', `${update.key} (${bytes(update.size)})`],
     ['SHA-256', update.checksum],
@@ -29,27 +45,6 @@ function Facts({ update }: { update: UpdateRecord }) {
       ))}
     </dl>
   );
-}
-
-/** Runs one action at a time: busy while it runs, its failure as one line. */
-function useAction() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | undefined>(undefined);
-  const run = <T,>(action: () => Promise<T>, done: (value: T) => void) => {
-    setBusy(true);
-    setError(undefined);
-    action().then(
-      (value) => {
-        setBusy(false);
-        done(value);
-      },
-      (err: Error) => {
-        setBusy(false);
-        setError(err.message);
-      },
-    );
-  };
-  return { busy, error, run };
 }
 
 function DeleteConfirmation({
@@ -131,6 +126,7 @@ export function UpdateDetail({ cloud, product, version }: UpdateRef) {
               Delete
             </button>
           </div>
+          <RolloutControls updateRef={ref} update={update} action={action} onChanged={replace} />
           {editing && (
             <EditUpdate
               cloud={cloud}

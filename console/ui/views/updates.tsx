@@ -1,7 +1,7 @@
-/** The updates of a product: a table with status, policy, limits and progress; each opens its detail. */
+/** The updates of a product: a table with status, phase, policy, limits and progress; each opens its detail. */
 import { listUpdates } from '../api/updates.ts';
 import { ErrorLine, RolloutProgress } from '../components.tsx';
-import { limits, policyText, status } from '../format.ts';
+import { limits, phaseText, policyText, status } from '../format.ts';
 import { useLoad } from '../hooks.ts';
 
 export function Updates({ cloud, product }: { cloud: string; product: string }) {
@@ -21,6 +21,7 @@ export function Updates({ cloud, product }: { cloud: string; product: string }) 
             <tr>
               <th scope="col">Version</th>
               <th scope="col">Status</th>
+              <th scope="col">Phase</th>
               <th scope="col">Policy</th>
               <th scope="col">Limits</th>
               <th scope="col">Progress</th>
@@ -33,6 +34,7 @@ export function Updates({ cloud, product }: { cloud: string; product: string }) 
                   <a href={`#/updates/${encodeURIComponent(u.version)}`}>{u.version}</a>
                 </th>
                 <td>{status(u)}</td>
+                <td>{phaseText(u) ?? '—'}</td>
                 <td>
                   <code>{policyText(u)}</code>
                 </td>

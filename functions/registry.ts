@@ -9,7 +9,6 @@ import type { DeviceCheckin } from '#core/types.ts';
 import { type DeviceEntry, dayOf, writeCounted } from './aggregates.ts';
 import { BoundedMap } from './bounded-map.ts';
 import type { Table } from './dynamo.ts';
-import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 
 /** Checkins of one device racing to change its entry: each loses at most this many times. */
@@ -97,6 +96,7 @@ export class DeviceRegistry {
   /**
    * Writes an entry whose counts may change (new device, version or day), with them, against the
    * entry as stored now. Waits for a batch in flight first: it could otherwise land after it.
+   * Gives up after CHANGE_ATTEMPTS lost races, leaving the winner's entry.
    */
   private async change(product: string, entry: DeviceEntry, fingerprint: string): Promise<void> {
     const cacheKey = `${product}\u0000${entry.sk}`;
@@ -111,7 +111,8 @@ export class DeviceRegistry {
         return;
       }
     }
-    throw new StoreUnavailableError('dynamodb');
+    // Lost every race to checkins of the same device: one of those wrote its entry and counted it,
+    // and this checkin is as recent. Not an error to answer the device with (DESIGN §2).
   }
 
   /**

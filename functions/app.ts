@@ -6,7 +6,7 @@ import { parseCheckin, parseReport } from '#core/device.ts';
 import { PayloadTooLargeError, ValidationError } from '#core/errors.ts';
 import { baseUpdateId, offeredUpdateId } from '#core/rollout.ts';
 import type { DeviceReport, UpdateRecord } from '#core/types.ts';
-import { deviceContext } from '#core/version.ts';
+import { deviceContext, quoteInput } from '#core/version.ts';
 import { CACHE_LIFETIMES } from './config.ts';
 import type { DeviceStore, TokenScope } from './device-store.ts';
 import {
@@ -131,9 +131,9 @@ class DeviceApp {
     const scope = await this.authorize(request);
     const device = parseCheckin(request.body);
     if (device.product !== scope.product)
-      throw new ForbiddenError(`Token not valid for product "${device.product}"`);
+      throw new ForbiddenError(`Token not valid for product ${quoteInput(device.product)}`);
     if (scope.device !== undefined && scope.device !== device.id) {
-      throw new ForbiddenError(`Token not valid for device "${device.id}"`);
+      throw new ForbiddenError(`Token not valid for device ${quoteInput(device.id)}`);
     }
     const at = this.now();
     this.metrics.count(device.product, 'UpdateRequests');
@@ -175,20 +175,24 @@ class DeviceApp {
     // An id offered again by `rollout retry-failed` names the same update.
     const body = { ...reported, update: baseUpdateId(reported.update) };
     if (scope.device !== undefined && scope.device !== body.id) {
-      throw new ForbiddenError(`Token not valid for device "${body.id}"`);
+      throw new ForbiddenError(`Token not valid for device ${quoteInput(body.id)}`);
     }
+    // Errors name the id as the device sent it (suffix included), cut as all echoed input is.
+    const unknown = () => new NotFoundError(`Unknown update ${quoteInput(reported.update)}`);
     const update = await this.store.catalog.get(scope.product, body.update);
-    if (!update) throw new NotFoundError(`Unknown update "${body.update}"`);
+    if (!update) throw unknown();
     // Only devices that were offered the update report on it, each with one outcome, so reports
     // alone cannot trip auto-abort. (A product token may still check in as any device id: a shared
     // product token is that; device-scoped tokens are the remedy, see the README.)
     const notOffered = () =>
-      new ForbiddenError(`Update "${body.update}" was not offered to device "${body.id}"`);
+      new ForbiddenError(
+        `Update ${quoteInput(reported.update)} was not offered to device ${quoteInput(body.id)}`,
+      );
     if (!(await this.store.rollout.hasGrant(update.id, body.id))) throw notOffered();
     const success = outcomeOf(body);
     const recorded = await this.store.reports.record(update, body, success);
     if (recorded === 'not-granted') throw notOffered();
-    if (recorded === 'deleted') throw new NotFoundError(`Unknown update "${body.update}"`);
+    if (recorded === 'deleted') throw unknown();
     if (recorded === 'unchanged' || success === undefined) return json({});
     this.metrics.count(update.product, success ? 'UpdateSuccess' : 'UpdateFailure', 1, update.id);
     if (success)

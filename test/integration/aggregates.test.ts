@@ -4,33 +4,19 @@
  * requests before or after applying them (the devices retry their 503s), and hourly series that sum
  * to the update's counters.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backfillDeviceCounts, productStats } from '#admin/index.ts';
 import { PRODUCT_SCOPE, readDeviceCounts, readSeries, SERIES_METRICS } from '#functions/aggregates.ts';
 import type { App, AppResponse } from '#functions/app.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
-import {
-  checkin,
-  report,
-  seedUpdate,
-  freshProduct as sharedFreshProduct,
-  startTestCloud,
-  type TestCloud,
-} from '#test/support/cloud.ts';
+import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
 
 let cloud: TestCloud;
 
-beforeAll(async () => {
-  cloud = await startTestCloud();
-});
-afterAll(async () => {
-  await cloud?.dispose();
-});
-
-const freshProduct = () => sharedFreshProduct(cloud, 'agg');
+const freshProduct = useTestCloud('agg', (started) => (cloud = started));
 
 /**
  * A proxy to dynalite that drops every `every`-th write: alternately before forwarding it and

@@ -2,7 +2,7 @@
  * The device cloud against real dynalite + s3rver over HTTP: selection, limits, tokens, reports.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
 import { createToken } from '#functions/tokens.ts';
@@ -12,15 +12,14 @@ import {
   post,
   report,
   seedUpdate,
-  freshProduct as sharedFreshProduct,
-  startTestCloud,
   type TestCloud,
+  useTestCloud,
 } from '#test/support/cloud.ts';
 
 let cloud: TestCloud;
 
 /** Each test works on its own product so tests do not see each other's updates. */
-const freshProduct = () => sharedFreshProduct(cloud, 'p');
+const freshProduct = useTestCloud('p', (started) => (cloud = started));
 
 function device(productName: string, id: string, version = '1.0.0', props: Record<string, unknown> = {}) {
   return { id, product: productName, version, ...props };
@@ -30,14 +29,6 @@ async function stored(productName: string, id: string) {
   const item = await cloud.table.get(keys.update(productName, id), true);
   return updateFromItem(item!);
 }
-
-beforeAll(async () => {
-  cloud = await startTestCloud();
-});
-
-afterAll(async () => {
-  await cloud?.dispose();
-});
 
 describe('selection', () => {
   it('answers {} when the product has no update', async () => {

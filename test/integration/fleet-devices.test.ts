@@ -3,29 +3,15 @@
  * by reason as reports arrive, the paginated device list, one device's history, and the bounded
  * dry run.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkPolicy, InvalidInputError, listDevices, showDevice, updateFailures } from '#admin/index.ts';
 import { keys } from '#functions/keys.ts';
 import { reasonShard } from '#functions/report-ledger.ts';
-import {
-  checkin,
-  report,
-  seedUpdate,
-  freshProduct as sharedFreshProduct,
-  startTestCloud,
-  type TestCloud,
-} from '#test/support/cloud.ts';
+import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 
 let cloud: TestCloud;
 
-beforeAll(async () => {
-  cloud = await startTestCloud();
-});
-afterAll(async () => {
-  await cloud?.dispose();
-});
-
-const freshProduct = () => sharedFreshProduct(cloud, 'fleet');
+const freshProduct = useTestCloud('fleet', (started) => (cloud = started));
 
 describe('failure reasons (13.2)', () => {
   it('groups failures by error with counts and latest devices; a device that then succeeds leaves its group', async () => {

@@ -4,7 +4,7 @@
  * counters that match their records across a store connection reset after a write landed, followed
  * by a "kill" (the store never reachable again from that process) and a restart.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { updateFailures } from '#admin/index.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import type { App } from '#functions/app.ts';
@@ -14,26 +14,12 @@ import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
 import { ReportLedger } from '#functions/report-ledger.ts';
 import { LOCAL_REGION } from '#local/cloud.ts';
-import {
-  checkin,
-  report,
-  seedUpdate,
-  freshProduct as sharedFreshProduct,
-  startTestCloud,
-  type TestCloud,
-} from '#test/support/cloud.ts';
+import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
 
 let cloud: TestCloud;
 
-beforeAll(async () => {
-  cloud = await startTestCloud();
-});
-afterAll(async () => {
-  await cloud?.dispose();
-});
-
-const freshProduct = () => sharedFreshProduct(cloud, 'ledger');
+const freshProduct = useTestCloud('ledger', (started) => (cloud = started));
 
 async function counters(update: UpdateRecord) {
   return updateFromItem((await cloud.table.get(keys.update(update.product, update.id), true))!).counters;

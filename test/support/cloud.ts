@@ -1,10 +1,12 @@
 /** Test helpers: a real local cloud (dynalite + s3rver + app server) in a temp dir, and seeding through the adapters. */
+
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import type { UpdateRecord } from '#core/types.ts';
 import { precedenceKey } from '#core/version.ts';
 import { bumpStamp } from '#functions/device-store.ts';
@@ -43,6 +45,25 @@ let productSeq = 0;
  * A product of its own (`prefix` and a number) with a product token, so that tests sharing one
  * cloud do not see each other's updates.
  */
+/**
+ * One real local cloud for a test file: started before its tests, disposed after them. `set`
+ * receives it (the file keeps its own `cloud` variable); the result makes a fresh product per test.
+ */
+export function useTestCloud(
+  prefix: string,
+  set: (cloud: TestCloud) => void,
+): () => Promise<{ name: string; token: string }> {
+  let started: TestCloud | undefined;
+  beforeAll(async () => {
+    started = await startTestCloud();
+    set(started);
+  });
+  afterAll(async () => {
+    await started?.dispose();
+  });
+  return () => freshProduct(started!, prefix);
+}
+
 export async function freshProduct(
   cloud: TestCloud,
   prefix: string,

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteUpdate, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
 import { REFRESH_MS } from '#console/ui/refresh.ts';
-import { runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
+import { onceArgs, runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
 import { createStandInClouds, type StandInClouds } from '#test/support/stand-in-clouds.ts';
@@ -135,15 +135,7 @@ describe('console in Chromium', () => {
       script: join(ROOT, 'scripts/update'),
       device: { id: 'dev-eu', region: 'eu' },
     });
-    const args = [
-      '--once',
-      '--config',
-      files.ioto,
-      '--device',
-      files.device,
-      '--state',
-      join(device, 'state'),
-    ];
+    const args = onceArgs(files, join(device, 'state'));
     const run = await runAgent(join(ROOT, 'bin/updraft-agent.js'), args, { cwd: device, timeoutMs: 30_000 });
     expect(run.code, run.stderr).toBe(0);
     expect(readFileSync(files.ioto, 'utf8')).toMatch(/"version": "1\.2\.0"/);

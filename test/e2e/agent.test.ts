@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud } from '#local/cloud.ts';
 import {
   type FaultProxy,
+  onceArgs,
   runAgent,
   seededRandom,
   startFaultProxy,
@@ -77,7 +78,7 @@ async function device1_1(id: string, keys: string[]) {
     version: '1.1.0',
     device: { id },
   });
-  const args = ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')];
+  const args = onceArgs(files, join(dir, 'state'));
   return { ...files, run: await runAgent(AGENT, args, { cwd: dir, env: env(), timeoutMs: 30_000 }) };
 }
 
@@ -93,15 +94,7 @@ describe('updraft-agent --once against the local cloud', () => {
 
     const device = join(work, 'device');
     const files = writeAgentFiles(device, { api: cloud.apiUrl, token: TOKEN_FROM_ENV, script: SCRIPT });
-    const args = [
-      '--once',
-      '--config',
-      files.ioto,
-      '--device',
-      files.device,
-      '--state',
-      join(device, 'state'),
-    ];
+    const args = onceArgs(files, join(device, 'state'));
     const run = await runAgent(AGENT, args, { cwd: device, env: env(), timeoutMs: 60_000 });
     expect(run.code, run.stderr).toBe(0);
     expect(proxy.pending).toHaveLength(0);
@@ -182,7 +175,7 @@ describe('updraft-agent --once against the local cloud', () => {
     });
     // Twelve hours from now, local time, as the cron pattern reads it: far outside any run of this test.
     setApplyWindow(files.ioto, `* ${(new Date().getHours() + 12) % 24} * * *`);
-    const args = ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')];
+    const args = onceArgs(files, join(dir, 'state'));
     const requestsBefore = proxy.requests;
 
     const outside = await runAgent(AGENT, args, { cwd: dir, env: env(), timeoutMs: 30_000 });

@@ -404,6 +404,11 @@ export function writeAgentFiles(dir: string, o: AgentFilesOptions): ConfigFiles 
   return { ioto, device };
 }
 
+/** `updraft-agent` arguments for one cycle on `files`, keeping its state in `stateDir`. */
+export function onceArgs(files: ConfigFiles, stateDir: string): string[] {
+  return ['--once', '--config', files.ioto, '--device', files.device, '--state', stateDir];
+}
+
 /** A /bin/sh script in `dir`, executable. */
 export function writeScript(dir: string, name: string, body: string): string {
   const path = join(dir, name);

@@ -18,6 +18,7 @@ import {
   makeCertificate,
   makeImage,
   offer,
+  onceArgs,
   runAgent,
   startFakeCloud,
   startFaultProxy,
@@ -69,7 +70,7 @@ function proxyEnv(vars: Record<string, string>): Record<string, string> {
 async function runDevice(name: string, api: string, env: Record<string, string>) {
   const home = join(dir, name);
   const files = writeAgentFiles(home, { api, script: resolve('scripts/update') });
-  const args = ['--once', '--config', files.ioto, '--device', files.device, '--state', join(home, 'state')];
+  const args = onceArgs(files, join(home, 'state'));
   return runAgent(bundle, args, { cwd: home, env });
 }
 

@@ -13,6 +13,7 @@ import {
   makeCertificate,
   makeImage,
   offer,
+  onceArgs,
   processAlive,
   runAgent,
   spawnAgent,
@@ -110,7 +111,7 @@ async function makeEnv(
     cloud,
     server,
     image,
-    args: ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')],
+    args: onceArgs(files, join(dir, 'state')),
   };
 }
 
@@ -209,7 +210,7 @@ describe('updraft-agent over HTTPS', () => {
     expect(cloud.api).toMatch(/^https:/);
     cloud.onCheckin = () => ({ body: offer({ url: server.url, image }) });
     const files = writeAgentFiles(dir, { api: cloud.api, script: resolve('scripts/update') });
-    const args = ['--once', '--config', files.ioto, '--device', files.device, '--state', join(dir, 'state')];
+    const args = onceArgs(files, join(dir, 'state'));
     const untrusted = await runAgent(bundle, args, { cwd: dir });
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toMatch(/SELF_SIGNED|self.signed|unable to verify/i);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PublishError, publish } from '#admin/index.ts';
 import { ImageStore } from '#cli/s3.ts';
@@ -273,19 +274,28 @@ describe('version guards', { timeout: 90_000 }, () => {
       credentials: { ...cloud.file.credentials },
     });
     let hijacked: Promise<unknown> | undefined;
+    // The image arrives only once another publish has taken the guard over: the take-over lands
+    // between the claim and the record write every time, not whenever a racing put happens to.
+    const image = readFileSync(smallImage);
+    async function* takenOverThenImage() {
+      hijacked = cloud.table.put({
+        ...guard,
+        id: 'otherpublish',
+        version: '1.0.0',
+        claimed: new Date().toISOString(),
+      });
+      await hijacked;
+      yield image;
+    }
     try {
       const attempt = publish(
         { table: cloud.table, images },
-        { product: p, version: '1.0.0', file: smallImage },
         {
-          onProgress: () => {
-            hijacked ??= cloud.table.put({
-              ...guard,
-              id: 'otherpublish',
-              version: '1.0.0',
-              claimed: new Date().toISOString(),
-            });
-          },
+          product: p,
+          version: '1.0.0',
+          stream: Readable.from(takenOverThenImage()),
+          name: 'small.bin',
+          size: image.length,
         },
       );
       await expect(attempt).rejects.toThrow(PublishError);

@@ -184,7 +184,7 @@ export function backfillDeviceCounts(
           lastSeen: String(stored.lastSeen),
           properties: typeof stored.properties === 'string' ? stored.properties : '{}',
         };
-        if (await writeCounted(table, product, device, stored)) {
+        if ((await writeCounted(table, product, device, stored)) === 'written') {
           counted++;
           break;
         }

@@ -12,8 +12,9 @@
  * a hash of the device id, summed on read.
  */
 import { AGGREGATES } from './config.ts';
+import { type ConflictReporter, transactThroughConflicts } from './conflicts.ts';
 import { type Item, type Scalar, type Table, type TransactWrite, transactionToken } from './dynamo.ts';
-import { StoreUnavailableError } from './errors.ts';
+import { TransactionConflictError } from './errors.ts';
 import { keys } from './keys.ts';
 
 export const SERIES_METRICS = [
@@ -106,20 +107,31 @@ export function countWrite(
 /** Registry transactions' tokens start with this, so a reader of the table can tell them apart. */
 export const REGISTRY_TOKEN_PREFIX = 'dev';
 
+/** `left`: not written, its count shard stayed conflicted (see writeCounted). */
+export type CountedWrite = 'written' | 'stale' | 'left';
+
 /**
  * Writes `entry` and counts its change together (DESIGN §5), conditional on the stored entry's
  * counted state (version, day, mark) being still `stored`'s: other checkins of the same day and
- * version may write in between. False when that state changed since it was read (read it again and
- * retry). An entry older than the stored one's day is not written: the newer one counted it.
+ * version may write in between. `stale` when that state changed since it was read (read it again
+ * and retry). An entry older than the stored one's day is not written: the newer one counted it.
+ *
+ * On DynamoDB, transactions of other devices on the same count shard cancel this one
+ * (TransactionConflict); it is sent again through functions/conflicts.ts. With `conflicts`, a
+ * transaction still conflicted after that is given up (`left`): it was all or nothing, so the
+ * entry and its counts stay as they were, and the device's next checkin counts it. The checkin is
+ * answered as usual; a view a little late beats a device told to come back. Without `conflicts`
+ * (the backfill) the TransactionConflictError is thrown.
  */
 export async function writeCounted(
   table: Table,
   product: string,
   entry: DeviceEntry,
   stored: Item | undefined,
-): Promise<boolean> {
+  conflicts?: ConflictReporter,
+): Promise<CountedWrite> {
   const before = countedStateOf(stored);
-  if (before && before.day > dayOf(entry.lastSeen)) return true;
+  if (before && before.day > dayOf(entry.lastSeen)) return 'written';
   const uncountedDay =
     stored && !before && typeof stored.lastSeen === 'string' ? dayOf(stored.lastSeen) : undefined;
   const counted = countWrite(product, entry.sk, before, entry, uncountedDay);
@@ -128,23 +140,18 @@ export async function writeCounted(
     key: { pk, sk },
     update: { set: attributes, ...sameCountedState(stored, before) },
   };
-  if (!counted) return (await table.update({ pk, sk }, registryWrite.update)) !== undefined;
+  if (!counted) return (await table.update({ pk, sk }, registryWrite.update)) ? 'written' : 'stale';
   // The counter first: on the embedded store a failed registry condition then undoes it by itself.
   const writes = [counted, registryWrite];
-  const token = REGISTRY_TOKEN_PREFIX + transactionToken();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return (await table.transact(writes, token)).ok;
-    } catch (err) {
-      // On DynamoDB another transaction on the same shard cancels this one (TransactionConflict):
-      // sent again with the same token, it is applied once.
-      if (!(err instanceof StoreUnavailableError) || attempt >= CONFLICT_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
-    }
+  try {
+    const token = REGISTRY_TOKEN_PREFIX + transactionToken();
+    return (await transactThroughConflicts(table, writes, token)).ok ? 'written' : 'stale';
+  } catch (err) {
+    if (!(err instanceof TransactionConflictError) || !conflicts) throw err;
+    conflicts.gaveUp(product);
+    return 'left';
   }
 }
-
-const CONFLICT_ATTEMPTS = 3;
 
 function sameCountedState(stored: Item | undefined, before: CountedState | undefined) {
   if (!stored) return { condition: 'attribute_not_exists(pk)' };

@@ -1,6 +1,7 @@
 /** Wires the app to its adapters; used by the Lambda entries and by the local cloud alike. */
 import { type App, createApp } from './app.ts';
 import { CACHE_LIFETIMES, type CloudConfig } from './config.ts';
+import { conflictReporter } from './conflicts.ts';
 import { DeviceStore } from './device-store.ts';
 import { Table, type TableClient } from './dynamo.ts';
 import type { Logger } from './log.ts';
@@ -60,6 +61,7 @@ export function createCloud(
     registryRefreshMs: deps.registryRefreshMs ?? CACHE_LIFETIMES.registryRefreshMs,
     counterBatchMs,
     metrics,
+    conflicts: conflictReporter(deps.log, metrics, now),
     now,
     ...(deps.changeSignal ? { changeSignal: deps.changeSignal } : {}),
     ...(deps.registryBatchMs !== undefined ? { registryBatchMs: deps.registryBatchMs } : {}),

@@ -5,6 +5,7 @@
  */
 
 import { UpdateCatalog } from './catalog.ts';
+import type { ConflictReporter } from './conflicts.ts';
 import { type Item, Table } from './dynamo.ts';
 import type { Metrics } from './metrics.ts';
 import { PhaseLedger } from './phase-ledger.ts';
@@ -40,6 +41,8 @@ export interface DeviceStoreOptions {
   readonly counterBatchMs?: number;
   /** Where the rollout ledger counts UpdateStarted and UpdateDeferred. */
   readonly metrics: Metrics;
+  /** See RegistryOptions.conflicts. */
+  readonly conflicts?: ConflictReporter;
   readonly now?: () => number;
 }
 
@@ -87,6 +90,7 @@ export class DeviceStore {
       {
         refreshMs: options.registryRefreshMs,
         now,
+        ...(options.conflicts ? { conflicts: options.conflicts } : {}),
         ...(options.registryBatchMs !== undefined ? { batchMs: options.registryBatchMs } : {}),
       },
       countingTable,

@@ -15,7 +15,7 @@ import {
   mayHaveApplied,
 } from './dynamo-client.ts';
 import { transactEmbedded } from './embedded-transact.ts';
-import { StoreUnavailableError } from './errors.ts';
+import { StoreUnavailableError, TransactionConflictError } from './errors.ts';
 import { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
 
 export type Scalar = string | number | boolean | null;
@@ -335,8 +335,10 @@ export class Table {
         const failed = err.cancellationReasons
           .map((code, i) => (code === 'ConditionalCheckFailed' ? i : -1))
           .filter((i) => i >= 0);
-        // Otherwise a conflict with another transaction: like throttling, retried by the device.
         if (failed.length > 0) return { ok: false, failed };
+        // Another transaction held one of its items: nothing applied, the same token may go again.
+        if (err.cancellationReasons.includes('TransactionConflict'))
+          throw new TransactionConflictError('dynamodb', { cause: err });
         throw new StoreUnavailableError('dynamodb', { cause: err });
       }
       return wrap(err);

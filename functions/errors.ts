@@ -41,7 +41,7 @@ export class NotFoundError extends HttpError {
  * `retryAfter` seconds; the cause is logged, never sent.
  */
 export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
+  override readonly name: string = 'StoreUnavailableError';
   /** The failed write may still have been applied (the request reached the store): never resend it blindly. */
   readonly mayHaveApplied: boolean;
   constructor(
@@ -51,4 +51,12 @@ export class StoreUnavailableError extends Error {
     super(`${store} unavailable`, options);
     this.mayHaveApplied = options?.mayHaveApplied ?? false;
   }
+}
+
+/**
+ * DynamoDB cancelled a transaction because another one held one of its items (TransactionConflict):
+ * nothing of it was applied, and sending it again with the same token is safe.
+ */
+export class TransactionConflictError extends StoreUnavailableError {
+  override readonly name = 'TransactionConflictError';
 }

@@ -79,5 +79,7 @@ export const METRICS = [
   'UpdateSuccess',
   'UpdateFailure',
   'PolicyErrors',
+  /** Checkins whose registry entry was left for their next checkin: its count shard stayed conflicted. */
+  'RegistryConflicts',
 ] as const;
 export type MetricName = (typeof METRICS)[number];

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { DeviceCheckin } from '#core/types.ts';
 import { type DeviceEntry, dayOf, writeCounted } from './aggregates.ts';
 import { BoundedMap } from './bounded-map.ts';
+import type { ConflictReporter } from './conflicts.ts';
 import type { Table } from './dynamo.ts';
 import { keys } from './keys.ts';
 
@@ -22,6 +23,8 @@ export interface RegistryOptions {
    * container may freeze before a timer fires.
    */
   readonly batchMs?: number;
+  /** Hears of entries left for the next checkin because their count shard stayed conflicted. */
+  readonly conflicts?: ConflictReporter;
   readonly now: () => number;
 }
 
@@ -105,7 +108,9 @@ export class DeviceRegistry {
     await this.flushing.catch(() => {});
     for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
       const stored = await this.table.get({ pk: entry.pk, sk: entry.sk }, true);
-      if (await writeCounted(this.countingTable, product, entry, stored)) {
+      const outcome = await writeCounted(this.countingTable, product, entry, stored, this.options.conflicts);
+      if (outcome === 'left') return; // not written: the device's next checkin writes and counts it
+      if (outcome === 'written') {
         const day = dayOf(entry.lastSeen);
         this.written.set(cacheKey, { fingerprint, at: this.options.now(), version: entry.version, day });
         return;

@@ -218,6 +218,21 @@ describe('Table.transact on a store with TransactWriteItems', () => {
     await expect(table.transact(writes, 'tok2')).resolves.toEqual({ ok: false, failed: [1] });
   });
 
+  it('throws TransactionConflictError when another transaction held an item: nothing applied, safe to resend', async () => {
+    script = [
+      json(400, {
+        __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+        message: 'Transaction cancelled, please refer cancellation reasons for specific reasons',
+        CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }],
+      }),
+    ];
+
+    await expect(table.transact(writes, 'tok4')).rejects.toMatchObject({
+      name: 'TransactionConflictError',
+      mayHaveApplied: false,
+    });
+  });
+
   it('sends it again with the same token after the connection dropped: the token makes it idempotent', async () => {
     script = [reset, json(200, {})];
 

@@ -4,6 +4,7 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
 import type { App } from '#functions/app.ts';
 import { createCloud } from '#functions/cloud.ts';
 import type { TestCloud } from '#test/support/cloud.ts';
@@ -23,6 +24,10 @@ export abstract class FaultyDynamoProxy {
   /** `op` is the DynamoDB operation (PutItem, TransactWriteItems...), `body` the request's JSON. */
   protected abstract fate(op: string, body: Buffer): Drop | undefined;
   protected onDrop(_when: Drop): void {}
+  /** An answer to send instead of forwarding the request (DynamoDB's JSON error shape, say). */
+  protected answer(_op: string, _body: Buffer): { status: number; body: object } | undefined {
+    return undefined;
+  }
 
   async open(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -31,6 +36,15 @@ export abstract class FaultyDynamoProxy {
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         const op = String(req.headers['x-amz-target']).split('.')[1] ?? '';
+        const scripted = this.answer(op, body);
+        if (scripted) {
+          const bytes = Buffer.from(JSON.stringify(scripted.body));
+          res.writeHead(scripted.status, {
+            'content-type': 'application/x-amz-json-1.0',
+            'x-amz-crc32': String(crc32(bytes)),
+          });
+          return res.end(bytes);
+        }
         const drop = this.fate(op, body);
         if (drop === 'before') {
           this.onDrop('before');

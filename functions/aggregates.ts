@@ -8,8 +8,8 @@
  * as read: the version it was counted on and its last seen day are the entry's own, so a retry or a
  * concurrent checkin of the same device moves nothing twice. Entries written by a version without
  * aggregates carry no `counted` mark; they are counted once, by the first write that finds them or by
- * `backfillDeviceCounts`. Counters that many devices touch live on AGGREGATES.shards items chosen by
- * a hash of the device id, summed on read.
+ * `backfillDeviceCounts`. Counters that many devices touch live on AGGREGATES.deviceShards items
+ * chosen by a hash of the device id, summed on read (config.ts says why that many).
  */
 import { AGGREGATES } from './config.ts';
 import { type ConflictReporter, transactThroughConflicts } from './conflicts.ts';
@@ -36,7 +36,7 @@ export const dayOf = (at: number | string): string => new Date(at).toISOString()
 export const hourOf = (at: number): string => new Date(at).toISOString().slice(0, 13);
 
 /** The shard of a device's counters: FNV-1a of its id, stable across processes. */
-export function shardOf(deviceId: string, shards: number = AGGREGATES.shards): number {
+export function shardOf(deviceId: string, shards: number = AGGREGATES.deviceShards): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < deviceId.length; i++) hash = Math.imul(hash ^ deviceId.charCodeAt(i), 0x01000193);
   return (hash >>> 0) % shards;
@@ -180,7 +180,7 @@ export interface DeviceCounts {
   readonly seenPerDay: readonly { readonly day: string; readonly devices: number }[];
 }
 
-/** Sums the product's device count shards: AGGREGATES.shards items, whatever the fleet size. */
+/** Sums the product's device count shards: AGGREGATES.deviceShards items, whatever the fleet size. */
 export async function readDeviceCounts(table: Table, product: string): Promise<DeviceCounts> {
   const { pk, skPrefix } = keys.deviceCountsOf(product);
   const versions = new Map<string, { devices: number; lastSeen: string }>();

@@ -7,6 +7,7 @@ import type { UpdateRecord } from '#core/types.ts';
 import type { Item } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
+import { withStoredCounts } from '#functions/update-counters.ts';
 import { announceChange, type CloudRecords } from './cloud.ts';
 import { adminOperation, ConflictError, InvalidInputError, NotFoundError } from './errors.ts';
 import { findUpdate, type UpdateSelector } from './updates.ts';
@@ -41,8 +42,9 @@ async function write(
   spec: Parameters<CloudRecords['table']['update']>[1],
 ): Promise<UpdateRecord | undefined> {
   const out = await cloud.table.update(keys.update(update.product, update.id), spec);
-  if (out) await announceChange(cloud, update.product);
-  return out ? updateFromItem(out as Item) : undefined;
+  if (!out) return undefined;
+  await announceChange(cloud, update.product);
+  return withStoredCounts(cloud.table, updateFromItem(out as Item));
 }
 
 function result(update: UpdateRecord, now: () => number): RolloutResult {

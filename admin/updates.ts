@@ -7,6 +7,13 @@ import { parseVersion, precedenceKey, sortByVersionDescending } from '#core/vers
 import type { Item, Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
+import {
+  foldStartedShards,
+  readUpdateItems,
+  retireCounterShards,
+  withShardCounts,
+  withStoredCounts,
+} from '#functions/update-counters.ts';
 import { announceChange, type CloudParts, type CloudRecords } from './cloud.ts';
 import { adminOperation, ImageStoreError, NotFoundError, toAdminError } from './errors.ts';
 import {
@@ -26,8 +33,8 @@ export interface UpdateSelector {
 
 /** A product's updates, highest version first (no validation: callers check the product). */
 export async function updatesOf(table: Table, product: string): Promise<UpdateRecord[]> {
-  const { pk, skPrefix } = keys.updatesOf(product);
-  return sortByVersionDescending((await table.query(pk, skPrefix, true)).map(updateFromItem));
+  const items = await readUpdateItems(table, product);
+  return sortByVersionDescending(withShardCounts(items.updates.map(updateFromItem), items.shards));
 }
 
 export async function findUpdate(table: Table, { product, version }: UpdateSelector): Promise<UpdateRecord> {
@@ -71,7 +78,7 @@ async function changeUpdate(
   });
   if (!out) throw new NotFoundError(`Update ${update.version} of ${update.product} was deleted meanwhile`);
   await announceChange(cloud, update.product);
-  return updateFromItem(out as Item);
+  return withStoredCounts(cloud.table, updateFromItem(out as Item));
 }
 
 /** Enables an update; also resumes one paused by auto-abort. */
@@ -109,6 +116,8 @@ export function editUpdate(
     if (next.phases !== undefined && next.startAt === undefined && update.phases === undefined) {
       set.startAt = new Date(now()).toISOString();
     }
+    // A limit's condition counts starts on the update item; without one they were sharded.
+    if (next.limit !== undefined && update.limit === undefined) await foldStartedShards(cloud.table, update);
     return changeUpdate(cloud, update, set);
   });
 }
@@ -118,6 +127,8 @@ export function deleteUpdate(cloud: CloudParts, selector: UpdateSelector): Promi
   return adminOperation(cloud.store, async () => {
     const { table, images } = cloud;
     const update = await findUpdate(table, selector);
+    // Its counter shards first: a checkin that still offers it finds them retired and defers.
+    await retireCounterShards(table, update);
     await table.delete(keys.update(update.product, update.id));
     await announceChange(cloud, update.product);
     try {

@@ -4,6 +4,7 @@ import { isSemver, sortByVersionDescending } from '#core/version.ts';
 import type { Item, Table } from './dynamo.ts';
 import { keys } from './keys.ts';
 import { updateFromItem } from './records.ts';
+import { readUpdateItems, withShardCounts } from './update-counters.ts';
 
 export interface CatalogOptions {
   /** How long a product's update list is served from memory before the product stamp is re-read. */
@@ -67,13 +68,15 @@ export class UpdateCatalog {
       cached.checkedAt = now;
       return cached.updates;
     }
-    const { pk, skPrefix } = keys.updatesOf(product);
-    const items = await this.table.query(pk, skPrefix, true);
-    const updates = sortByVersionDescending(items.flatMap((item) => this.validUpdate(item)));
+    // Counters summed over their shards: phase gates decide on success and failure.
+    const items = await readUpdateItems(this.table, product);
+    const valid = items.updates.flatMap((item) => this.validUpdate(item));
+    const updates = sortByVersionDescending(withShardCounts(valid, items.shards));
     this.cache.set(product, { updates, stamp, signal, checkedAt: now, loadedAt: now });
     return updates;
   }
 
+  /** One update, for a report: its counters are the item's own (auto-abort reads them summed). */
   async get(product: string, updateId: string): Promise<UpdateRecord | undefined> {
     const item = await this.table.get(keys.update(product, updateId));
     return item ? this.validUpdate(item)[0] : undefined;

@@ -56,7 +56,11 @@ const LOG_EVERY_MS = 60_000;
  * Counts every give-up as the RegistryConflicts metric and logs them at most once a minute (with
  * how many since the last line): under a conflict storm one line per checkin would be a flood.
  */
-export function conflictReporter(log: Logger, metrics: Metrics, now: () => number = Date.now): ConflictReporter {
+export function conflictReporter(
+  log: Logger,
+  metrics: Metrics,
+  now: () => number = Date.now,
+): ConflictReporter {
   let loggedAt = Number.NEGATIVE_INFINITY;
   let unlogged = 0;
   return {

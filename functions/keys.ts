@@ -4,6 +4,7 @@
  * | item            | pk                 | sk                       |
  * |-----------------|--------------------|--------------------------|
  * | update          | P#<product>        | U#<updateId>             |
+ * | update counters | P#<product>        | C#<updateId>#<shard>     |
  * | version guard   | P#<product>        | V#<precedence key>       |
  * | product stamp   | P#<product>        | STAMP                    |
  * | grant           | G#<updateId>       | <deviceId>               |
@@ -27,6 +28,16 @@
 export const keys = {
   update: (product: string, updateId: string) => ({ pk: `P#${product}`, sk: `U#${updateId}` }),
   updatesOf: (product: string) => ({ pk: `P#${product}`, skPrefix: 'U#' }),
+  /** One shard of an update's per-device counters (functions/update-counters.ts). */
+  updateCounters: (product: string, updateId: string, shard: number) => ({
+    pk: `P#${product}`,
+    sk: `C#${updateId}#${shard}`,
+  }),
+  /** The counter shards of a product's updates, or of one of them. */
+  updateCountersOf: (product: string, updateId?: string) => ({
+    pk: `P#${product}`,
+    skPrefix: updateId === undefined ? 'C#' : `C#${updateId}#`,
+  }),
   versionGuard: (product: string, precedence: string) => ({ pk: `P#${product}`, sk: `V#${precedence}` }),
   stamp: (product: string) => ({ pk: `P#${product}`, sk: 'STAMP' }),
   grant: (updateId: string, deviceId: string) => ({ pk: `G#${updateId}`, sk: deviceId }),

@@ -8,7 +8,7 @@ import type { UpdateRecord } from '#core/types.ts';
 import { BoundedMap } from './bounded-map.ts';
 import type { Table } from './dynamo.ts';
 import { keys } from './keys.ts';
-import { updateFromItem } from './records.ts';
+import { readUpdate } from './update-counters.ts';
 
 export class PhaseLedger {
   /** The highest phase this container saw recorded per update: the catalog's copy may be older. */
@@ -43,9 +43,8 @@ export class PhaseLedger {
     if (status.index > recorded || status.waitingOnGate) {
       // At a boundary: decide on the stored phase and counters, not on this container's copy,
       // so that two containers never answer from different phases for long.
-      const item = await this.table.get(keys.update(update.product, update.id), true);
-      if (!item) return status; // deleted: the rollout ledger's grant finds no update
-      const stored = updateFromItem(item);
+      const stored = await readUpdate(this.table, update.product, update.id);
+      if (!stored) return status; // deleted: the rollout ledger's grant finds no update
       recorded = Math.max(recorded, stored.phase ?? -1);
       status = evaluatePhase({ ...plan, now, recorded, counters: stored.counters });
       if (status.index > recorded) {

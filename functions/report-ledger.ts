@@ -7,10 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { DeviceReport, UpdateCounters, UpdateRecord } from '#core/types.ts';
+import { transactThroughConflicts } from './conflicts.ts';
 import { type Item, type Table, type TransactWrite, transactionToken } from './dynamo.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
-import { updateFromItem } from './records.ts';
+import { counterShardWrite, readUpdate } from './update-counters.ts';
 
 /** Reports of one device racing to move its outcome: each loses at most this many times. */
 const OUTCOME_ATTEMPTS = 3;
@@ -52,10 +53,8 @@ export class ReportLedger {
         await this.table.transact([{ put: reportRecord(report, this.now()) }], transactionToken());
         return 'unchanged';
       }
-      const result = await this.table.transact(
-        outcomeWrites(update, report, from, next, this.now()),
-        transactionToken(),
-      );
+      const writes = outcomeWrites(update, report, from, next, this.now());
+      const result = await transactThroughConflicts(this.table, writes, transactionToken());
       if (result.ok) return 'changed';
       if (result.failed.includes(2)) return 'unchanged'; // the same report again
       if (result.failed.includes(1)) return 'deleted';
@@ -64,10 +63,9 @@ export class ReportLedger {
     throw new StoreUnavailableError('dynamodb');
   }
 
-  /** The update's counters as stored now (auto-abort decides on them). */
+  /** The update's counters as stored now, summed over its shards (auto-abort decides on them). */
   async countersOf(update: UpdateRecord): Promise<UpdateCounters | undefined> {
-    const item = await this.table.get(keys.update(update.product, update.id), true);
-    return item ? updateFromItem(item).counters : undefined;
+    return (await readUpdate(this.table, update.product, update.id))?.counters;
   }
 }
 
@@ -120,8 +118,8 @@ const GRANT_OUTCOME_FIELDS = ['outcome', 'outcomeVersion', 'outcomeAt', 'error',
 
 /**
  * A device's outcome moving from `from` to `next`: the grant's outcome (conditional on the version
- * read), the counters, and the report record, which must not exist. Indexes: 0 grant, 1 update,
- * 2 report. Then, unconditional (so nothing after them can cancel the transaction): leaving the
+ * read), the counters (the device's shard of them: at a 100% rollout every device reports), and
+ * the report record, which must not exist. Indexes: 0 grant, 1 counters, 2 report. Then, unconditional (so nothing after them can cancel the transaction): leaving the
  * device's failure group, joining the new one, and the device's last outcome.
  */
 function outcomeWrites(
@@ -181,13 +179,7 @@ function outcomeWrites(
       },
       undoSet,
     },
-    {
-      key: keys.update(update.product, update.id),
-      update: {
-        add: { [next]: 1, ...(from.outcome ? { [from.outcome]: -1 } : {}) },
-        condition: 'attribute_exists(pk)',
-      },
-    },
+    counterShardWrite(update, report.id, { [next]: 1, ...(from.outcome ? { [from.outcome]: -1 } : {}) }),
     { put: reportRecord(report, at) },
     ...leave,
     ...join,

@@ -6,10 +6,12 @@
 import { inPercentage, rateWindow } from '#core/rollout.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import { BoundedMap } from './bounded-map.ts';
+import { transactThroughConflicts } from './conflicts.ts';
 import { type Table, type TransactWrite, transactionToken } from './dynamo.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 import type { Metrics } from './metrics.ts';
+import { counterShardWrite } from './update-counters.ts';
 
 export type Grant =
   | { readonly granted: true; readonly again: boolean }
@@ -96,7 +98,7 @@ export class RolloutLedger {
    * rate window's count (under the rate) change together or not at all (DESIGN §5), so a device's
    * duplicate checkins, which find its grant record, take no start and no window slot. `again`:
    * another checkin of the device recorded the grant first. A deleted update counts as `limit`:
-   * every counter write requires the item, so none re-creates it as a stub.
+   * every counter write requires the item (or its shard not retired), so none re-creates it.
    */
   private async grant(
     update: UpdateRecord,
@@ -104,7 +106,7 @@ export class RolloutLedger {
     window: RateWindowSlot | undefined,
   ): Promise<'granted' | 'again' | 'limit' | 'rate'> {
     const writes = grantWrites(update, deviceId, window, this.options.now());
-    const result = await this.table.transact(writes, transactionToken());
+    const result = await transactThroughConflicts(this.table, writes, transactionToken());
     const grantIndex = writes.length - 1;
     if (result.ok || result.failed.includes(grantIndex)) {
       // Either way the grant exists now: the device's next checkin needs no read to find it.
@@ -155,7 +157,8 @@ export class RolloutLedger {
 
 /**
  * A grant's transaction: `started` (under the limit, if any), the rate window's count (under the
- * rate) and last the grant record, which must not exist. Index 0 is the update, the last the grant.
+ * rate) and last the grant record, which must not exist. Index 0 is the start (refused when the
+ * update was deleted), the last the grant.
  */
 function grantWrites(
   update: UpdateRecord,
@@ -163,17 +166,19 @@ function grantWrites(
   window: RateWindowSlot | undefined,
   at: number,
 ): TransactWrite[] {
-  const limited = update.limit !== undefined;
-  const started: TransactWrite = {
-    key: keys.update(update.product, update.id),
-    update: {
-      add: { started: 1 },
-      condition: limited
-        ? 'attribute_exists(pk) AND (attribute_not_exists(#started) OR #started < :limit)'
-        : 'attribute_exists(pk)',
-      ...(limited ? { values: { ':limit': update.limit ?? 0 } } : {}),
-    },
-  };
+  // Under a limit, on the update item, where the condition sees every start; otherwise on the
+  // device's counter shard, so that a rollout to everyone makes no item hot (update-counters.ts).
+  const started: TransactWrite =
+    update.limit === undefined
+      ? counterShardWrite(update, deviceId, { started: 1 })
+      : {
+          key: keys.update(update.product, update.id),
+          update: {
+            add: { started: 1 },
+            condition: 'attribute_exists(pk) AND (attribute_not_exists(#started) OR #started < :limit)',
+            values: { ':limit': update.limit },
+          },
+        };
   const slot: TransactWrite[] = window
     ? [
         {

@@ -10,7 +10,7 @@ import { PRODUCT_SCOPE, readDeviceCounts, readSeries, SERIES_METRICS } from '#fu
 import type { App, AppResponse } from '#functions/app.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
-import { updateFromItem } from '#functions/records.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
 
@@ -136,7 +136,7 @@ describe('hourly series (13.1)', () => {
       checkins++;
     }
     await cloud.flush();
-    const stored = updateFromItem((await cloud.table.get(keys.update(p.name, update.id), true))!).counters;
+    const stored = (await readUpdate(cloud.table, p.name, update.id))!.counters;
     const series = await readSeries(cloud.table, p.name, 2, Date.now());
     const total = (points: typeof series.product) =>
       Object.fromEntries(SERIES_METRICS.map((n) => [n, points.reduce((sum, point) => sum + point[n], 0)]));

@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { keys } from '#functions/keys.ts';
-import { updateFromItem } from '#functions/records.ts';
 import { createToken } from '#functions/tokens.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import {
   checkin,
   editUpdate,
@@ -26,8 +26,7 @@ function device(productName: string, id: string, version = '1.0.0', props: Recor
 }
 
 async function stored(productName: string, id: string) {
-  const item = await cloud.table.get(keys.update(productName, id), true);
-  return updateFromItem(item!);
+  return (await readUpdate(cloud.table, productName, id))!;
 }
 
 describe('selection', () => {

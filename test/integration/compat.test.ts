@@ -22,9 +22,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpdateRecord } from '#core/types.ts';
-import { keys } from '#functions/keys.ts';
-import { updateFromItem } from '#functions/records.ts';
 import { createToken } from '#functions/tokens.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import { seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
 const run = promisify(execFile);
@@ -59,8 +58,7 @@ async function product(name: string): Promise<Product> {
 
 async function counters(p: Product) {
   await cloud.flush();
-  const item = await cloud.table.get(keys.update(p.name, p.update.id), true);
-  return updateFromItem(item!).counters;
+  return (await readUpdate(cloud.table, p.name, p.update.id))!.counters;
 }
 
 interface Exchange {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCloud } from '#functions/cloud.ts';
 import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
-import { updateFromItem } from '#functions/records.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { cloudFileOf, spawnLocalCloud } from '#test/support/local-process.ts';
 import { until } from '#test/support/wait.ts';
@@ -105,7 +105,7 @@ describe('DynamoDB unreachable mid-run', () => {
     expect(
       (await call('/tok/provision/updateReport', { id: 'a', update: update.id, success: true })).status,
     ).toBe(200);
-    const stored = updateFromItem((await cloud.table.get(keys.update('demo', update.id), true))!);
+    const stored = (await readUpdate(cloud.table, 'demo', update.id))!;
     expect(stored.counters).toMatchObject({ started: 2, success: 1 });
   });
 });
@@ -152,7 +152,7 @@ describe('local cloud killed with SIGKILL during writes', () => {
     const again = await ready(second);
     try {
       const restarted = new Table({ ...again, endpoint: again.dynamoEndpoint });
-      const counters = updateFromItem((await restarted.get(keys.update('demo', update.id), true))!).counters;
+      const counters = (await readUpdate(restarted, 'demo', update.id))!.counters;
       expect(counters.started).toBeGreaterThanOrEqual(grants);
       expect(counters.success).toBeGreaterThanOrEqual(reports);
       // The restart finished or undid what the kill cut off: each counter equals its records.

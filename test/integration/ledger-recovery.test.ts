@@ -10,9 +10,9 @@ import { type Key, Table, type UpdateSpec } from '#functions/dynamo.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { StoreUnavailableError } from '#functions/errors.ts';
 import { keys } from '#functions/keys.ts';
-import { updateFromItem } from '#functions/records.ts';
 import { ReportLedger } from '#functions/report-ledger.ts';
 import { createToken } from '#functions/tokens.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import { LOCAL_REGION } from '#local/cloud.ts';
 import { checkin, report, seedUpdate, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 
@@ -56,8 +56,7 @@ async function failedDevice(id: string): Promise<UpdateRecord> {
 }
 
 async function state(update: UpdateRecord, id: string) {
-  const item = await cloud.table.get(keys.update(update.product, update.id), true);
-  const { success, failure } = updateFromItem(item!).counters;
+  const { success, failure } = (await readUpdate(cloud.table, update.product, update.id))!.counters;
   return { success, failure, outcome: (await cloud.table.get(keys.grant(update.id, id), true))?.outcome };
 }
 

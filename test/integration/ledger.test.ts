@@ -11,8 +11,8 @@ import type { App } from '#functions/app.ts';
 import { type Key, Table, type TransactWrite, type UpdateSpec } from '#functions/dynamo.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
-import { updateFromItem } from '#functions/records.ts';
 import { ReportLedger } from '#functions/report-ledger.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import { LOCAL_REGION } from '#local/cloud.ts';
 import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
@@ -22,7 +22,7 @@ let cloud: TestCloud;
 const freshProduct = useTestCloud('ledger', (started) => (cloud = started));
 
 async function counters(update: UpdateRecord) {
-  return updateFromItem((await cloud.table.get(keys.update(update.product, update.id), true))!).counters;
+  return (await readUpdate(cloud.table, update.product, update.id))!.counters;
 }
 
 describe('one outcome per device and update (11.3)', () => {
@@ -52,13 +52,20 @@ describe('one outcome per device and update (11.3)', () => {
     const grant = await cloud.table.get(keys.grant(update.id, 'one'), true);
     expect(grant).toMatchObject({ outcome: 'success', outcomeVersion: 2 });
     // The transactions' marks are swept off the counters once committed.
-    const marks = async () =>
-      Object.keys((await cloud.table.get(keys.update(p.name, update.id), true)) ?? {}).filter((a) =>
-        a.startsWith('tx_'),
-      );
+    const shards = keys.updateCountersOf(p.name, update.id);
+    const marks = async () => {
+      const counters = [
+        (await cloud.table.get(keys.update(p.name, update.id), true)) ?? {},
+        ...(await cloud.table.query(shards.pk, shards.skPrefix, true)),
+      ];
+      return counters.flatMap((item) => Object.keys(item).filter((a) => a.startsWith('tx_')));
+    };
     const deadline = Date.now() + 5000;
     while ((await marks()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(await marks(), 'transaction marks still on the update 5 s after commit').toEqual([]);
+    expect(
+      await marks(),
+      'transaction marks still on the update or its counter shards 5 s after commit',
+    ).toEqual([]);
   });
 
   it('reports of one device racing with different outcomes leave exactly one outcome counted', async () => {

@@ -10,7 +10,7 @@ import { get, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keys } from '#functions/keys.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import { startLocalCloud } from '#local/cloud.ts';
 import { makeCertificate } from '#test/integration/agent-fixtures.ts';
 import { checkin, report, seedUpdate, startTestCloud } from '#test/support/cloud.ts';
@@ -116,8 +116,8 @@ describe('state', () => {
       expect(again.devToken).toBe(token);
       const answer = await checkin(again, { id: 'd2', product: 'demo', version: '1.0.0' });
       expect(answer.json.update).toBe(update.id);
-      const item = await again.table.get(keys.update('demo', update.id), true);
-      expect(item).toMatchObject({ started: 2, success: 1 });
+      const stored = await readUpdate(again.table, 'demo', update.id);
+      expect(stored?.counters).toMatchObject({ started: 2, success: 1 });
     } finally {
       await again.stop();
       rmSync(cloud.dataDir, { recursive: true, force: true });

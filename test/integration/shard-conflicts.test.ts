@@ -83,7 +83,9 @@ function checkinOn(app: App, token: string, device: object) {
 }
 
 const versionsOf = async (product: string) =>
-  Object.fromEntries((await readDeviceCounts(cloud.table, product)).versions.map((v) => [v.version, v.devices]));
+  Object.fromEntries(
+    (await readDeviceCounts(cloud.table, product)).versions.map((v) => [v.version, v.devices]),
+  );
 
 describe('count shard conflicts on a store with TransactWriteItems', () => {
   it('are sent again with the same token until through: every checkin answers 200, counted once', async () => {
@@ -92,7 +94,11 @@ describe('count shard conflicts on a store with TransactWriteItems', () => {
     for (let i = 0; i < 6; i++) {
       // A fresh container each: its first transaction probes the store (dynalite refuses, then
       // the embedded protocol takes the same token).
-      const answer = await checkinOn(container().app, p.token, { id: `c${i}`, product: p.name, version: '1.0.0' });
+      const answer = await checkinOn(container().app, p.token, {
+        id: `c${i}`,
+        product: p.name,
+        version: '1.0.0',
+      });
       expect(answer.status, answer.body).toBe(200);
     }
     expect([...proxy.sends.values()]).toEqual(Array(6).fill(CONFLICT_ATTEMPTS));

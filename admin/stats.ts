@@ -17,9 +17,11 @@ import {
 } from '#functions/aggregates.ts';
 import { AGGREGATES } from '#functions/config.ts';
 import type { Item } from '#functions/dynamo.ts';
+import { TransactionConflictError } from '#functions/errors.ts';
 import { keys, METRICS, type MetricName } from '#functions/keys.ts';
 import type { CloudRecords } from './cloud.ts';
 import { adminOperation } from './errors.ts';
+import { backfillFailureReasons } from './failure-backfill.ts';
 import { checkProduct } from './settings.ts';
 import { updatesOf } from './updates.ts';
 
@@ -156,13 +158,16 @@ export interface BackfillResult {
   readonly devices: number;
   /** Entries counted now: written by a version of the cloud without aggregates. */
   readonly counted: number;
+  /** Failed devices put into their failure reason's group now (failures from before groups). */
+  readonly failures: number;
 }
 
 /**
  * Counts, once, the registry entries a cloud without aggregates wrote (issue 13.6): each entry
  * without its `counted` mark is counted together with setting the mark, conditional on the entry
  * as read, so running it again, stopping it half way or devices checking in meanwhile never counts
- * a device twice. Reads the whole registry: a migration, not a view.
+ * a device twice. Then groups failures recorded before failure groups (admin/failure-backfill.ts),
+ * as exactly. Reads the whole registry and every update's grants: a migration, not a view.
  */
 export function backfillDeviceCounts(
   cloud: CloudRecords,
@@ -184,9 +189,14 @@ export function backfillDeviceCounts(
           lastSeen: String(stored.lastSeen),
           properties: typeof stored.properties === 'string' ? stored.properties : '{}',
         };
-        if ((await writeCounted(table, product, device, stored)) === 'written') {
-          counted++;
-          break;
+        try {
+          if ((await writeCounted(table, product, device, stored)) === 'written') {
+            counted++;
+            break;
+          }
+        } catch (err) {
+          // Its count shard stayed busy with checkins: a migration can wait, read it again.
+          if (!(err instanceof TransactionConflictError)) throw err;
         }
         stored = await table.get({ pk: device.pk, sk: device.sk }, true);
       }
@@ -197,6 +207,7 @@ export function backfillDeviceCounts(
       while (next < entries.length) await backfill(entries[next++]!);
     };
     await Promise.all(Array.from({ length: 8 }, worker));
-    return { devices: entries.length, counted };
+    const failures = await backfillFailureReasons(table, await updatesOf(table, product));
+    return { devices: entries.length, counted, failures };
   });
 }

@@ -41,6 +41,8 @@ function writtenKeys(operation: string, input: Record<string, unknown>): string[
 
 export interface LambdaSimulation {
   readonly checkins: number;
+  /** Reports sent (`reportApplied`), at the simulated instant of their checkin. */
+  readonly reports: number;
   readonly simulatedPerSecond: number;
   readonly wallPerSecond: number;
   readonly errors: number;
@@ -105,6 +107,8 @@ export async function simulateLambda(options: {
   readonly checkins: number;
   readonly rate: number;
   readonly containers: number;
+  /** A device granted an update reports it applied, in the same container, at once. */
+  readonly reportApplied?: boolean;
 }): Promise<LambdaSimulation> {
   const { file } = options;
   const start = Date.now();
@@ -113,6 +117,7 @@ export async function simulateLambda(options: {
   const { client, perKey } = countingClient(file, clock, start);
   const containers = Array.from({ length: options.containers }, () => lambdaContainer(file, client, clock));
   let errors = 0;
+  let reports = 0;
   let next = 0;
   const began = performance.now();
   // Each container serves one request at a time, as Lambda does; which one is up to chance.
@@ -120,15 +125,26 @@ export async function simulateLambda(options: {
     containers.map(async (container) => {
       while (next < options.checkins) {
         const body = options.body(next++);
-        const answer = await container.app({
-          method: 'POST',
-          path: '/tok/provision/update',
-          headers: { authorization: `Bearer ${options.token}` },
-          body: Buffer.from(body),
-        });
+        const send = (path: string, payload: string) =>
+          container.app({
+            method: 'POST',
+            path,
+            headers: { authorization: `Bearer ${options.token}` },
+            body: Buffer.from(payload),
+          });
+        const answer = await send('/tok/provision/update', body);
         if (answer.status !== 200) errors++;
-        served++;
         await container.flush().catch(() => errors++);
+        const offered =
+          answer.status === 200 ? (JSON.parse(answer.body) as { update?: string }).update : undefined;
+        if (options.reportApplied && offered !== undefined) {
+          const { id } = JSON.parse(body) as { id: string };
+          const applied = { id, update: offered, success: true, status: 'applied' };
+          if ((await send('/tok/provision/updateReport', JSON.stringify(applied))).status !== 200) errors++;
+          reports++;
+          await container.flush().catch(() => errors++);
+        }
+        served++;
       }
     }),
   );
@@ -142,6 +158,7 @@ export async function simulateLambda(options: {
   client.destroy();
   return {
     checkins: served,
+    reports,
     simulatedPerSecond: options.rate,
     wallPerSecond: Math.round(served / wallSeconds),
     errors,

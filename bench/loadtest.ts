@@ -5,10 +5,12 @@
  * errors (must be 0), grants against the configured limits (never exceeded) and the server's RSS
  * over the run. Exits 1 when a limit was exceeded or any request failed.
  *
- * `--lambda [--rate R --containers C]`: instead, R × S checkins (default 1,160/s, 100M devices a
- * day) through C in-process Lambda-like containers that flush after every request (bench/lambda-sim.ts),
- * with a rate-limited rollout deferring most devices; prints writes per checkin and the top keys
- * by writes per (simulated) second. Exits 1 when any key takes more than 300 writes/s.
+ * `--lambda [--rate R --containers C --rollout rated|full]`: instead, R × S checkins (default
+ * 1,160/s, 100M devices a day) through C in-process Lambda-like containers that flush after every
+ * request (bench/lambda-sim.ts), with `rated` (default) a rate-limited rollout deferring most
+ * devices, with `full` a rollout to every device with no limit, each granted device reporting at
+ * once; prints writes per checkin and the top keys by writes per (simulated) second. Exits 1 when
+ * any key takes more than 300 writes/s.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { inPercentage } from '#core/rollout.ts';
 import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
-import { updateFromItem } from '#functions/records.ts';
+import { readUpdate } from '#functions/update-counters.ts';
 import type { LocalCloudFile } from '#local/cloud-file.ts';
 import { seedUpdate } from '#test/support/cloud.ts';
 import { cloudFileOf, spawnLocalCloud } from '#test/support/local-process.ts';
@@ -33,8 +35,13 @@ const { values } = parseArgs({
     lambda: { type: 'boolean', default: false },
     rate: { type: 'string', default: '1160' },
     containers: { type: 'string', default: '24' },
+    rollout: { type: 'string', default: 'rated' },
   },
 });
+if (values.rollout !== 'rated' && values.rollout !== 'full') {
+  console.error(`load: invalid --rollout ${values.rollout}: use rated or full`);
+  process.exit(1);
+}
 const HOT_KEY_WRITES_PER_SECOND = 300;
 const devices = Number(values.devices);
 const seconds = Number(values.seconds);
@@ -107,7 +114,7 @@ try {
 
   const checks: { what: string; ok: boolean; detail: string }[] = [];
   const counters = async (u: { product: string; id: string }) =>
-    updateFromItem((await table.get(keys.update(u.product, u.id), true))!).counters;
+    (await readUpdate(table, u.product, u.id))!.counters;
   const eu = await counters(limits.eu);
   const euEligible = Array.from({ length: devices }, (_, n) => n).filter(
     (n) => regions[n % regions.length] === 'eu' && inPercentage(limits.eu.id, `load-${n}`, 20),
@@ -173,20 +180,22 @@ async function stopServer(): Promise<void> {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-/** Most devices held back: a rate of 20 grants a minute, beside a 10% rollout. */
+/**
+ * `rated`: most devices held back, a rate of 20 grants a minute beside a 10% rollout. `full`: one
+ * update for every device, no limit: every new device is granted and reports it applied.
+ */
 async function lambdaMode(
   cloud: Parameters<typeof seedUpdate>[0],
   file: LocalCloudFile,
   token: string,
 ): Promise<void> {
-  await seedUpdate(cloud, {
-    version: '2.0.0',
-    policy: 'region == "us"',
-    rate: 20,
-    period: 60,
-  });
-  const granting = await seedUpdate(cloud, { version: '1.5.0', policy: 'region == "eu"', percentage: 10 });
-  const paths = await writesPerPath(file, token, { granting: granting.id, grantingPercentage: 10 });
+  const full = values.rollout === 'full';
+  if (!full) await seedUpdate(cloud, { version: '2.0.0', policy: 'region == "us"', rate: 20, period: 60 });
+  const granting = full
+    ? await seedUpdate(cloud, { version: '2.0.0' })
+    : await seedUpdate(cloud, { version: '1.5.0', policy: 'region == "eu"', percentage: 10 });
+  const grantingPercentage = full ? 100 : 10;
+  const paths = await writesPerPath(file, token, { granting: granting.id, grantingPercentage });
   const result = await simulateLambda({
     file,
     token,
@@ -200,13 +209,24 @@ async function lambdaMode(
     checkins: rate * seconds,
     rate,
     containers,
+    reportApplied: full,
   });
   const hot = result.topKeys.filter((k) => k.maxPerSecond > HOT_KEY_WRITES_PER_SECOND);
   if (values.json)
-    console.log(JSON.stringify({ mode: 'lambda', devices, seconds, containers, paths, ...result }));
+    console.log(
+      JSON.stringify({
+        mode: 'lambda',
+        rollout: values.rollout,
+        devices,
+        seconds,
+        containers,
+        paths,
+        ...result,
+      }),
+    );
   else {
     console.log(
-      `load --lambda: ${result.checkins} checkins of ${devices} devices at ${result.simulatedPerSecond} checkins/s (simulated clock; ${result.wallPerSecond}/s wall), ${containers} containers flushing after every request, errors ${result.errors}`,
+      `load --lambda --rollout ${values.rollout}: ${result.checkins} checkins of ${devices} devices at ${result.simulatedPerSecond} checkins/s (simulated clock; ${result.wallPerSecond}/s wall), ${result.reports} reports, ${containers} containers flushing after every request, errors ${result.errors}`,
     );
     console.log(
       `  ${result.writesPerCheckin.toFixed(3)} item writes per checkin; top keys by writes per second:`,

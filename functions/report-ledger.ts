@@ -189,3 +189,46 @@ function outcomeWrites(
     },
   ];
 }
+
+/**
+ * The writes that put a device's failure recorded before failure groups existed (its grant holds
+ * the outcome but no group) into its reason's group, as its report would have: the grant's group
+ * fields with a new outcome version, conditional on the version read (a report racing with it
+ * reads the grant again, finds the group and leaves it), the reason's count, and the device in the
+ * group. `lastAt`: set only when it is the reason's latest failure (the caller read the group).
+ * Index 0 is the grant.
+ */
+export function legacyFailureWrites(
+  updateId: string,
+  grant: Item,
+  error: string,
+  failure: { readonly at: string; readonly latest: boolean },
+): TransactWrite[] {
+  const deviceId = String(grant.sk);
+  const reason = reasonDigest(error);
+  const shard = reasonShard(deviceId);
+  const version = typeof grant.outcomeVersion === 'number' ? grant.outcomeVersion : 0;
+  return [
+    {
+      key: keys.grant(updateId, deviceId),
+      update: {
+        set: { outcomeVersion: version + 1, error, failedReason: reason, failedAt: failure.at },
+        condition: '#outcome = :failure AND (attribute_not_exists(#outcomeVersion) OR #outcomeVersion = :v)',
+        names: { '#outcome': 'outcome' },
+        values: { ':failure': 'failure', ':v': version },
+      },
+      undoSet: { outcomeVersion: version, error: grant.error ?? null, failedReason: null, failedAt: null },
+    },
+    {
+      key: keys.failureReason(updateId, reason, shard),
+      update: { add: { count: 1 }, set: { error, ...(failure.latest ? { lastAt: failure.at } : {}) } },
+    },
+    {
+      put: {
+        ...keys.failedDevice(updateId, reason, shard, failure.at, deviceId),
+        device: deviceId,
+        at: failure.at,
+      },
+    },
+  ];
+}

@@ -1,7 +1,8 @@
 /**
  * `updraft stats`: devices per version and seen per day, per-update counters, hourly series and
  * daily metrics of a product, read from the aggregates (its answer time does not grow with the
- * fleet). `--backfill` first counts the devices a cloud without aggregates registered.
+ * fleet). `--backfill` first counts the devices a cloud without aggregates registered and groups
+ * its failures by reason.
  */
 import type { ProductStats, SeriesPoint } from '#admin/index.ts';
 import { type Command, loadAdmin, required } from '../command.ts';
@@ -75,8 +76,9 @@ Devices per version and seen per day, per-update counters, hourly series and dai
 from aggregates the cloud keeps as devices check in (the answer time does not grow with the fleet).
   --days N               days of metrics and devices seen to show (default 7)
   --hours N              show the hourly series of the last N hours (JSON: always, default 24)
-  --backfill             first count the devices registered by a cloud without aggregates (run
-                         once after upgrading such a cloud; safe to repeat or interrupt)`,
+  --backfill             first count the devices registered by a cloud without aggregates and
+                         group its failures by reason (run once after upgrading such a cloud;
+                         safe to repeat or interrupt)`,
   options: {
     product: { type: 'string' },
     days: { type: 'string' },
@@ -96,7 +98,9 @@ from aggregates the cloud keeps as devices check in (the answer time does not gr
       };
       const result = await admin.backfillDeviceCounts(cloud, product, progress);
       if (process.stderr.isTTY && result.devices > 0) process.stderr.write('\n');
-      process.stderr.write(`Backfilled ${product}: counted ${result.counted} of ${result.devices} devices\n`);
+      process.stderr.write(
+        `Backfilled ${product}: counted ${result.counted} of ${result.devices} devices, grouped ${result.failures} earlier failures by reason\n`,
+      );
     }
     const result = await admin.productStats(cloud, product, { days, hours });
     if (ctx.json) ctx.printJson(result);

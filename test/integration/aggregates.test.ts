@@ -5,11 +5,12 @@
  * to the update's counters.
  */
 import { describe, expect, it } from 'vitest';
-import { backfillDeviceCounts, productStats } from '#admin/index.ts';
+import { backfillDeviceCounts, productStats, updateFailures } from '#admin/index.ts';
 import { PRODUCT_SCOPE, readDeviceCounts, readSeries, SERIES_METRICS } from '#functions/aggregates.ts';
 import type { App, AppResponse } from '#functions/app.ts';
 import { recoverIntents } from '#functions/embedded-transact.ts';
 import { keys } from '#functions/keys.ts';
+import { REASON_SHARDS, reasonDigest } from '#functions/report-ledger.ts';
 import { readUpdate } from '#functions/update-counters.ts';
 import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
@@ -198,6 +199,55 @@ describe('backfill of a cloud without aggregates (13.6) and stats from aggregate
     expect(stats.hours).toBe(5);
     expect(stats.series.product).toHaveLength(5);
     expect(stats.series.product.at(-1)?.UpdateRequests).toBe(30);
+  });
+
+  it('groups failures recorded before failure groups by reason, once, run twice at once and again', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    const errors = ['boot loop', 'boot loop', 'boot loop', 'disk full', 'disk full', 'lost'];
+    for (const [i, error] of [...errors, undefined, undefined].entries()) {
+      const id = `f${i}`;
+      expect((await checkin(cloud, { id, product: p.name, version: '1.0.0' }, p.token)).json.update).toBe(
+        update.id,
+      );
+      const sent = {
+        id,
+        update: update.id,
+        success: error === undefined,
+        error,
+        status: error ? 'failed' : 'applied',
+      };
+      expect((await report(cloud, sent, p.token)).status).toBe(200);
+    }
+    // As the previous version left them: failures on the grants, no groups; f5's report kept no error.
+    for (const [i, error] of errors.entries()) {
+      const id = `f${i}`;
+      await cloud.table.update(keys.grant(update.id, id), { remove: ['failedReason', 'failedAt', 'error'] });
+      for (let shard = 0; shard < REASON_SHARDS; shard++)
+        await cloud.table.deletePartition(keys.failedDevicesOf(update.id, reasonDigest(error), shard).pk);
+    }
+    await cloud.table.deletePartition(keys.failureReasonsOf(update.id).pk);
+    await cloud.table.update(keys.report(update.id, 'f5', 'failed'), { remove: ['error'] });
+    const selector = { product: p.name, version: '2.0.0' };
+    expect((await updateFailures({ table: cloud.table }, selector)).reasons).toEqual([]);
+
+    const runs = await Promise.all([0, 1].map(() => backfillDeviceCounts({ table: cloud.table }, p.name)));
+    expect(runs[0]!.failures + runs[1]!.failures).toBe(6);
+    expect((await backfillDeviceCounts({ table: cloud.table }, p.name)).failures).toBe(0);
+    const grouped = (await updateFailures({ table: cloud.table }, selector)).reasons;
+    expect(grouped.map((r) => [r.error, r.devices, r.latest.map((d) => d.id).sort()])).toEqual([
+      ['boot loop', 3, ['f0', 'f1', 'f2']],
+      ['disk full', 2, ['f3', 'f4']],
+      ['', 1, ['f5']],
+    ]);
+    // A grouped device that then succeeds leaves its group, as any other failure would.
+    await report(cloud, { id: 'f1', update: update.id, success: true, status: 'applied' }, p.token);
+    const after = (await updateFailures({ table: cloud.table }, selector)).reasons;
+    expect(Object.fromEntries(after.map((r) => [r.error, r.devices]))).toEqual({
+      'boot loop': 2,
+      'disk full': 2,
+      '': 1,
+    });
   });
 
   it('refuses an hour count beyond the retention with a one-line error', async () => {

@@ -5,11 +5,11 @@
  * errors (must be 0), grants against the configured limits (never exceeded) and the server's RSS
  * over the run. Exits 1 when a limit was exceeded or any request failed.
  *
- * `--lambda [--rate R --containers C --rollout rated|full]`: instead, R × S checkins (default
+ * `--lambda [--rate R --containers C --rollout rated|full|limited]`: instead, R × S checkins (default
  * 1,160/s, 100M devices a day) through C in-process Lambda-like containers that flush after every
  * request (bench/lambda-sim.ts), with `rated` (default) a rate-limited rollout deferring most
  * devices, with `full` a rollout to every device with no limit, each granted device reporting at
- * once; prints writes per checkin and the top keys by writes per (simulated) second. Exits 1 when
+ * once, with `limited` the same under a limit of 250 devices (its starts on the update item); prints writes per checkin and the top keys by writes per (simulated) second. Exits 1 when
  * any key takes more than 300 writes/s.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -38,8 +38,9 @@ const { values } = parseArgs({
     rollout: { type: 'string', default: 'rated' },
   },
 });
-if (values.rollout !== 'rated' && values.rollout !== 'full') {
-  console.error(`load: invalid --rollout ${values.rollout}: use rated or full`);
+const ROLLOUTS = ['rated', 'full', 'limited'];
+if (!ROLLOUTS.includes(values.rollout)) {
+  console.error(`load: invalid --rollout ${values.rollout}: use rated, full or limited`);
   process.exit(1);
 }
 const HOT_KEY_WRITES_PER_SECOND = 300;
@@ -183,16 +184,17 @@ async function stopServer(): Promise<void> {
 /**
  * `rated`: most devices held back, a rate of 20 grants a minute beside a 10% rollout. `full`: one
  * update for every device, no limit: every new device is granted and reports it applied.
+ * `limited`: the same with a limit of 250, whose starts all land on the update item.
  */
 async function lambdaMode(
   cloud: Parameters<typeof seedUpdate>[0],
   file: LocalCloudFile,
   token: string,
 ): Promise<void> {
-  const full = values.rollout === 'full';
+  const full = values.rollout !== 'rated';
   if (!full) await seedUpdate(cloud, { version: '2.0.0', policy: 'region == "us"', rate: 20, period: 60 });
   const granting = full
-    ? await seedUpdate(cloud, { version: '2.0.0' })
+    ? await seedUpdate(cloud, { version: '2.0.0', ...(values.rollout === 'limited' ? { limit: 250 } : {}) })
     : await seedUpdate(cloud, { version: '1.5.0', policy: 'region == "eu"', percentage: 10 });
   const grantingPercentage = full ? 100 : 10;
   const paths = await writesPerPath(file, token, { granting: granting.id, grantingPercentage });

@@ -18,10 +18,6 @@ import type { Metrics } from './metrics.ts';
 export const CONFLICT_ATTEMPTS = 5;
 const BACKOFF_BASE_MS = 10;
 const BACKOFF_CAP_MS = 80;
-/** The most a transaction waits between its tries (the sum of the backoff caps). */
-export const CONFLICT_WAIT_BOUND_MS = Array.from({ length: CONFLICT_ATTEMPTS - 1 }, (_, retry) =>
-  Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry),
-).reduce((a, b) => a + b, 0);
 
 /**
  * `table.transact`, sent again with the same token while DynamoDB cancels it for conflicts, at

@@ -12,6 +12,7 @@
  */
 import type { UpdateCounters, UpdateRecord } from '#core/types.ts';
 import { shardOf } from './aggregates.ts';
+import { transactThroughConflicts } from './conflicts.ts';
 import { type Item, type Table, type TransactWrite, transactionToken } from './dynamo.ts';
 import { keys } from './keys.ts';
 import { updateFromItem } from './records.ts';
@@ -115,7 +116,8 @@ export async function foldStartedShards(table: Table, update: Pick<UpdateRecord,
     if (shards.length === 0) return;
     for (const shard of shards) {
       const started = Number(shard.started);
-      await table.transact(
+      await transactThroughConflicts(
+        table,
         [
           {
             key: { pk: String(shard.pk), sk: String(shard.sk) },

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CONFLICT_ATTEMPTS, transactThroughConflicts } from '#functions/conflicts.ts';
 import { Table } from '#functions/dynamo.ts';
 import { DynamoClient, DynamoError } from '#functions/dynamo-client.ts';
 
@@ -231,6 +232,27 @@ describe('Table.transact on a store with TransactWriteItems', () => {
       name: 'TransactionConflictError',
       mayHaveApplied: false,
     });
+  });
+
+  it('through conflicts: sent again with the same token after each TransactionConflict, applied by the last', async () => {
+    const conflict = json(400, {
+      __type: 'com.amazonaws.dynamodb.v20120810#TransactionCanceledException',
+      message: 'Transaction cancelled, please refer cancellation reasons for specific reasons',
+      CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+    });
+    script = [...Array(CONFLICT_ATTEMPTS - 1).fill(conflict), json(200, {})];
+
+    await expect(transactThroughConflicts(table, writes, 'tok5')).resolves.toEqual({ ok: true });
+    expect(received.map((r) => JSON.parse(r.body).ClientRequestToken)).toEqual(
+      Array(CONFLICT_ATTEMPTS).fill('tok5'),
+    );
+
+    script = Array(CONFLICT_ATTEMPTS).fill(conflict);
+    received = [];
+    await expect(transactThroughConflicts(table, writes, 'tok6')).rejects.toMatchObject({
+      name: 'TransactionConflictError',
+    });
+    expect(received).toHaveLength(CONFLICT_ATTEMPTS);
   });
 
   it('sends it again with the same token after the connection dropped: the token makes it idempotent', async () => {

@@ -34,17 +34,19 @@ export const CACHE_LIFETIMES = {
  * Fleet aggregates (DESIGN §10, functions/aggregates.ts). Counters many devices touch are split
  * over shards summed on read.
  *
- * `deviceShards`, the device count items (written in a transaction with the registry entry on a
- * daily device's first checkin of the day, i.e. nearly every checkin): at 100M daily devices
- * (~1,160 transactions/s) each of 64 takes ~18 writes/s, far under the ~300/s we allow one item.
- * What sets the number is conflicts: DynamoDB cancels a transaction that meets another one on its
- * shard. With ~10 ms in flight, a try conflicts with probability ~1 - e^(-18 × 0.01) ≈ 16% (32
- * shards: ~30%), and after CONFLICT_ATTEMPTS (5) tries with jittered backoff ~1e-4 of entries are
- * left for the next checkin (32 shards: ~2e-3, 240,000 devices a day). Each cancelled try costs
- * write units too. Reading sums every shard: 64 items of ~2-15 KB (a few versions' counts and
- * 97 days) is one or two 1 MB Query pages for `stats` and the console, whatever the fleet size;
- * 128 shards would halve conflicts again but double that read, for little gain after retries.
- * Changing the number keeps sums exact (every D# item is summed; a move's -1 and +1 share an item).
+ * `deviceShards`, the device count items: a day's item (`Y#<day>#<shard>`, written in a
+ * transaction with the registry entry on a daily device's first checkin of the day, i.e. nearly
+ * every checkin) and the version item (`D#<shard>`, also when a device changes version): at 100M
+ * daily devices (~1,160 transactions/s) each of 64 takes ~18 writes/s, far under the ~300/s we
+ * allow one item. What sets the number is conflicts: DynamoDB cancels a transaction that meets
+ * another one on its shard. With ~10 ms in flight, a try conflicts with probability
+ * ~1 - e^(-18 × 0.01) ≈ 16% (32 shards: ~30%), and after CONFLICT_ATTEMPTS (5) tries with jittered
+ * backoff ~1e-4 of entries are left for the next checkin (32 shards: ~2e-3, 240,000 devices a
+ * day). Each cancelled try may cost write units too. Reading sums every shard: 64 small version
+ * items plus 64 day items (~0.1 KB) per day shown, a few Query pages for `stats` and the console,
+ * whatever the fleet size; 128 shards would halve conflicts again but double those reads, for
+ * little gain after retries. Changing the number keeps sums exact (every shard item is summed; a
+ * move's -1 and +1 share an item).
  *
  * `shards`, the hourly series items: plain ADDs (no transaction, no conflicts) written once per
  * container per `lambdaCounterBatchMs` to a random shard.

@@ -104,7 +104,9 @@ describe('count shard conflicts on a store with TransactWriteItems', () => {
     expect([...proxy.sends.values()]).toEqual(Array(6).fill(CONFLICT_ATTEMPTS));
     expect(await versionsOf(p.name)).toEqual({ '1.0.0': 6 });
     const counts = await readDeviceCounts(cloud.table, p.name);
-    expect(counts.seenPerDay).toEqual([{ day: new Date().toISOString().slice(0, 10), devices: 6 }]);
+    expect(counts.seenPerDay).toEqual([
+      { day: new Date().toISOString().slice(0, 10), devices: 6, versions: { '1.0.0': 6 } },
+    ]);
   });
 
   it('still conflicted after the bound: answered 200, nothing written, counted as a metric and logged once; the next checkin counts it', async () => {

@@ -119,8 +119,9 @@ const GRANT_OUTCOME_FIELDS = ['outcome', 'outcomeVersion', 'outcomeAt', 'error',
 /**
  * A device's outcome moving from `from` to `next`: the grant's outcome (conditional on the version
  * read), the counters (the device's shard of them: at a 100% rollout every device reports), and
- * the report record, which must not exist. Indexes: 0 grant, 1 counters, 2 report. Then, unconditional (so nothing after them can cancel the transaction): leaving the
- * device's failure group, joining the new one, and the device's last outcome.
+ * the report record, which must not exist. Indexes: 0 grant, 1 counters, 2 report. Then,
+ * unconditional (so nothing after them can cancel the transaction): leaving the device's failure
+ * group, joining the new one, and the device's last outcome.
  */
 function outcomeWrites(
   update: UpdateRecord,

@@ -127,9 +127,10 @@ export function deleteUpdate(cloud: CloudParts, selector: UpdateSelector): Promi
   return adminOperation(cloud.store, async () => {
     const { table, images } = cloud;
     const update = await findUpdate(table, selector);
-    // Its counter shards first: a checkin that still offers it finds them retired and defers.
-    await retireCounterShards(table, update);
     await table.delete(keys.update(update.product, update.id));
+    // Then its counter shards: a checkin whose cached list still offers it finds them retired and
+    // defers (retired first, a failed delete would leave an update nobody can be granted).
+    await retireCounterShards(table, update);
     await announceChange(cloud, update.product);
     try {
       await images.delete(update.key);

@@ -4,8 +4,12 @@
  * under parallel grants; with a limit, `started` stays on the update item and the limit is never
  * exceeded, including a limit added to a rollout whose starts were sharded.
  */
+
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { editUpdate, listUpdates } from '#admin/index.ts';
+import { deleteUpdate, editUpdate, listUpdates } from '#admin/index.ts';
+import { openCloud } from '#cli/cloud.ts';
+import { createCloud } from '#functions/cloud.ts';
 import { keys } from '#functions/keys.ts';
 import { readUpdate } from '#functions/update-counters.ts';
 import { notifyLocalChange } from '#local/cloud-file.ts';
@@ -83,5 +87,45 @@ describe('update counters', () => {
     expect(await checkInAtOnce(p, 'b', 64, update.id)).toHaveLength(6);
     expect(await grantRecords(update.id)).toBe(26);
     expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(26);
+  });
+
+  it('a deleted update: a container whose cached list still offers it defers devices, counting nothing', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    const stale = createCloud(
+      { ...cloud.file, s3Endpoint: cloud.s3Url, urlExpiresSeconds: 3600, updatesCacheSeconds: 30 },
+      {
+        metrics: () => ({ count() {}, async flush() {} }),
+        log: { info() {}, warn() {}, error() {} },
+        credentials: () => cloud.file.credentials,
+      },
+    );
+    const checkinOn = async (id: string) => {
+      const answer = await stale.app({
+        method: 'POST',
+        path: '/tok/provision/update',
+        headers: { authorization: `Bearer ${p.token}` },
+        body: Buffer.from(JSON.stringify({ id, product: p.name, version: '1.0.0' })),
+      });
+      expect(answer.status, answer.body).toBe(200);
+      return JSON.parse(answer.body) as { update?: string };
+    };
+    expect((await checkinOn('x0')).update).toBe(update.id);
+    const admin = openCloud('local', {
+      dataDir: cloud.dataDir,
+      outputsFile: join(cloud.dataDir, 'none.json'),
+    });
+    try {
+      await deleteUpdate(admin, { product: p.name, version: '2.0.0' });
+    } finally {
+      admin.close();
+    }
+
+    expect(await checkinOn('x1')).toEqual({});
+    expect(await grantRecords(update.id)).toBe(1);
+    expect(await readUpdate(cloud.table, p.name, update.id)).toBeUndefined();
+    const shards = keys.updateCountersOf(p.name, update.id);
+    const items = await cloud.table.query(shards.pk, shards.skPrefix, true);
+    expect(items.filter((item) => item.started !== undefined)).toEqual([]);
   });
 });

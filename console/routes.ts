@@ -22,6 +22,7 @@
  *   GET    …/tokens?product=P                            listTokens
  *   POST   …/tokens                                      createToken
  *   DELETE …/tokens/:id                                  revokeToken
+ * and the device list, device history and policy dry run in console/routes-devices.ts.
  */
 import {
   advanceRollout,
@@ -55,11 +56,13 @@ import {
   optionalNumber,
   optionalNumberOrNull,
   optionalString,
+  optionalStringOrNull,
   queryJson,
   readJson,
   requiredString,
 } from './request.ts';
 import { created, ok, type Route } from './router.ts';
+import { deviceRoutes } from './routes-devices.ts';
 
 export interface ApiOptions {
   /** The clouds served, by name; the page names one in every cloud route. */
@@ -82,7 +85,7 @@ const PUBLISH_FIELDS = [
   'startAt',
   ...LIMIT_FIELDS,
 ];
-const EDIT_FIELDS = ['policy', 'description', ...LIMIT_FIELDS];
+const EDIT_FIELDS = ['policy', 'description', 'phases', 'gate', 'startAt', ...LIMIT_FIELDS];
 
 function publishSettings(settings: JsonObject): PublishSettings {
   onlyFields(settings, PUBLISH_FIELDS);
@@ -103,6 +106,8 @@ function editChanges(body: JsonObject): Record<string, string | number | null> {
     policy: optionalString(body, 'policy'),
     description: optionalString(body, 'description'),
   };
+  // null removes phases, gate or start time, as it removes a limit.
+  for (const field of ['phases', 'gate', 'startAt'] as const) out[field] = optionalStringOrNull(body, field);
   for (const field of LIMIT_FIELDS) out[field] = optionalNumberOrNull(body, field);
   return withoutUndefined(out) as Record<string, string | number | null>;
 }
@@ -121,7 +126,7 @@ function days(url: URL): number | undefined {
 
 type Params = Readonly<Record<string, string>>;
 /** The cloud a route's `:cloud` names. */
-type CloudOf = (params: Params) => NamedCloud;
+export type CloudOf = (params: Params) => NamedCloud;
 
 const CLOUD_PREFIX = '/api/clouds/:cloud';
 
@@ -317,5 +322,6 @@ export function apiRoutes(options: ApiOptions): Route[] {
     ...updateRoutes(cloudOf),
     ...rolloutRoutes(cloudOf),
     ...tokenRoutes(cloudOf),
+    ...deviceRoutes(cloudOf),
   ];
 }

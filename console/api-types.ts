@@ -11,6 +11,12 @@ import type { PhaseStatus, PublishOptions, UpdateRecord } from '#admin/index.ts'
 
 export type {
   CreatedToken,
+  DeviceDetail,
+  DevicePage,
+  DeviceReportEntry,
+  DeviceSummary,
+  DeviceUpdateHistory,
+  FleetMatch,
   GeneratedKeys,
   PhaseStatus,
   PolicyCheckResult,

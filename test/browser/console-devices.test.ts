@@ -206,7 +206,9 @@ describe('device views in Chromium', () => {
       await page.emulateMedia({ colorScheme: scheme });
       const background = String(await page.evaluate('getComputedStyle(document.body).backgroundColor'));
       for (const locator of [page.getByRole('cell').first(), page.getByRole('status').first()]) {
-        const color = await locator.evaluate((el) => getComputedStyle(el).color);
+        const color = await locator.evaluate(
+          (el) => el.ownerDocument.defaultView?.getComputedStyle(el).color ?? '',
+        );
         expect(contrast(color, background), `${scheme}: ${color} on ${background}`).toBeGreaterThanOrEqual(
           4.5,
         );

@@ -209,6 +209,7 @@ describe('device views in Chromium', () => {
         const color = await locator.evaluate(
           (el) => el.ownerDocument.defaultView?.getComputedStyle(el).color ?? '',
         );
+        expect(color).toMatch(/^rgb\(/);
         expect(contrast(color, background), `${scheme}: ${color} on ${background}`).toBeGreaterThanOrEqual(
           4.5,
         );

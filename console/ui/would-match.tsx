@@ -77,22 +77,26 @@ function useFleetMatch(cloud: string, product: string, policy: string, version: 
   return { state, scanFurther: (tally: Tally) => ask(tally) };
 }
 
+const count = (n: number) => n.toLocaleString();
+
 function TallyText({ tally, product }: { tally: Tally; product: string }) {
-  const errors = tally.errors > 0 ? ` ${tally.errors} could not be evaluated and count as not matching.` : '';
+  const errors =
+    tally.errors > 0 ? ` ${count(tally.errors)} could not be evaluated and count as not matching.` : '';
   if (tally.complete)
     return (
       <p>
-        Would match <strong>{tally.matched}</strong> of {tally.scanned} devices of {product}.{errors}
+        Would match <strong>{count(tally.matched)}</strong> of {count(tally.scanned)} devices of {product}.
+        {errors}
       </p>
     );
   const share = tally.scanned > 0 ? Math.round((100 * tally.matched) / tally.scanned) : 0;
   return (
     <p>
-      Would match at least <strong>{tally.matched}</strong> of the first {tally.scanned} devices of {product}{' '}
-      read ({share}% of those).{errors}{' '}
+      Would match at least <strong>{count(tally.matched)}</strong> of the first {count(tally.scanned)} devices
+      of {product} read ({share}% of those).{errors}{' '}
       <span class="warning">
-        Bounded scan: stopped after {tally.cutBy === 'time' ? '5 seconds' : `${tally.scanned} devices`}; the
-        registry holds more.
+        Bounded scan: stopped after {tally.cutBy === 'time' ? '5 seconds' : `${count(tally.scanned)} devices`}
+        ; the registry holds more.
       </span>
     </p>
   );

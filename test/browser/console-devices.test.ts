@@ -8,8 +8,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from '#admin/index.ts';
+import { FLEET_SCAN_DEVICES, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
+import { keys } from '#functions/keys.ts';
 import { onceArgs, runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
@@ -176,6 +177,43 @@ describe('device views in Chromium', () => {
     await count.filter({ hasText: 'Would match 2 of 2 devices of demo.' }).waitFor();
     await shot('publish-would-match');
   });
+
+  it('labels a bounded scan of a large registry, and scans further from where it stopped', async () => {
+    const lastSeen = new Date().toISOString();
+    const big = Array.from({ length: FLEET_SCAN_DEVICES + 1 }, (_, i) => {
+      const id = `big-${String(i).padStart(5, '0')}`;
+      const properties = { id, product: 'big', version: '1.0.0', region: i % 2 === 1 ? 'eu' : 'us' };
+      return {
+        ...keys.device('big', id),
+        version: '1.0.0',
+        lastSeen,
+        properties: JSON.stringify(properties),
+      };
+    });
+    await cloud.table.putMany(big);
+    await page.getByLabel('Product', { exact: true }).fill('big');
+    await page.getByLabel('Policy').fill('region == "eu"');
+    const count = page.getByRole('status').filter({ hasText: /Would match/ });
+    await count
+      .filter({ hasText: /^Would match at least [\d,]+ of the first [\d,]+ devices of big read/ })
+      .waitFor({
+        timeout: 30_000,
+      });
+    expect(await count.textContent()).toMatch(/Bounded scan: stopped after (10,000 devices|5 seconds)/);
+    await shot('publish-bounded-scan');
+    // Each step resumes where the last stopped; the counts add up to the whole registry.
+    const complete = count.filter({ hasText: 'Would match 5,000 of 10,001 devices of big.' });
+    const further = page.getByRole('button', { name: 'Scan further' });
+    for (let step = 0; step < 10 && !(await complete.isVisible()); step++) {
+      await further.click();
+      // Counting disables the button; it comes back while the registry holds more.
+      await complete.or(page.getByRole('button', { name: 'Scan further', disabled: false })).waitFor({
+        timeout: 30_000,
+      });
+    }
+    await complete.waitFor();
+    await page.getByLabel('Product', { exact: true }).fill('demo');
+  }, 90_000);
 
   it('edits phases, gate and start time from the update detail', async () => {
     await page.goto(`${web.origin}/#/updates/1.2.0`);

@@ -8,7 +8,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DevicePage, DeviceSummary } from '../../api-types.ts';
 import { type DeviceFilters, listDevices } from '../api/devices.ts';
 import { ApiError } from '../api/http.ts';
-import { ColumnError, PolicyStatus, usePolicyCheck } from '../policy-field.tsx';
+import { ErrorLine } from '../components.tsx';
+import { PolicyStatus, usePolicyCheck } from '../policy-field.tsx';
 import { REFRESH_MS } from '../refresh.ts';
 import { Time } from './device-detail.tsx';
 
@@ -167,7 +168,8 @@ export function Devices({ cloud, product }: { cloud: string; product: string }) 
     <section aria-labelledby="devices-title">
       <h2 id="devices-title">Devices of {product}</h2>
       <FilterForm onApply={setFilters} />
-      {error && <ColumnError message={error.message} column={error.column} source={filters.where} />}
+      {/* A broken expression's error, with its column, is the filter form's live check: shown once. */}
+      {error && error.column === undefined && <ErrorLine message={error.message} />}
       {pages.length > 0 && (
         <p role="status" class="hint">
           {devices.length} {devices.length === 1 ? 'device' : 'devices'} listed of {scanned} read

@@ -187,8 +187,8 @@ export function PhaseFields({
     <fieldset>
       <legend>{legend}</legend>
       <p class="hint" id="phases-hint">
-        Percentages with the time after the start each phase may begin; a phase advances only while the gate
-        holds on the reports so far.
+        Each phase is a percentage of devices and how long after the start it may begin (10%@24h); a phase
+        advances only while the gate holds on the reports so far.
       </p>
       {PHASE_FIELDS.map(({ name, label, placeholder }) => (
         <label key={name}>

@@ -215,6 +215,33 @@ describe('device views in Chromium', () => {
     await page.getByLabel('Product', { exact: true }).fill('demo');
   }, 90_000);
 
+  it('loads more devices of a large registry from the keyboard, and finds one by its id', async () => {
+    await page.getByLabel('Showing product').fill('big');
+    await page.getByLabel('Showing product').press('Enter');
+    await page.getByRole('link', { name: 'Devices' }).click();
+    const listed = page.getByRole('status').filter({ hasText: /devices? listed/ });
+    await listed.filter({ hasText: '50 devices listed of 50 read; more remain' }).waitFor();
+    await page.getByRole('button', { name: 'Load more' }).focus();
+    await page.keyboard.press('Enter');
+    await listed.filter({ hasText: '100 devices listed of 100 read; more remain' }).waitFor();
+    const rows = await page
+      .getByRole('table', { name: 'Devices of big' })
+      .getByRole('rowheader')
+      .allTextContents();
+    expect(rows.slice(48, 52)).toEqual(['big-00048', 'big-00049', 'big-00050', 'big-00051']);
+    await page.getByLabel('Search device id').fill('big-0999');
+    await page.getByLabel('Search device id').press('Enter');
+    // The search reads from the prefix and stops at the first id past it (big-10000).
+    await listed.filter({ hasText: '10 devices listed of 11 read' }).waitFor();
+    const found = await page
+      .getByRole('table', { name: 'Devices of big' })
+      .getByRole('rowheader')
+      .allTextContents();
+    expect(found).toEqual(Array.from({ length: 10 }, (_, i) => `big-0999${i}`));
+    await page.getByLabel('Showing product').fill('demo');
+    await page.getByLabel('Showing product').press('Enter');
+  });
+
   it('edits phases, gate and start time from the update detail', async () => {
     await page.goto(`${web.origin}/#/updates/1.2.0`);
     await page.getByRole('button', { name: 'Edit' }).click();

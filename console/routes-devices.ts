@@ -21,12 +21,14 @@ function deviceQuery(product: string, url: URL): DeviceQuery {
   const params = url.searchParams;
   const unknown = [...params.keys()].find((name) => !(QUERY_FIELDS as readonly string[]).includes(name));
   if (unknown !== undefined)
-    throw new BadRequestError(`Unknown query parameter "${unknown}": use ${QUERY_FIELDS.join(', ')}`);
+    throw new BadRequestError(
+      `Unknown query parameter "${unknown.slice(0, 40)}": use ${QUERY_FIELDS.join(', ')}`,
+    );
   const text = (name: (typeof QUERY_FIELDS)[number]) => params.get(name) ?? undefined;
   const limit = text('limit');
   if (limit !== undefined && !/^\d{1,4}$/.test(limit))
     throw new BadRequestError(`Invalid limit "${limit.slice(0, 20)}": use a whole number of devices`);
-  // An empty search box or filter means no filter, as the page sends it.
+  // An empty search or filter means none (a link or a script may send ?where= with nothing).
   const given = (name: 'id' | 'version' | 'where' | 'next') => {
     const value = text(name);
     return value === undefined || value.trim() === '' ? undefined : value;

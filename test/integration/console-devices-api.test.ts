@@ -70,7 +70,7 @@ describe('device list', () => {
     const where = encodeURIComponent('region == "eu" && semver(version, "<", "1.1.0")');
     const eu = await call('GET', `${PRODUCT}/devices?where=${where}&id=e`);
     expect(ids(eu.json)).toEqual(['e00', 'e03', 'e05']);
-    // Empty filters, as the page sends an empty search box, filter nothing.
+    // Empty filters filter nothing.
     expect(ids((await call('GET', `${PRODUCT}/devices?id=&where=%20&version=`)).json)).toHaveLength(7);
   });
 

@@ -1,6 +1,7 @@
 /**
  * "Would match N of M devices": the publish form's dry run of the policy over the product's
- * registry, run shortly after typing stops (typing is never held up; the latest answer wins). The
+ * registry, run shortly after typing stops (typing is never held up; the latest question wins and
+ * one scan runs at a time). The
  * server's scan is bounded (admin/policy-check.ts): a cut scan is labelled as such and can be
  * taken further, each step resuming where the last stopped.
  */
@@ -47,19 +48,41 @@ function useFleetMatch(cloud: string, product: string, policy: string, version: 
   const asked = useRef(0);
   const newVersion = newVersionOf(version);
 
+  /**
+   * One scan at a time per form: a question asked while one runs waits for it and only the latest
+   * waiting one is sent (a scan may read for seconds; typing must not pile them up on the server).
+   */
+  const running = useRef(false);
+  const waiting = useRef<(() => Promise<void>) | undefined>(undefined);
+  const send = (scan: () => Promise<void>) => {
+    if (running.current) {
+      waiting.current = scan;
+      return;
+    }
+    running.current = true;
+    scan().finally(() => {
+      running.current = false;
+      const next = waiting.current;
+      waiting.current = undefined;
+      if (next) send(next);
+    });
+  };
+
   const ask = (tally?: Tally) => {
     const question = ++asked.current;
     setState({ kind: 'counting', ...(tally ? { tally } : {}) });
-    matchPolicy(cloud, product, policy, newVersion, tally?.next).then(
-      (result) => {
-        if (question !== asked.current || !result.fleet) return;
-        setState({ kind: 'done', tally: add(tally, result.fleet) });
-      },
-      (err: Error) => {
-        if (question !== asked.current) return;
-        const invalidPolicy = err instanceof ApiError && err.column !== undefined;
-        setState(invalidPolicy ? { kind: 'invalid' } : { kind: 'failed', message: err.message });
-      },
+    send(() =>
+      matchPolicy(cloud, product, policy, newVersion, tally?.next).then(
+        (result) => {
+          if (question !== asked.current || !result.fleet) return;
+          setState({ kind: 'done', tally: add(tally, result.fleet) });
+        },
+        (err: Error) => {
+          if (question !== asked.current) return;
+          const invalidPolicy = err instanceof ApiError && err.column !== undefined;
+          setState(invalidPolicy ? { kind: 'invalid' } : { kind: 'failed', message: err.message });
+        },
+      ),
     );
   };
 

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page, type Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLEET_SCAN_DEVICES, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
@@ -25,6 +25,8 @@ let browser: Browser;
 let page: Page;
 const requested: string[] = [];
 const pageErrors: string[] = [];
+/** Dry runs ("would match") in flight now, and the most ever at once. */
+const scans = { running: 0, maxRunning: 0 };
 
 /** Publishes 1.2.0 for the "eu" devices, checks in dev-us, and lets the real agent update dev-eu. */
 async function fleetWithOneUpdatedDevice(): Promise<void> {
@@ -65,6 +67,15 @@ beforeAll(async () => {
   ]);
   const context = await browser.newContext();
   context.on('request', (request) => requested.push(request.url()));
+  const isScan = (request: { url(): string }) => request.url().endsWith('/policy/match');
+  context.on('request', (request) => {
+    if (isScan(request)) scans.maxRunning = Math.max(scans.maxRunning, ++scans.running);
+  });
+  const ended = (request: { url(): string }) => {
+    if (isScan(request)) scans.running--;
+  };
+  context.on('requestfinished', ended);
+  context.on('requestfailed', ended);
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -192,7 +203,16 @@ describe('device views in Chromium', () => {
     });
     await cloud.table.putMany(big);
     await page.getByLabel('Product', { exact: true }).fill('big');
-    await page.getByLabel('Policy').fill('region == "eu"');
+    // Each answer is held 1.5 s (a slow registry), so typing with pauses asks again while a scan
+    // runs: the page sends one scan at a time, then only the latest question.
+    const slowScan = async (route: Route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await route.continue();
+    };
+    await page.route('**/policy/match', slowScan);
+    scans.maxRunning = scans.running;
+    await page.getByLabel('Policy').fill('region == "');
+    await page.getByLabel('Policy').pressSequentially('eu"', { delay: 700 });
     const count = page.getByRole('status').filter({ hasText: /Would match/ });
     await count
       .filter({ hasText: /^Would match at least [\d,]+ of the first [\d,]+ devices of big read/ })
@@ -200,6 +220,8 @@ describe('device views in Chromium', () => {
         timeout: 30_000,
       });
     expect(await count.textContent()).toMatch(/Bounded scan: stopped after (10,000 devices|5 seconds)/);
+    await page.unroute('**/policy/match', slowScan);
+    expect(scans.maxRunning).toBe(1);
     await shot('publish-bounded-scan');
     // Each step resumes where the last stopped; the counts add up to the whole registry.
     const complete = count.filter({ hasText: 'Would match 5,000 of 10,001 devices of big.' });

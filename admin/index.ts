@@ -91,6 +91,7 @@ export {
   backfillDeviceCounts,
   type DayMetrics,
   type DaySeen,
+  type DayVersions,
   type ProductStats,
   productStats,
   type SeriesPoint,

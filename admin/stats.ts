@@ -1,13 +1,14 @@
 /**
  * A product's statistics, read from aggregates only (DESIGN §10: O(1) in fleet size): devices per
- * version and seen per day from the count shards, per-update counters, the hourly series of the
- * product and of each update, and the daily metrics the local cloud flushed to the table (named
- * after Ioto's, DESIGN §4.6). What the console shows is this, as it is.
+ * version and seen per day (in all and by version) from the count shards, per-update counters,
+ * the hourly series of the product and of each update, and the daily metrics the local cloud
+ * flushed to the table (named after Ioto's, DESIGN §4.6). What the console shows is this, as it is.
  */
 
 import { ValidationError } from '#core/errors.ts';
 import { isSemver, sortByVersionDescending } from '#core/version.ts';
 import {
+  type DayVersions,
   type DeviceCounts,
   type DeviceEntry,
   readDeviceCounts,
@@ -41,7 +42,7 @@ export interface UpdateStats {
   readonly deferred: number;
 }
 
-export type { SeriesPoint };
+export type { DayVersions, SeriesPoint };
 
 export interface DaySeen {
   /** yyyy-mm-dd (UTC). */
@@ -63,6 +64,8 @@ export interface ProductStats {
   readonly metrics: readonly DayMetrics[];
   /** Distinct devices seen per day, latest first, at most `days` of them. */
   readonly seen: readonly DaySeen[];
+  /** The same devices by the version each last had that day, latest day first, at most `days`. */
+  readonly versionsPerDay: readonly DayVersions[];
   /** Hours in each series below. */
   readonly hours: number;
   /** Hourly series, oldest hour first, every hour of the last `hours` present (zeros included). */
@@ -128,7 +131,7 @@ export function productStats(
     const { table } = cloud;
     const [updates, counts, metricItems, series] = await Promise.all([
       updatesOf(table, product),
-      readDeviceCounts(table, product),
+      readDeviceCounts(table, product, now),
       table.query(keys.metricsOf(product).pk),
       readSeries(table, product, hours, now),
     ]);
@@ -145,6 +148,7 @@ export function productStats(
       })),
       metrics: dailyMetrics(metricItems, days),
       seen: counts.seenPerDay.slice(0, days),
+      versionsPerDay: counts.versionsPerDay.slice(0, days),
       hours,
       series,
     };

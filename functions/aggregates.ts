@@ -1,6 +1,7 @@
 /**
  * Fleet aggregates (DESIGN §10), maintained on write so that what builders see is O(1) in fleet
- * size: devices per version and devices seen per day (one item per product and shard, `D#<shard>`),
+ * size: devices per version, devices seen per day and per day and version (one item per product and
+ * shard, `D#<shard>`),
  * and per update and per product an hourly series of the update metrics (`H#<hour>#<scope>#<shard>`,
  * expiring after AGGREGATES.retentionDays).
  *
@@ -49,6 +50,10 @@ const decodeName = (s: string) =>
 const versionCount = (version: string) => `v_${encodeName(version)}`;
 const versionSeen = (version: string) => `s_${encodeName(version)}`;
 const daySeen = (day: string) => `d_${day.replaceAll('-', '')}`;
+/** Devices seen on a day by the version they last had that day: `dv_<yyyymmdd>_<version>`. */
+const dayVersionSeen = (day: string, version: string) =>
+  `dv_${day.replaceAll('-', '')}_${encodeName(version)}`;
+const dayOfName = (compact: string) => `${compact.slice(0, 4)}-${compact.slice(4, 6)}-${compact.slice(6, 8)}`;
 
 /** What the aggregates counted of a device: its version and the last day it was counted seen. */
 export interface CountedState {
@@ -72,35 +77,63 @@ export function countedStateOf(entry: Item | undefined): CountedState | undefine
 
 /**
  * The counter write that moves a device from `before` (undefined: not counted) to its entry
- * `after`; undefined when nothing changes (same version, already seen that day). `uncountedDay`:
- * the last seen day of an entry written before aggregates, counted too. It also stamps the
- * version's latest sighting and drops day counts older than the retention.
+ * `after`; undefined when nothing changes (same version, already seen that day). `uncounted`: an
+ * entry written before aggregates (its version and last seen day), counted too. A device counts
+ * once per day, on the version it last had that day: moving version within a day moves that day's
+ * count. It also stamps the version's latest sighting and drops day counts older than the retention.
  */
 export function countWrite(
   product: string,
   deviceId: string,
   before: CountedState | undefined,
   after: { readonly version: string; readonly lastSeen: string },
-  uncountedDay?: string,
+  uncounted?: CountedState,
 ): TransactWrite | undefined {
   const day = dayOf(after.lastSeen);
   const add: Record<string, number> = {};
-  if (uncountedDay !== undefined && uncountedDay < day) add[daySeen(uncountedDay)] = 1;
+  // A day past the retention is not counted: it would be removed by this very write.
+  if (uncounted !== undefined && uncounted.day < day && uncounted.day >= oldestRetainedDay(day)) {
+    add[daySeen(uncounted.day)] = 1;
+    add[dayVersionSeen(uncounted.day, uncounted.version)] = 1;
+  }
   if (before?.version !== after.version) {
     add[versionCount(after.version)] = 1;
     if (before) add[versionCount(before.version)] = -1;
   }
-  if (before?.day !== day) add[daySeen(day)] = 1;
+  if (before?.day !== day) {
+    add[daySeen(day)] = 1;
+    add[dayVersionSeen(day, after.version)] = 1;
+  } else if (before.version !== after.version) {
+    add[dayVersionSeen(day, before.version)] = -1;
+    add[dayVersionSeen(day, after.version)] = 1;
+  }
   if (Object.keys(add).length === 0) return undefined;
-  const today = Date.parse(day);
-  // A shard is written by some device every day, so removing the week past the retention suffices.
-  const expired = Array.from({ length: 7 }, (_, i) =>
-    daySeen(dayOf(today - (AGGREGATES.retentionDays + 1 + i) * DAY_MS)),
-  );
   return {
     key: keys.deviceCounts(product, shardOf(deviceId)),
-    update: { add, set: { [versionSeen(after.version)]: after.lastSeen }, remove: expired },
+    update: {
+      add,
+      set: { [versionSeen(after.version)]: after.lastSeen },
+      remove: expiredNames(day, [...new Set([after.version, before?.version ?? after.version])]),
+    },
   };
+}
+
+/**
+ * The day counts past the retention on `day`: a shard is written by some device every day, so
+ * removing the week past the retention suffices. Per version, only the versions written: the days
+ * of a version no device of the shard has any more stay, ignored on read (readDeviceCounts).
+ */
+const oldestRetainedDay = (day: string) => dayOf(Date.parse(day) - AGGREGATES.retentionDays * DAY_MS);
+
+function expiredNames(day: string, versions: readonly string[]): string[] {
+  const today = Date.parse(day);
+  const expired = Array.from({ length: 7 }, (_, i) =>
+    dayOf(today - (AGGREGATES.retentionDays + 1 + i) * DAY_MS),
+  );
+  return [
+    ...expired.map(daySeen),
+    ...versions.flatMap((version) => expired.map((d) => dayVersionSeen(d, version))),
+  ];
 }
 
 /** Registry transactions' tokens start with this, so a reader of the table can tell them apart. */
@@ -120,9 +153,11 @@ export async function writeCounted(
 ): Promise<boolean> {
   const before = countedStateOf(stored);
   if (before && before.day > dayOf(entry.lastSeen)) return true;
-  const uncountedDay =
-    stored && !before && typeof stored.lastSeen === 'string' ? dayOf(stored.lastSeen) : undefined;
-  const counted = countWrite(product, entry.sk, before, entry, uncountedDay);
+  const uncounted =
+    stored && !before && typeof stored.lastSeen === 'string'
+      ? { version: String(stored.version), day: dayOf(stored.lastSeen) }
+      : undefined;
+  const counted = countWrite(product, entry.sk, before, entry, uncounted);
   const { pk, sk, ...attributes } = { ...entry, counted: true as const };
   const registryWrite: TransactWrite = {
     key: { pk, sk },
@@ -165,30 +200,60 @@ export interface VersionDevices {
   readonly lastSeen: string;
 }
 
+/** Distinct devices seen on a day, by the version each last had that day. */
+export interface DayVersions {
+  /** yyyy-mm-dd (UTC). */
+  readonly day: string;
+  /** Devices per version; versions without a device that day are left out. */
+  readonly versions: Readonly<Record<string, number>>;
+}
+
 export interface DeviceCounts {
   readonly devices: number;
   /** Versions with at least one device, in no particular order. */
   readonly versions: readonly VersionDevices[];
   /** Distinct devices seen per day (yyyy-mm-dd), latest first. */
   readonly seenPerDay: readonly { readonly day: string; readonly devices: number }[];
+  /** The same devices by version, latest day first, days within the retention only. */
+  readonly versionsPerDay: readonly DayVersions[];
+}
+
+/** Sums one day-and-version count into `days` (day → version → devices). */
+function sumDayVersion(days: Map<string, Map<string, number>>, name: string, value: number) {
+  const day = dayOfName(name.slice(3, 11));
+  const version = decodeName(name.slice(12));
+  const versions = days.get(day) ?? new Map<string, number>();
+  versions.set(version, (versions.get(version) ?? 0) + value);
+  days.set(day, versions);
 }
 
 /** Sums the product's device count shards: AGGREGATES.shards items, whatever the fleet size. */
-export async function readDeviceCounts(table: Table, product: string): Promise<DeviceCounts> {
+export async function readDeviceCounts(
+  table: Table,
+  product: string,
+  now: number = Date.now(),
+): Promise<DeviceCounts> {
   const { pk, skPrefix } = keys.deviceCountsOf(product);
+  return sumDeviceCounts(await table.query(pk, skPrefix, true), now);
+}
+
+/** The counts the shard items hold, summed; day-and-version counts past the retention on `now` left out. */
+export function sumDeviceCounts(shards: readonly Item[], now: number): DeviceCounts {
   const versions = new Map<string, { devices: number; lastSeen: string }>();
   const days = new Map<string, number>();
-  for (const item of await table.query(pk, skPrefix, true)) {
+  const dayVersions = new Map<string, Map<string, number>>();
+  for (const item of shards) {
     for (const [name, value] of Object.entries(item)) {
-      if (name.startsWith('v_') && typeof value === 'number') {
+      if (typeof value !== 'number') continue;
+      if (name.startsWith('v_')) {
         const version = decodeName(name.slice(2));
         const entry = versions.get(version) ?? { devices: 0, lastSeen: '' };
         entry.devices += value;
         versions.set(version, entry);
-      } else if (name.startsWith('d_') && typeof value === 'number') {
-        const day = `${name.slice(2, 6)}-${name.slice(6, 8)}-${name.slice(8, 10)}`;
+      } else if (name.startsWith('d_')) {
+        const day = dayOfName(name.slice(2));
         days.set(day, (days.get(day) ?? 0) + value);
-      }
+      } else if (name.startsWith('dv_')) sumDayVersion(dayVersions, name, value);
     }
     for (const [version, entry] of versions) {
       const seen = item[versionSeen(version)];
@@ -196,12 +261,21 @@ export async function readDeviceCounts(table: Table, product: string): Promise<D
     }
   }
   const counted = [...versions].filter(([, e]) => e.devices > 0).map(([version, e]) => ({ version, ...e }));
+  const oldest = oldestRetainedDay(dayOf(now));
   return {
     devices: counted.reduce((sum, v) => sum + v.devices, 0),
     versions: counted,
     seenPerDay: [...days]
       .filter(([, n]) => n > 0)
       .map(([day, devices]) => ({ day, devices }))
+      .sort((a, b) => (a.day < b.day ? 1 : -1)),
+    versionsPerDay: [...dayVersions]
+      .filter(([day]) => day >= oldest)
+      .map(([day, perVersion]) => ({
+        day,
+        versions: Object.fromEntries([...perVersion].filter(([, n]) => n > 0)),
+      }))
+      .filter((d) => Object.keys(d.versions).length > 0)
       .sort((a, b) => (a.day < b.day ? 1 : -1)),
   };
 }

@@ -280,6 +280,7 @@ describe('updraft CLI against the local cloud', { timeout: 90_000 }, () => {
       devices: 3,
       hours: 24,
       seen: [{ day: today, devices: 3 }],
+      versionsPerDay: [{ day: today, versions: { '1.0.0': 2, '1.1.0': 1 } }],
     });
 
     const dryRun = await updraftJson<{

@@ -113,7 +113,12 @@ describe('devices per version (13.1)', () => {
       '2.0.0': upgraded,
     });
     expect(counts.devices).toBe(300);
-    expect(counts.seenPerDay).toEqual([{ day: new Date().toISOString().slice(0, 10), devices: 300 }]);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(counts.seenPerDay).toEqual([{ day: today, devices: 300 }]);
+    // Each device once that day, on the version it ended the day on (upgraded ones on 2.0.0 only).
+    expect(counts.versionsPerDay).toEqual([
+      { day: today, versions: Object.fromEntries(counts.versions.map((v) => [v.version, v.devices])) },
+    ]);
   });
 });
 
@@ -194,6 +199,11 @@ describe('backfill of a cloud without aggregates (13.6) and stats from aggregate
     expect(stats.seen).toEqual([
       { day: new Date().toISOString().slice(0, 10), devices: 30 },
       { day: yesterday.slice(0, 10), devices: 120 },
+    ]);
+    // By version: yesterday as the old entries had it, today as the 30 checked in.
+    expect(stats.versionsPerDay).toEqual([
+      { day: new Date().toISOString().slice(0, 10), versions: { '1.1.0': 30 } },
+      { day: yesterday.slice(0, 10), versions: { '1.0.0': 80, '0.9.0': 40 } },
     ]);
     expect(stats.hours).toBe(5);
     expect(stats.series.product).toHaveLength(5);

@@ -222,7 +222,7 @@ function rolloutRoutes(cloudOf: CloudOf): Route[] {
 }
 
 /** What the fleet looks like and what a policy would do. */
-function fleetRoutes({ clouds, defaultProduct }: ApiOptions, cloudOf: CloudOf): Route[] {
+function fleetRoutes({ clouds, defaultProduct }: ApiOptions): Route[] {
   return [
     {
       method: 'GET',
@@ -299,7 +299,7 @@ export function apiRoutes(options: ApiOptions): Route[] {
     return cloud;
   };
   return [
-    ...fleetRoutes(options, cloudOf),
+    ...fleetRoutes(options),
     ...updateRoutes(cloudOf),
     ...rolloutRoutes(cloudOf),
     ...tokenRoutes(cloudOf),

@@ -10,7 +10,9 @@ import { ErrorLine } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 import { FAILED, HourlyChart, STARTED, SUCCEEDED } from './fleet-charts.tsx';
 
-const RANGE = { days: 1, hours: 48 };
+/** Hours of the update's chart. */
+export const UPDATE_HOURS = 48;
+const RANGE = { days: 1, hours: UPDATE_HOURS };
 const LINES = [STARTED, SUCCEEDED, FAILED];
 
 /** The hours of the product's series with zeros: an update without counts in them has no series. */

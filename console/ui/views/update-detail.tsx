@@ -12,7 +12,7 @@ import { bytes, limits, phaseText, policyText, status } from '../format.ts';
 import { useAction, useLoad } from '../hooks.ts';
 import { EditUpdate } from './edit-update.tsx';
 import { RolloutControls } from './rollout-controls.tsx';
-import { FailureReasons, UpdateHourly } from './update-activity.tsx';
+import { FailureReasons, UPDATE_HOURS, UpdateHourly } from './update-activity.tsx';
 import { UpdateDevices } from './update-devices.tsx';
 
 /** A phased update's plan, gate and where it stands now; nothing without phases. */
@@ -140,7 +140,7 @@ export function UpdateDetail({ cloud, product, version }: UpdateRef) {
               }}
             />
           )}
-          <h3>Last 48 hours</h3>
+          <h3>Last {UPDATE_HOURS} hours</h3>
           <UpdateHourly updateRef={ref} update={update} />
           <h3>Failures by reason</h3>
           <FailureReasons updateRef={ref} />

@@ -3,7 +3,7 @@
  * product's and an update's hourly series, and devices per version per day. Each chart has a name
  * for screen readers and a legend in the page (not in the canvas) with each line's summary.
  */
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 
 export const HOUR_SECONDS = 3600;
@@ -26,6 +26,18 @@ function resolveColor(color: string, el: HTMLElement): string {
 
 const cssColor = (color: string) => (color.startsWith('--') ? `var(${color})` : color);
 
+/** Whether the page is dark now: canvas colors are taken when drawn, so a switch redraws. */
+function useDarkScheme(): boolean {
+  const [dark, setDark] = useState(() => matchMedia('(prefers-color-scheme: dark)').matches);
+  useEffect(() => {
+    const query = matchMedia('(prefers-color-scheme: dark)');
+    const onChange = (event: MediaQueryListEvent) => setDark(event.matches);
+    query.addEventListener('change', onChange);
+    return () => query.removeEventListener('change', onChange);
+  }, []);
+  return dark;
+}
+
 /**
  * A line chart over time: `times` in seconds since the epoch, `step` the seconds between points
  * (the axis is padded by one step either side: uPlot alone stretches a single point over years).
@@ -42,6 +54,7 @@ export function TimeChart({
   series: readonly TimeSeries[];
 }) {
   const box = useRef<HTMLDivElement>(null);
+  const dark = useDarkScheme();
   useEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -71,9 +84,10 @@ export function TimeChart({
       [times as number[], ...series.map((s) => s.values as number[])],
       el,
     );
-    el.dataset.drawn = 'true';
+    // Which scheme's colors it was drawn with (tests and the bench wait on it).
+    el.dataset.drawn = dark ? 'dark' : 'light';
     return () => chart.destroy();
-  }, [times, step, series]);
+  }, [times, step, series, dark]);
   return (
     <figure class="chart-figure">
       <div ref={box} class="chart" role="img" aria-label={label} />

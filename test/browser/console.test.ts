@@ -180,7 +180,7 @@ describe('console in Chromium', () => {
       .waitFor({ timeout: 3 * REFRESH_MS });
     expect(loads).toBe(0);
     expect(await page.getByRole('img', { name: /per hour of 1\.2\.0$/ }).getAttribute('data-drawn')).toBe(
-      'true',
+      'light',
     );
 
     await page.getByRole('link', { name: 'Updates', exact: true }).click();
@@ -449,13 +449,14 @@ describe('console in Chromium', () => {
     await page.getByText('No updates yet').waitFor();
   });
 
-  it('reads in the dark too', async () => {
-    await page.emulateMedia({ colorScheme: 'dark' });
+  it('reads in the dark too, the charts redrawn in its colors as the scheme switches', async () => {
     await page.getByRole('link', { name: 'Overview' }).click();
-    await page
-      .getByRole('img', { name: /per day/ })
-      .locator('canvas')
-      .waitFor();
+    const chart = page.getByRole('img', { name: /per day/ });
+    await chart.locator('canvas').waitFor();
+    expect(await chart.getAttribute('data-drawn')).toBe('light');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    // Redrawn in place, with no reload or navigation.
+    await chart.and(page.locator('[data-drawn="dark"]')).waitFor();
     const background = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(background).toBe('rgb(13, 17, 23)');
     await shot('overview-dark');

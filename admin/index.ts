@@ -92,7 +92,6 @@ export {
   backfillDeviceCounts,
   type DayMetrics,
   type DaySeen,
-  type DayVersions,
   type ProductStats,
   productStats,
   type SeriesPoint,

@@ -1,14 +1,14 @@
 /**
  * A product's statistics, read from aggregates only (DESIGN §10: O(1) in fleet size): devices per
- * version and seen per day (in all and by version) from the count shards, per-update counters,
- * the hourly series of the product and of each update, and the daily metrics the local cloud
- * flushed to the table (named after Ioto's, DESIGN §4.6). What the console shows is this, as it is.
+ * version and seen per day from the count shards, per-update counters, the hourly series of the
+ * product and of each update, and the daily metrics the local cloud flushed to the table (named
+ * after Ioto's, DESIGN §4.6). What the console shows is this, as it is.
  */
 
 import { ValidationError } from '#core/errors.ts';
 import { isSemver, sortByVersionDescending } from '#core/version.ts';
 import {
-  type DayVersions,
+  type DaySeenCounts,
   type DeviceCounts,
   type DeviceEntry,
   readDeviceCounts,
@@ -42,14 +42,10 @@ export interface UpdateStats {
   readonly deferred: number;
 }
 
-export type { DayVersions, SeriesPoint };
+export type { SeriesPoint };
 
-export interface DaySeen {
-  /** yyyy-mm-dd (UTC). */
-  readonly day: string;
-  /** Distinct devices that checked in that day. */
-  readonly devices: number;
-}
+/** Distinct devices seen on a day (UTC), and by the version of their latest checkin that day. */
+export type DaySeen = DaySeenCounts;
 
 export type DayMetrics = { readonly day: string } & Readonly<Record<MetricName, number>>;
 
@@ -64,8 +60,6 @@ export interface ProductStats {
   readonly metrics: readonly DayMetrics[];
   /** Distinct devices seen per day, latest first, at most `days` of them. */
   readonly seen: readonly DaySeen[];
-  /** The same devices by the version each last had that day, latest day first, at most `days`. */
-  readonly versionsPerDay: readonly DayVersions[];
   /** Hours in each series below. */
   readonly hours: number;
   /** Hourly series, oldest hour first, every hour of the last `hours` present (zeros included). */
@@ -131,7 +125,7 @@ export function productStats(
     const { table } = cloud;
     const [updates, counts, metricItems, series] = await Promise.all([
       updatesOf(table, product),
-      readDeviceCounts(table, product, now),
+      readDeviceCounts(table, product, days, now),
       table.query(keys.metricsOf(product).pk),
       readSeries(table, product, hours, now),
     ]);
@@ -147,8 +141,7 @@ export function productStats(
         ...u.counters,
       })),
       metrics: dailyMetrics(metricItems, days),
-      seen: counts.seenPerDay.slice(0, days),
-      versionsPerDay: counts.versionsPerDay.slice(0, days),
+      seen: counts.seenPerDay,
       hours,
       series,
     };

@@ -7,7 +7,7 @@ import type { PhaseStatus, PublishOptions, UpdateRecord } from '#admin/index.ts'
 
 export type {
   CreatedToken,
-  DayVersions,
+  DaySeen,
   FailureReason,
   GeneratedKeys,
   GrantedDevice,

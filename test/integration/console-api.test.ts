@@ -464,7 +464,7 @@ describe('routes', () => {
 
     const stats = await call('GET', `${base}/stats?days=2&hours=3`);
     const today = new Date().toISOString().slice(0, 10);
-    expect(stats.json.versionsPerDay).toEqual([{ day: today, versions: { '1.0.0': 4, '2.0.0': 1 } }]);
+    expect(stats.json.seen).toEqual([{ day: today, devices: 5, versions: { '1.0.0': 4, '2.0.0': 1 } }]);
     const series = stats.json.series.updates[update.id] as Record<string, number>[];
     expect(series).toHaveLength(3);
     const sum = (name: string) => series.reduce((total, point) => total + (point[name] ?? 0), 0);

@@ -3,7 +3,7 @@
  * and checkins per day as a table (also what the versions chart shows, for screen readers).
  */
 import { useMemo } from 'preact/hooks';
-import type { DayVersions, ProductStats, SeriesPoint } from '../../api-types.ts';
+import type { ProductStats, SeriesPoint } from '../../api-types.ts';
 import {
   DAY_SECONDS,
   daySeconds,
@@ -66,11 +66,9 @@ const devicesText = (n: number) => (n === 1 ? '1 device' : `${n} devices`);
  */
 export function VersionsChart({ stats }: { stats: ProductStats }) {
   const chart = useMemo(() => {
-    const days = [...stats.versionsPerDay].reverse();
-    const seen = new Map(stats.seen.map((d) => [d.day, d.devices]));
-    const versions = versionOrder(stats);
+    const days = [...stats.seen].reverse();
     const latest = days.at(-1);
-    const series = versions.map(
+    const series = versionOrder(stats).map(
       (version, i): TimeSeries => ({
         label: version,
         color: VERSION_COLORS[i % VERSION_COLORS.length] ?? '#888',
@@ -78,12 +76,11 @@ export function VersionsChart({ stats }: { stats: ProductStats }) {
         summary: devicesText(latest?.versions[version] ?? 0),
       }),
     );
-    const totals = days.map((d) => seen.get(d.day) ?? sumOf(d));
     series.push({
       label: 'All devices seen',
       color: '--muted',
-      values: totals,
-      summary: devicesText(totals.at(-1) ?? 0),
+      values: days.map((d) => d.devices),
+      summary: devicesText(latest?.devices ?? 0),
       dashed: true,
     });
     return { times: days.map((d) => daySeconds(d.day)), series, latest: latest?.day };
@@ -105,23 +102,15 @@ export function VersionsChart({ stats }: { stats: ProductStats }) {
 /** Versions devices run now, highest first, then those only past days saw. */
 function versionOrder(stats: ProductStats): string[] {
   const current = stats.versions.map((v) => v.version);
-  const past = stats.versionsPerDay.flatMap((d) => Object.keys(d.versions));
+  const past = stats.seen.flatMap((d) => Object.keys(d.versions));
   return [...new Set([...current, ...past])];
 }
 
-const sumOf = (day: DayVersions) => Object.values(day.versions).reduce((sum, n) => sum + n, 0);
-
 /** Devices that checked in each day, latest first, and the versions they ran. */
 export function CheckinsPerDay({ stats, days }: { stats: ProductStats; days: number }) {
-  const byDay = new Map(stats.versionsPerDay.map((d) => [d.day, d.versions]));
   const order = versionOrder(stats);
-  const versionsOf = (day: string) => {
-    const versions = byDay.get(day) ?? {};
-    return order.flatMap((version) => {
-      const n = versions[version];
-      return n === undefined ? [] : [`${version}: ${n}`];
-    });
-  };
+  const byVersion = (versions: Readonly<Record<string, number>>) =>
+    order.flatMap((version) => (versions[version] === undefined ? [] : [`${version}: ${versions[version]}`]));
   const shown = stats.seen.slice(0, days);
   if (shown.length === 0) return <p>No checkins recorded yet.</p>;
   return (
@@ -134,11 +123,11 @@ export function CheckinsPerDay({ stats, days }: { stats: ProductStats; days: num
         </tr>
       </thead>
       <tbody>
-        {shown.map(({ day, devices }) => (
+        {shown.map(({ day, devices, versions }) => (
           <tr key={day}>
             <th scope="row">{day}</th>
             <td>{devices}</td>
-            <td>{versionsOf(day).join(', ') || '—'}</td>
+            <td>{byVersion(versions).join(', ') || '—'}</td>
           </tr>
         ))}
       </tbody>

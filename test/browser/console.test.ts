@@ -14,6 +14,7 @@ import { deleteUpdate, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
 import { UPDATE_DEVICES_PAGE } from '#console/ui/pages.ts';
 import { REFRESH_MS } from '#console/ui/refresh.ts';
+import { countWrites } from '#functions/aggregates.ts';
 import { onceArgs, runAgent, writeAgentFiles, writeScript } from '#test/integration/agent-fixtures.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
@@ -55,6 +56,24 @@ afterAll(async () => {
   await web?.stop();
   await cloud?.dispose();
 });
+
+/**
+ * The day counts of `days` days before today, as daily checkins of `fleet` devices left them: on
+ * the first day all ran 0.9.0, then a fifth more each day ran 1.0.0 (only the day items are
+ * written: these devices are not in the registry nor in today's counts).
+ */
+async function seedPastDays(days: number, fleet: number): Promise<void> {
+  for (let d = days; d >= 1; d--) {
+    const lastSeen = new Date(Date.now() - d * 86_400_000).toISOString();
+    const upgraded = ((days - d) * fleet) / (days - 1);
+    for (let i = 0; i < fleet; i++) {
+      const after = { version: i < upgraded ? '1.0.0' : '0.9.0', lastSeen };
+      for (const write of countWrites('demo', `past-${i}`, undefined, after))
+        if ('update' in write && write.key.sk.startsWith('Y#'))
+          await cloud.table.update(write.key, write.update);
+    }
+  }
+}
 
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -226,17 +245,28 @@ describe('console in Chromium', () => {
     await shot('update-in-progress');
 
     // dev-eu moved to 1.2.0 today: it counts once, on 1.2.0; dev-1 and dev-eu-2 stay on 1.0.0.
+    // The six days before, as the daily checkins of 20 devices moving from 0.9.0 to 1.0.0 left them.
+    await seedPastDays(6, 20);
     await page.getByRole('link', { name: 'Overview' }).click();
     const versions = page.getByRole('list', { name: 'Legend of Devices per version per day' });
     await versions.getByText('1.2.0: 1 device').waitFor({ timeout: 3 * REFRESH_MS });
     expect(await versions.getByRole('listitem').allTextContents()).toEqual([
       '1.2.0: 1 device',
       '1.0.0: 2 devices',
+      '0.9.0: 0 devices',
       'All devices seen: 3 devices',
     ]);
-    const today = new Date().toISOString().slice(0, 10);
-    const checkins = page.getByRole('table', { name: 'Checkins per day' }).getByRole('row', { name: today });
-    expect(await checkins.getByRole('cell').allTextContents()).toEqual(['3', '1.2.0: 1, 1.0.0: 2']);
+    const checkins = page.getByRole('table', { name: 'Checkins per day' });
+    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+    const row = async (daysAgo: number) =>
+      checkins
+        .getByRole('row', { name: day(daysAgo) })
+        .getByRole('cell')
+        .allTextContents();
+    expect(await row(0)).toEqual(['3', '1.2.0: 1, 1.0.0: 2']);
+    expect(await row(1)).toEqual(['20', '1.0.0: 20']);
+    expect(await row(3)).toEqual(['20', '1.0.0: 12, 0.9.0: 8']);
+    expect(await row(6)).toEqual(['20', '0.9.0: 20']);
     await shot('overview');
     await page.getByRole('link', { name: 'Updates', exact: true }).click();
   });

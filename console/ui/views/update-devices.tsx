@@ -11,15 +11,18 @@ import { ErrorLine } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 import { UPDATE_DEVICES_PAGE } from '../pages.ts';
 
-/** Reads the first `count` pages, stopping at the last. */
-async function firstPages(ref: UpdateRef, count: number): Promise<UpdateDevicePage[]> {
+/**
+ * Reads the first `count()` pages, stopping at the last. A read that "Load more" overtook (asking
+ * for more pages while it ran) reads on, so it never answers fewer pages than are shown.
+ */
+async function firstPages(ref: UpdateRef, count: () => number): Promise<UpdateDevicePage[]> {
   const pages: UpdateDevicePage[] = [];
   let next: string | undefined;
   do {
     const page = await updateDevices(ref, UPDATE_DEVICES_PAGE, next);
     pages.push(page);
     next = page.next;
-  } while (next && pages.length < count);
+  } while (next && pages.length < count());
   return pages;
 }
 
@@ -31,7 +34,7 @@ export function UpdateDevices({ updateRef }: { updateRef: UpdateRef }) {
   // Pages shown, per update: another update starts again at one.
   const shown = useRef({ key, count: 1 });
   if (shown.current.key !== key) shown.current = { key, count: 1 };
-  const { data: pages, error, reload } = useLoad(() => firstPages(updateRef, shown.current.count), key);
+  const { data: pages, error, reload } = useLoad(() => firstPages(updateRef, () => shown.current.count), key);
   const devices = pages?.flatMap((p) => p.devices) ?? [];
   const more = pages?.at(-1)?.next !== undefined;
   // After "Load more", focus goes to the first device added (the button may be gone).

@@ -264,6 +264,15 @@ describe('device views in Chromium', () => {
     await page.getByLabel('Showing product').press('Enter');
   });
 
+  it("links an update's granted devices to their history", async () => {
+    await page.goto(`${web.origin}/#/updates/1.2.0`);
+    await page
+      .getByRole('table', { name: 'Devices granted 1.2.0' })
+      .getByRole('link', { name: 'dev-eu' })
+      .click();
+    await page.getByRole('heading', { name: 'Device dev-eu of demo' }).waitFor();
+  });
+
   it('edits phases, gate and start time from the update detail', async () => {
     await page.goto(`${web.origin}/#/updates/1.2.0`);
     await page.getByRole('button', { name: 'Edit' }).click();

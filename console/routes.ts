@@ -18,10 +18,11 @@
  *   POST   …/products/:product/updates/:version/resume   resumeRollout
  *   POST   …/products/:product/updates/:version/advance  advanceRollout ({force?})
  *   POST   …/products/:product/updates/:version/retry-failed  retryFailed
- *   GET    …/products/:product/stats?days=N              productStats
+ *   GET    …/products/:product/stats, …/updates/:version/failures|devices   see routes-fleet.ts
  *   GET    …/tokens?product=P                            listTokens
  *   POST   …/tokens                                      createToken
  *   DELETE …/tokens/:id                                  revokeToken
+ * and the device list, device history and policy dry run in console/routes-devices.ts.
  */
 import {
   advanceRollout,
@@ -37,7 +38,6 @@ import {
   type NamedCloud,
   pauseRollout,
   phaseStatusOf,
-  productStats,
   publish,
   readSigningKey,
   resumeRollout,
@@ -46,7 +46,7 @@ import {
   showUpdate,
 } from '#admin/index.ts';
 import type { ApiSession, PublishSettings, UpdateRecord, UpdateView } from './api-types.ts';
-import { BadRequestError, CloudNotFoundError } from './errors.ts';
+import { CloudNotFoundError } from './errors.ts';
 import {
   contentLength,
   type JsonObject,
@@ -55,11 +55,14 @@ import {
   optionalNumber,
   optionalNumberOrNull,
   optionalString,
+  optionalStringOrNull,
   queryJson,
   readJson,
   requiredString,
 } from './request.ts';
 import { created, ok, type Route } from './router.ts';
+import { deviceRoutes } from './routes-devices.ts';
+import { fleetViewRoutes } from './routes-fleet.ts';
 
 export interface ApiOptions {
   /** The clouds served, by name; the page names one in every cloud route. */
@@ -82,7 +85,7 @@ const PUBLISH_FIELDS = [
   'startAt',
   ...LIMIT_FIELDS,
 ];
-const EDIT_FIELDS = ['policy', 'description', ...LIMIT_FIELDS];
+const EDIT_FIELDS = ['policy', 'description', 'phases', 'gate', 'startAt', ...LIMIT_FIELDS];
 
 function publishSettings(settings: JsonObject): PublishSettings {
   onlyFields(settings, PUBLISH_FIELDS);
@@ -103,6 +106,8 @@ function editChanges(body: JsonObject): Record<string, string | number | null> {
     policy: optionalString(body, 'policy'),
     description: optionalString(body, 'description'),
   };
+  // null removes phases, gate or start time, as it removes a limit.
+  for (const field of ['phases', 'gate', 'startAt'] as const) out[field] = optionalStringOrNull(body, field);
   for (const field of LIMIT_FIELDS) out[field] = optionalNumberOrNull(body, field);
   return withoutUndefined(out) as Record<string, string | number | null>;
 }
@@ -111,17 +116,9 @@ function withoutUndefined(value: Record<string, unknown>): Record<string, unknow
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
 }
 
-function days(url: URL): number | undefined {
-  const text = url.searchParams.get('days');
-  if (text === null) return undefined;
-  if (!/^\d{1,4}$/.test(text))
-    throw new BadRequestError(`Invalid days "${text}": use a whole number of days`);
-  return Number(text);
-}
-
 type Params = Readonly<Record<string, string>>;
 /** The cloud a route's `:cloud` names. */
-type CloudOf = (params: Params) => NamedCloud;
+export type CloudOf = (params: Params) => NamedCloud;
 
 const CLOUD_PREFIX = '/api/clouds/:cloud';
 
@@ -230,18 +227,12 @@ function rolloutRoutes(cloudOf: CloudOf): Route[] {
 }
 
 /** What the fleet looks like and what a policy would do. */
-function fleetRoutes({ clouds, defaultProduct }: ApiOptions, cloudOf: CloudOf): Route[] {
+function fleetRoutes({ clouds, defaultProduct }: ApiOptions): Route[] {
   return [
     {
       method: 'GET',
       path: '/api/session',
       handle: async () => ok({ clouds: clouds.map((c) => c.name), defaultProduct } satisfies ApiSession),
-    },
-    {
-      method: 'GET',
-      path: `${CLOUD_PREFIX}/products/:product/stats`,
-      handle: async ({ url, params }) =>
-        ok(await productStats(cloudOf(params), params.product ?? '', days(url))),
     },
     {
       method: 'POST',
@@ -313,9 +304,11 @@ export function apiRoutes(options: ApiOptions): Route[] {
     return cloud;
   };
   return [
-    ...fleetRoutes(options, cloudOf),
+    ...fleetRoutes(options),
     ...updateRoutes(cloudOf),
     ...rolloutRoutes(cloudOf),
     ...tokenRoutes(cloudOf),
+    ...fleetViewRoutes(cloudOf),
+    ...deviceRoutes(cloudOf),
   ];
 }

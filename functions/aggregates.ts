@@ -12,7 +12,14 @@
  * a hash of the device id, summed on read.
  */
 import { AGGREGATES } from './config.ts';
-import { type Item, type Scalar, type Table, type TransactWrite, transactionToken } from './dynamo.ts';
+import {
+  type Item,
+  type Scalar,
+  type Table,
+  type TransactWrite,
+  transactionToken,
+  type UpdateSpec,
+} from './dynamo.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 
@@ -145,6 +152,27 @@ export async function writeCounted(
 }
 
 const CONFLICT_ATTEMPTS = 3;
+
+/**
+ * What writing `entry` over `stored` takes, for callers that write many entries together
+ * (functions/registry-rounds.ts): the entry's update, conditional on `stored`'s counted state as
+ * writeCounted's, and the count write of the change (absent when nothing is counted anew);
+ * undefined when `stored` is of a later day (it counted the device already).
+ */
+export function countedChange(
+  product: string,
+  entry: DeviceEntry,
+  stored: Item | undefined,
+): { readonly registry: UpdateSpec; readonly counts?: TransactWrite } | undefined {
+  const before = countedStateOf(stored);
+  if (before && before.day > dayOf(entry.lastSeen)) return undefined;
+  const uncountedDay =
+    stored && !before && typeof stored.lastSeen === 'string' ? dayOf(stored.lastSeen) : undefined;
+  const counts = countWrite(product, entry.sk, before, entry, uncountedDay);
+  const { pk: _pk, sk: _sk, ...attributes } = { ...entry, counted: true as const };
+  const registry = { set: attributes, ...sameCountedState(stored, before) };
+  return counts ? { registry, counts } : { registry };
+}
 
 function sameCountedState(stored: Item | undefined, before: CountedState | undefined) {
   if (!stored) return { condition: 'attribute_not_exists(pk)' };

@@ -10,6 +10,7 @@ import { type DeviceEntry, dayOf, writeCounted } from './aggregates.ts';
 import { BoundedMap } from './bounded-map.ts';
 import type { Table } from './dynamo.ts';
 import { keys } from './keys.ts';
+import { RegistryRounds } from './registry-rounds.ts';
 
 /** Checkins of one device racing to change its entry: each loses at most this many times. */
 const CHANGE_ATTEMPTS = 4;
@@ -17,9 +18,10 @@ export interface RegistryOptions {
   /** Skip rewriting a device's entry when unchanged and younger than this. */
   readonly refreshMs: number;
   /**
-   * When set, entries are buffered and written in batches this often instead of once per checkin
-   * (the local cloud, where dynalite's write cost dominates a checkin). Unset in Lambda, whose
-   * container may freeze before a timer fires.
+   * When set, entries are buffered and written in batches this often instead of once per checkin,
+   * and counted changes are written many devices at a time (functions/registry-rounds.ts): the
+   * local cloud, where dynalite's write cost dominates a checkin. Unset in Lambda, whose container
+   * may freeze before a timer fires, and whose store has transactions.
    */
   readonly batchMs?: number;
   readonly now: () => number;
@@ -39,6 +41,8 @@ export class DeviceRegistry {
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Counted changes in rounds, when batching (see RegistryOptions.batchMs). */
+  private readonly rounds: RegistryRounds | undefined;
 
   /**
    * `countingTable`: where entries are written with their counts. A Table of its own over the same
@@ -49,7 +53,19 @@ export class DeviceRegistry {
     private readonly table: Table,
     private readonly options: RegistryOptions,
     private readonly countingTable: Table = table,
-  ) {}
+  ) {
+    if (options.batchMs === undefined) return;
+    this.rounds = new RegistryRounds({
+      table,
+      countingTable,
+      attempts: CHANGE_ATTEMPTS,
+      plainWrites: () => this.flushing,
+      onWritten: (cacheKey, entry, fingerprint) => {
+        const day = dayOf(entry.lastSeen);
+        this.written.set(cacheKey, { fingerprint, at: this.options.now(), version: entry.version, day });
+      },
+    });
+  }
 
   /** Records a checkin. Unchanged devices are rewritten only every `refreshMs` (and once a day). */
   async record(device: DeviceCheckin): Promise<void> {
@@ -102,6 +118,7 @@ export class DeviceRegistry {
     const cacheKey = `${product}\u0000${entry.sk}`;
     this.pending.delete(cacheKey);
     this.written.delete(cacheKey);
+    if (this.rounds) return this.rounds.change(cacheKey, product, entry, fingerprint);
     await this.flushing.catch(() => {});
     for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
       const stored = await this.table.get({ pk: entry.pk, sk: entry.sk }, true);
@@ -153,6 +170,7 @@ export class DeviceRegistry {
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.rounds?.settled();
     if (this.pending.size === 0) return;
     const batch = [...this.pending];
     this.pending.clear();

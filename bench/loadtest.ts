@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inPercentage } from '#core/rollout.ts';
+import { readDeviceCounts } from '#functions/aggregates.ts';
 import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { updateFromItem } from '#functions/records.ts';
@@ -132,6 +133,13 @@ try {
     what: 'grants recorded = counted',
     ok: grantsEu === eu.started,
     detail: `${grantsEu} grant items, counter ${eu.started}`,
+  });
+  const registry = await table.query(keys.devicesOf('demo').pk, undefined, true);
+  const counted = await readDeviceCounts(table, 'demo');
+  checks.push({
+    what: 'devices counted = registry',
+    ok: counted.devices === registry.length,
+    detail: `${counted.devices} counted, ${registry.length} registry entries`,
   });
   checks.push({ what: 'errors', ok: result.errors === 0, detail: JSON.stringify(result.statuses) });
   const growth = samples.length > 4 ? samples.at(-1)! - samples[Math.floor(samples.length / 2)]! : 0;

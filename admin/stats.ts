@@ -8,6 +8,7 @@
 import { ValidationError } from '#core/errors.ts';
 import { isSemver, sortByVersionDescending } from '#core/version.ts';
 import {
+  type DaySeenCounts,
   type DeviceCounts,
   type DeviceEntry,
   readDeviceCounts,
@@ -43,12 +44,8 @@ export interface UpdateStats {
 
 export type { SeriesPoint };
 
-export interface DaySeen {
-  /** yyyy-mm-dd (UTC). */
-  readonly day: string;
-  /** Distinct devices that checked in that day. */
-  readonly devices: number;
-}
+/** Distinct devices seen on a day (UTC), and by the version of their latest checkin that day. */
+export type DaySeen = DaySeenCounts;
 
 export type DayMetrics = { readonly day: string } & Readonly<Record<MetricName, number>>;
 
@@ -128,7 +125,7 @@ export function productStats(
     const { table } = cloud;
     const [updates, counts, metricItems, series] = await Promise.all([
       updatesOf(table, product),
-      readDeviceCounts(table, product),
+      readDeviceCounts(table, product, days, now),
       table.query(keys.metricsOf(product).pk),
       readSeries(table, product, hours, now),
     ]);
@@ -144,7 +141,7 @@ export function productStats(
         ...u.counters,
       })),
       metrics: dailyMetrics(metricItems, days),
-      seen: counts.seenPerDay.slice(0, days),
+      seen: counts.seenPerDay,
       hours,
       series,
     };

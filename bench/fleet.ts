@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { productStats } from '#admin/index.ts';
-import { countWrite, hourOf, PRODUCT_SCOPE, seriesWrite, shardOf } from '#functions/aggregates.ts';
+import { countWrites, hourOf, PRODUCT_SCOPE, seriesWrite, shardOf } from '#functions/aggregates.ts';
 import { AGGREGATES } from '#functions/config.ts';
-import type { Table } from '#functions/dynamo.ts';
+import type { Key, Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { startLocalCloud } from '#local/cloud.ts';
 import { seedUpdate } from '#test/support/cloud.ts';
@@ -25,7 +25,7 @@ const VERSIONS = ['1.0.0', '1.1.0', '1.2.0', '2.0.0'];
 /** Registry entries and their counts, as `devices` first checkins today would have written them. */
 async function seedFleet(table: Table, product: string, devices: number, now: number): Promise<void> {
   const lastSeen = new Date(now).toISOString();
-  const shards = new Map<number, Record<string, number>>();
+  const counts = new Map<string, { key: Key; add: Record<string, number> }>();
   const entries = [];
   for (let i = 0; i < devices; i++) {
     const id = `dev-${i}`;
@@ -37,14 +37,16 @@ async function seedFleet(table: Table, product: string, devices: number, now: nu
       properties: '{"region":"eu"}',
       counted: true,
     });
-    const write = countWrite(product, id, undefined, { version, lastSeen });
-    if (!write || 'put' in write) continue;
-    const sums = shards.get(shardOf(id)) ?? {};
-    for (const [name, n] of Object.entries(write.update.add ?? {})) sums[name] = (sums[name] ?? 0) + n;
-    shards.set(shardOf(id), sums);
+    for (const write of countWrites(product, id, undefined, { version, lastSeen })) {
+      if ('put' in write) continue;
+      const sums = counts.get(write.key.sk) ?? { key: write.key, add: {} };
+      for (const [name, n] of Object.entries(write.update.add ?? {}))
+        sums.add[name] = (sums.add[name] ?? 0) + n;
+      counts.set(write.key.sk, sums);
+    }
   }
   for (let at = 0; at < entries.length; at += 2500) await table.putMany(entries.slice(at, at + 2500));
-  for (const [shard, add] of shards) await table.update(keys.deviceCounts(product, shard), { add });
+  for (const { key, add } of counts.values()) await table.update(key, { add });
 }
 
 async function seedSeries(table: Table, product: string, updateId: string, now: number): Promise<void> {

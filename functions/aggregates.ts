@@ -1,8 +1,10 @@
 /**
  * Fleet aggregates (DESIGN §10), maintained on write so that what builders see is O(1) in fleet
- * size: devices per version and devices seen per day (one item per product and shard, `D#<shard>`),
- * and per update and per product an hourly series of the update metrics (`H#<hour>#<scope>#<shard>`,
- * expiring after AGGREGATES.retentionDays).
+ * size: devices per version (one item per product and shard, `D#<shard>`), devices seen per day and
+ * their versions (`Y#<day>#<shard>`), and per update and per product an hourly series of the update
+ * metrics (`H#<hour>#<scope>#<shard>`); day and hour items expire after AGGREGATES.retentionDays.
+ * Items stay small on purpose: DynamoDB bills a write by the size of the whole item, twice in a
+ * transaction.
  *
  * A device's counts change in the same transaction as its registry entry, conditional on the entry
  * as read: the version it was counted on and its last seen day are the entry's own, so a retry or a
@@ -55,7 +57,6 @@ const decodeName = (s: string) =>
   s.replace(/_([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 const versionCount = (version: string) => `v_${encodeName(version)}`;
 const versionSeen = (version: string) => `s_${encodeName(version)}`;
-const daySeen = (day: string) => `d_${day.replaceAll('-', '')}`;
 
 /** What the aggregates counted of a device: its version and the last day it was counted seen. */
 export interface CountedState {
@@ -78,35 +79,58 @@ export function countedStateOf(entry: Item | undefined): CountedState | undefine
 }
 
 /**
- * The counter write that moves a device from `before` (undefined: not counted) to its entry
- * `after`; undefined when nothing changes (same version, already seen that day). `uncountedDay`:
- * the last seen day of an entry written before aggregates, counted too. It also stamps the
- * version's latest sighting and drops day counts older than the retention.
+ * The counter writes that move a device from `before` (undefined: not counted) to its entry
+ * `after`; none when nothing changes (same version, already seen that day). Two items at most:
+ * the device's count shard (its version's count, only when the version changes) and the shard of
+ * the day (distinct devices seen that day, and per version: the version of each device's latest
+ * checkin of the day). Day items are small and expire after the retention, so a daily checkin
+ * writes ~100 bytes of counts, whatever the retention. `uncounted`: the last seen day and version
+ * of an entry written before aggregates, counted too.
  */
-export function countWrite(
+export function countWrites(
   product: string,
   deviceId: string,
   before: CountedState | undefined,
   after: { readonly version: string; readonly lastSeen: string },
-  uncountedDay?: string,
-): TransactWrite | undefined {
+  uncounted?: CountedState,
+): TransactWrite[] {
   const day = dayOf(after.lastSeen);
-  const add: Record<string, number> = {};
-  if (uncountedDay !== undefined && uncountedDay < day) add[daySeen(uncountedDay)] = 1;
-  if (before?.version !== after.version) {
-    add[versionCount(after.version)] = 1;
+  const shard = shardOf(deviceId);
+  const writes: TransactWrite[] = [];
+  const moved = before?.version !== after.version;
+  if (moved) {
+    const add: Record<string, number> = { [versionCount(after.version)]: 1 };
     if (before) add[versionCount(before.version)] = -1;
+    writes.push({
+      key: keys.deviceCounts(product, shard),
+      update: { add, set: { [versionSeen(after.version)]: after.lastSeen } },
+    });
   }
-  if (before?.day !== day) add[daySeen(day)] = 1;
-  if (Object.keys(add).length === 0) return undefined;
-  const today = Date.parse(day);
-  // A shard is written by some device every day, so removing the week past the retention suffices.
-  const expired = Array.from({ length: 7 }, (_, i) =>
-    daySeen(dayOf(today - (AGGREGATES.retentionDays + 1 + i) * DAY_MS)),
-  );
+  const today: Record<string, number> = {};
+  if (before?.day !== day) {
+    today.seen = 1;
+    today[versionCount(after.version)] = 1;
+  } else if (moved) {
+    today[versionCount(after.version)] = 1;
+    today[versionCount(before.version)] = -1;
+  }
+  if (Object.keys(today).length > 0) writes.push(dayWrite(product, day, shard, today, after));
+  if (uncounted && uncounted.day < day)
+    writes.push(dayWrite(product, uncounted.day, shard, { seen: 1, [versionCount(uncounted.version)]: 1 }));
+  return writes;
+}
+
+function dayWrite(
+  product: string,
+  day: string,
+  shard: number,
+  add: Record<string, number>,
+  seen?: { readonly version: string; readonly lastSeen: string },
+): TransactWrite {
+  const expires = Math.ceil(Date.parse(day) / 1000) + (AGGREGATES.retentionDays + 1) * 86_400;
   return {
-    key: keys.deviceCounts(product, shardOf(deviceId)),
-    update: { add, set: { [versionSeen(after.version)]: after.lastSeen }, remove: expired },
+    key: keys.daySeen(product, day, shard),
+    update: { add, set: { expires, ...(seen ? { [versionSeen(seen.version)]: seen.lastSeen } : {}) } },
   };
 }
 
@@ -127,17 +151,19 @@ export async function writeCounted(
 ): Promise<boolean> {
   const before = countedStateOf(stored);
   if (before && before.day > dayOf(entry.lastSeen)) return true;
-  const uncountedDay =
-    stored && !before && typeof stored.lastSeen === 'string' ? dayOf(stored.lastSeen) : undefined;
-  const counted = countWrite(product, entry.sk, before, entry, uncountedDay);
+  const uncounted =
+    stored && !before && typeof stored.lastSeen === 'string'
+      ? { day: dayOf(stored.lastSeen), version: String(stored.version) }
+      : undefined;
+  const counted = countWrites(product, entry.sk, before, entry, uncounted);
   const { pk, sk, ...attributes } = { ...entry, counted: true as const };
   const registryWrite: TransactWrite = {
     key: { pk, sk },
     update: { set: attributes, ...sameCountedState(stored, before) },
   };
-  if (!counted) return (await table.update({ pk, sk }, registryWrite.update)) !== undefined;
-  // The counter first: on the embedded store a failed registry condition then undoes it by itself.
-  const writes = [counted, registryWrite];
+  if (counted.length === 0) return (await table.update({ pk, sk }, registryWrite.update)) !== undefined;
+  // The counters first: on the embedded store a failed registry condition then undoes them by itself.
+  const writes = [...counted, registryWrite];
   const token = REGISTRY_TOKEN_PREFIX + transactionToken();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -193,45 +219,98 @@ export interface VersionDevices {
   readonly lastSeen: string;
 }
 
+export interface DaySeenCounts {
+  /** yyyy-mm-dd (UTC). */
+  readonly day: string;
+  /** Distinct devices that checked in that day. */
+  readonly devices: number;
+  /**
+   * Those devices by the version of their latest checkin that day (versions with none left out).
+   * Days counted by a cloud version before per-day items have none.
+   */
+  readonly versions: Readonly<Record<string, number>>;
+}
+
 export interface DeviceCounts {
   readonly devices: number;
   /** Versions with at least one device, in no particular order. */
   readonly versions: readonly VersionDevices[];
-  /** Distinct devices seen per day (yyyy-mm-dd), latest first. */
-  readonly seenPerDay: readonly { readonly day: string; readonly devices: number }[];
+  /** Distinct devices seen per day (the days asked for, those with any), latest first. */
+  readonly seenPerDay: readonly DaySeenCounts[];
 }
 
-/** Sums the product's device count shards: AGGREGATES.shards items, whatever the fleet size. */
-export async function readDeviceCounts(table: Table, product: string): Promise<DeviceCounts> {
-  const { pk, skPrefix } = keys.deviceCountsOf(product);
-  const versions = new Map<string, { devices: number; lastSeen: string }>();
-  const days = new Map<string, number>();
-  for (const item of await table.query(pk, skPrefix, true)) {
+/** Versions' counts and latest sightings summed over shard items (attributes `v_…` and `s_…`). */
+class VersionSums {
+  readonly counts = new Map<string, number>();
+  readonly seen = new Map<string, string>();
+
+  addItem(item: Item): void {
     for (const [name, value] of Object.entries(item)) {
       if (name.startsWith('v_') && typeof value === 'number') {
         const version = decodeName(name.slice(2));
-        const entry = versions.get(version) ?? { devices: 0, lastSeen: '' };
-        entry.devices += value;
-        versions.set(version, entry);
-      } else if (name.startsWith('d_') && typeof value === 'number') {
-        const day = `${name.slice(2, 6)}-${name.slice(6, 8)}-${name.slice(8, 10)}`;
-        days.set(day, (days.get(day) ?? 0) + value);
+        this.counts.set(version, (this.counts.get(version) ?? 0) + value);
+      } else if (name.startsWith('s_') && typeof value === 'string') {
+        const version = decodeName(name.slice(2));
+        if (value > (this.seen.get(version) ?? '')) this.seen.set(version, value);
       }
     }
-    for (const [version, entry] of versions) {
-      const seen = item[versionSeen(version)];
-      if (typeof seen === 'string' && seen > entry.lastSeen) entry.lastSeen = seen;
-    }
   }
-  const counted = [...versions].filter(([, e]) => e.devices > 0).map(([version, e]) => ({ version, ...e }));
-  return {
-    devices: counted.reduce((sum, v) => sum + v.devices, 0),
-    versions: counted,
-    seenPerDay: [...days]
-      .filter(([, n]) => n > 0)
-      .map(([day, devices]) => ({ day, devices }))
-      .sort((a, b) => (a.day < b.day ? 1 : -1)),
-  };
+
+  positive(): Record<string, number> {
+    return Object.fromEntries([...this.counts].filter(([, n]) => n > 0));
+  }
+}
+
+/**
+ * Sums the product's count shards: AGGREGATES.shards items for the versions, and as many per day
+ * for the last `days` days (up to `now`'s) of devices seen, whatever the fleet size. Reads one
+ * query for the versions and one per day.
+ */
+export async function readDeviceCounts(
+  table: Table,
+  product: string,
+  days = 7,
+  now = Date.now(),
+): Promise<DeviceCounts> {
+  const wanted = Array.from({ length: Math.min(days, AGGREGATES.retentionDays) }, (_, i) =>
+    dayOf(now - i * DAY_MS),
+  );
+  const { pk, skPrefix } = keys.deviceCountsOf(product);
+  const [shards, ...dayItems] = await Promise.all([
+    table.query(pk, skPrefix, true),
+    ...wanted.map((day) =>
+      table.query(keys.daySeenOf(product, day).pk, keys.daySeenOf(product, day).skPrefix),
+    ),
+  ]);
+  const versions = new VersionSums();
+  const legacy = new Map<string, number>();
+  for (const item of shards ?? []) {
+    versions.addItem(item);
+    // Days counted before per-day items, on the version shards as `d_yyyymmdd`.
+    for (const [name, value] of Object.entries(item))
+      if (/^d_\d{8}$/.test(name) && typeof value === 'number') {
+        const day = `${name.slice(2, 6)}-${name.slice(6, 8)}-${name.slice(8, 10)}`;
+        legacy.set(day, (legacy.get(day) ?? 0) + value);
+      }
+  }
+  const seenPerDay: DaySeenCounts[] = [];
+  wanted.forEach((day, i) => {
+    const perVersion = new VersionSums();
+    let devices = legacy.get(day) ?? 0;
+    for (const item of dayItems[i] ?? []) {
+      perVersion.addItem(item);
+      devices += typeof item.seen === 'number' ? item.seen : 0;
+    }
+    for (const [version, at] of perVersion.seen)
+      if (at > (versions.seen.get(version) ?? '')) versions.seen.set(version, at);
+    if (devices > 0) seenPerDay.push({ day, devices, versions: perVersion.positive() });
+  });
+  const counted = Object.entries(versions.positive()).map(([version, devices]) => ({
+    version,
+    devices,
+    lastSeen: versions.seen.get(version) ?? '',
+  }));
+  return { devices: counted.reduce((sum, v) => sum + v.devices, 0), versions: counted, seenPerDay };
 }
 
 /** Counts of one hour of a series. */

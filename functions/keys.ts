@@ -12,6 +12,7 @@
  * | device          | DEV#<product>      | <deviceId>               |
  * | daily metrics   | M#<product>        | <yyyy-mm-dd>             |
  * | device counts   | AGG#<product>      | D#<shard>                |
+ * | devices of a day| AGG#<product>      | Y#<yyyy-mm-dd>#<shard>   |
  * | hourly series   | AGG#<product>      | H#<yyyy-mm-ddThh>#<scope>#<shard> |
  * | failure reason  | F#<updateId>       | <reason digest>#<shard>  |
  * | failed device   | F#<upd>#<rd>#<sh>  | <time>#<deviceId>        |
@@ -59,6 +60,11 @@ export const keys = {
   metricsOf: (product: string) => ({ pk: `M#${product}` }),
   deviceCounts: (product: string, shard: number) => ({ pk: `AGG#${product}`, sk: `D#${shard}` }),
   deviceCountsOf: (product: string) => ({ pk: `AGG#${product}`, skPrefix: 'D#' }),
+  daySeen: (product: string, day: string, shard: number) => ({
+    pk: `AGG#${product}`,
+    sk: `Y#${day}#${shard}`,
+  }),
+  daySeenOf: (product: string, day: string) => ({ pk: `AGG#${product}`, skPrefix: `Y#${day}#` }),
   series: (product: string, hour: string, scope: string, shard: number) => ({
     pk: `AGG#${product}`,
     sk: `H#${hour}#${scope}#${shard}`,

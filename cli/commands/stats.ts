@@ -37,10 +37,16 @@ function statsText(stats: ProductStats, days: number, showHours: boolean): strin
   const metricHead = ['DAY', 'REQUESTS', 'STARTED', 'DEFERRED', 'SUCCESS', 'FAILURE', 'POLICY ERRORS'];
   lines.push(metrics.length === 0 ? '  none' : table(metricHead, metricRows, '  '));
   lines.push('\nDevices seen per day');
-  const seenRows = stats.seen.map((d) => [d.day, String(d.devices)]);
-  lines.push(seenRows.length === 0 ? '  none' : table(['DAY', 'DEVICES'], seenRows, '  '));
+  const seenRows = stats.seen.map((d) => [d.day, String(d.devices), byVersion(d.versions)]);
+  lines.push(seenRows.length === 0 ? '  none' : table(['DAY', 'DEVICES', 'BY VERSION'], seenRows, '  '));
   if (showHours) lines.push(...seriesText(stats));
   return lines;
+}
+
+/** `1.1.0: 30, 1.0.0: 5`, most devices first; `-` for a day counted before versions were. */
+function byVersion(versions: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(versions).sort(([, a], [, b]) => b - a);
+  return parts.length === 0 ? '-' : parts.map(([version, n]) => `${version}: ${n}`).join(', ');
 }
 
 function seriesText(stats: ProductStats): string[] {

@@ -271,7 +271,9 @@ describe('updraft CLI against the local cloud', { timeout: 90_000 }, () => {
     const today = new Date().toISOString().slice(0, 10);
     expect(hourly.stdout).toContain('Hourly, product (last 2 hours)');
     expect(hourly.stdout).toMatch(
-      new RegExp(`Devices seen per day\\n\\s+DAY\\s+DEVICES\\n\\s+${today}\\s+3\\n`),
+      new RegExp(
+        `Devices seen per day\\n\\s+DAY\\s+DEVICES\\s+BY VERSION\\n\\s+${today}\\s+3\\s+1\\.0\\.0: 2, 1\\.1\\.0: 1\\n`,
+      ),
     );
     expect(hourly.stdout).toMatch(/T\d\d:00\s+3\s+0\s+0\s+0\s+0\n/); // this hour: 3 requests
     const backfilled = await updraft('stats', '--product', 'fleet', '--backfill', '--json');

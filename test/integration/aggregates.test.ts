@@ -113,7 +113,14 @@ describe('devices per version (13.1)', () => {
       '2.0.0': upgraded,
     });
     expect(counts.devices).toBe(300);
-    expect(counts.seenPerDay).toEqual([{ day: new Date().toISOString().slice(0, 10), devices: 300 }]);
+    // Each device on the day under the version of its latest checkin: the upgraded ones moved too.
+    expect(counts.seenPerDay).toEqual([
+      {
+        day: new Date().toISOString().slice(0, 10),
+        devices: 300,
+        versions: { '1.0.0': 300 - upgraded, '2.0.0': upgraded },
+      },
+    ]);
   });
 });
 
@@ -192,12 +199,29 @@ describe('backfill of a cloud without aggregates (13.6) and stats from aggregate
       ['0.9.0', 40 - moved.filter((n) => n >= 80).length],
     ]);
     expect(stats.seen).toEqual([
-      { day: new Date().toISOString().slice(0, 10), devices: 30 },
-      { day: yesterday.slice(0, 10), devices: 120 },
+      { day: new Date().toISOString().slice(0, 10), devices: 30, versions: { '1.1.0': 30 } },
+      { day: yesterday.slice(0, 10), devices: 120, versions: { '1.0.0': 80, '0.9.0': 40 } },
     ]);
     expect(stats.hours).toBe(5);
     expect(stats.series.product).toHaveLength(5);
     expect(stats.series.product.at(-1)?.UpdateRequests).toBe(30);
+  });
+
+  it('still reads the days counted on the version shards by the previous version (d_yyyymmdd)', async () => {
+    const p = await freshProduct();
+    const now = Date.now();
+    const yesterday = new Date(now - 86_400_000).toISOString().slice(0, 10);
+    const legacy = `d_${yesterday.replaceAll('-', '')}`;
+    await cloud.table.update(keys.deviceCounts(p.name, 3), { add: { v_1_2e0_2e0: 2, [legacy]: 2 } });
+    await cloud.table.update(keys.deviceCounts(p.name, 7), { add: { v_1_2e0_2e0: 1, [legacy]: 1 } });
+    await checkin(cloud, { id: 'new-one', product: p.name, version: '1.0.0' }, p.token);
+    await cloud.flush();
+    const counts = await readDeviceCounts(cloud.table, p.name, 3, now);
+    expect(counts.devices).toBe(4);
+    expect(counts.seenPerDay).toEqual([
+      { day: new Date(now).toISOString().slice(0, 10), devices: 1, versions: { '1.0.0': 1 } },
+      { day: yesterday, devices: 3, versions: {} },
+    ]);
   });
 
   it('refuses an hour count beyond the retention with a one-line error', async () => {

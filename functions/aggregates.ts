@@ -138,10 +138,35 @@ function dayWrite(
 export const REGISTRY_TOKEN_PREFIX = 'dev';
 
 /**
- * Writes `entry` and counts its change together (DESIGN §5), conditional on the stored entry's
- * counted state (version, day, mark) being still `stored`'s: other checkins of the same day and
- * version may write in between. False when that state changed since it was read (read it again and
- * retry). An entry older than the stored one's day is not written: the newer one counted it.
+ * What writing `entry` over `stored` takes: the entry's update, conditional on the stored entry's
+ * counted state (version, day, mark) being still `stored`'s (other checkins of the same day and
+ * version may write in between), and the counter writes of its change (none when nothing is
+ * counted anew). Undefined when `stored` is of a later day: that checkin counted the device.
+ * writeCounted writes them in one transaction; the local cloud's registry many devices' changes
+ * together (functions/registry-rounds.ts).
+ */
+export function countedChange(
+  product: string,
+  entry: DeviceEntry,
+  stored: Item | undefined,
+): { readonly registry: UpdateSpec; readonly counts: TransactWrite[] } | undefined {
+  const before = countedStateOf(stored);
+  if (before && before.day > dayOf(entry.lastSeen)) return undefined;
+  const uncounted =
+    stored && !before && typeof stored.lastSeen === 'string'
+      ? { day: dayOf(stored.lastSeen), version: String(stored.version) }
+      : undefined;
+  const { pk: _pk, sk: _sk, ...attributes } = { ...entry, counted: true as const };
+  return {
+    registry: { set: attributes, ...sameCountedState(stored, before) },
+    counts: countWrites(product, entry.sk, before, entry, uncounted),
+  };
+}
+
+/**
+ * Writes `entry` and counts its change together (DESIGN §5), as countedChange plans them. False
+ * when the stored entry's counted state changed since it was read (read it again and retry). An
+ * entry older than the stored one's day is not written: the newer one counted it.
  */
 export async function writeCounted(
   table: Table,
@@ -149,21 +174,12 @@ export async function writeCounted(
   entry: DeviceEntry,
   stored: Item | undefined,
 ): Promise<boolean> {
-  const before = countedStateOf(stored);
-  if (before && before.day > dayOf(entry.lastSeen)) return true;
-  const uncounted =
-    stored && !before && typeof stored.lastSeen === 'string'
-      ? { day: dayOf(stored.lastSeen), version: String(stored.version) }
-      : undefined;
-  const counted = countWrites(product, entry.sk, before, entry, uncounted);
-  const { pk, sk, ...attributes } = { ...entry, counted: true as const };
-  const registryWrite: TransactWrite = {
-    key: { pk, sk },
-    update: { set: attributes, ...sameCountedState(stored, before) },
-  };
-  if (counted.length === 0) return (await table.update({ pk, sk }, registryWrite.update)) !== undefined;
+  const change = countedChange(product, entry, stored);
+  if (!change) return true;
+  const key = { pk: entry.pk, sk: entry.sk };
+  if (change.counts.length === 0) return (await table.update(key, change.registry)) !== undefined;
   // The counters first: on the embedded store a failed registry condition then undoes them by itself.
-  const writes = [...counted, registryWrite];
+  const writes: TransactWrite[] = [...change.counts, { key, update: change.registry }];
   const token = REGISTRY_TOKEN_PREFIX + transactionToken();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -178,27 +194,6 @@ export async function writeCounted(
 }
 
 const CONFLICT_ATTEMPTS = 3;
-
-/**
- * What writing `entry` over `stored` takes, for callers that write many entries together
- * (functions/registry-rounds.ts): the entry's update, conditional on `stored`'s counted state as
- * writeCounted's, and the count write of the change (absent when nothing is counted anew);
- * undefined when `stored` is of a later day (it counted the device already).
- */
-export function countedChange(
-  product: string,
-  entry: DeviceEntry,
-  stored: Item | undefined,
-): { readonly registry: UpdateSpec; readonly counts?: TransactWrite } | undefined {
-  const before = countedStateOf(stored);
-  if (before && before.day > dayOf(entry.lastSeen)) return undefined;
-  const uncountedDay =
-    stored && !before && typeof stored.lastSeen === 'string' ? dayOf(stored.lastSeen) : undefined;
-  const counts = countWrite(product, entry.sk, before, entry, uncountedDay);
-  const { pk: _pk, sk: _sk, ...attributes } = { ...entry, counted: true as const };
-  const registry = { set: attributes, ...sameCountedState(stored, before) };
-  return counts ? { registry, counts } : { registry };
-}
 
 function sameCountedState(stored: Item | undefined, before: CountedState | undefined) {
   if (!stored) return { condition: 'attribute_not_exists(pk)' };

@@ -6,31 +6,30 @@
  * devices at a time: about one store write per device instead of embedded-transact.ts's four.
  *
  * The protocol of `commitRegistryBatch(table, entries, token)`; each entry is a registry update,
- * conditional on the counted state it was planned against, and the count write of its change:
- * 1. The intent, every entry with its count write, is stored under TX/<token> before any write.
+ * conditional on the counted state it was planned against, and the count writes of its change:
+ * 1. The intent, every entry with its count writes, is stored under TX/<token> before any write.
  * 2. Each entry is written under its own condition, with `batchTx: <token>`. One whose condition
  *    fails (another writer moved the device since it was read) is left out: the batch goes on
  *    without it, its counts are not written, and the caller retries it against the entry as stored
  *    then. A failed condition is read back: carrying our batchTx, the entry was written by an
- *    attempt whose answer was lost. The condition also makes the write idempotent (it requires the
- *    state the write moves away from).
+ *    attempt whose answer was lost. An entry with counts moves the counted state its condition
+ *    requires, so it is written once however often it is sent.
  * 3. When some entry was left out, the indexes of the written ones are stored on the intent: the
  *    decision. From here on the set of counted devices is fixed.
- * 4. The count writes of the written entries are merged into one update per product (ADDs summed,
- *    latest sighting kept, expired days removed) on the shard of the product's first written entry,
- *    and applied with the transaction's mark (embedded-marks.ts), so that each applies once. One
- *    write per product: the embedded store has no per-item write limit to spread over shards, and
- *    counts are summed over shards on read; the shard moves with the devices of each batch, so
- *    every shard still has its expired days removed.
+ * 4. The count writes of the written entries are merged (`mergeCounts`): one update per product
+ *    and kind of counter (version counts, a day's devices) on the shard of its first write, applied
+ *    with the transaction's mark (embedded-marks.ts) so that each applies once. Counts are summed
+ *    over shards on read, and the embedded store has no per-item write limit to spread writes for.
  * 5. Deleting the intent commits; the marks are removed in the background.
  * Nothing is ever undone: an entry is written only with its counts to follow, and a left-out entry
- * changed nothing. A failure after 1 leaves the intent; `replayRegistryBatch` settles it: with a
- * decision it writes the counts of the decided entries (4, 5); without one no count was written
- * yet, so it writes every entry again (2: entries already written fail their condition and carry
- * our batchTx) and goes on from there. Until then the batch's devices refuse other changes
- * (`isSettling`), so no entry's batchTx is overwritten before the replay reads it. The replay runs in
- * the background while the process lives (after REPLAY_DELAY_MS, until it succeeds) and at start
- * (`recoverIntents` of embedded-transact.ts, before the local cloud serves).
+ * changed nothing. A failure after 1 leaves the intent; `replayRegistryBatch` settles it. With a
+ * decision it writes the counts of the decided entries (4, 5). Without one, either no count was
+ * written yet or every entry was: it writes every entry again (2: those written already fail their
+ * condition and carry our batchTx), which finds the same set in the second case, and goes on from
+ * there. Until then the batch's devices refuse other changes in this process (`isSettling`), so no
+ * entry's batchTx is overwritten before the replay reads it. The replay runs in the background
+ * while the process lives (after REPLAY_DELAY_MS, until it succeeds) and at start (`recoverIntents`
+ * of embedded-transact.ts, before the local cloud serves).
  */
 import type { Item, Key, Scalar, Table, UpdateSpec } from './dynamo.ts';
 import {
@@ -42,11 +41,11 @@ import {
 } from './embedded-marks.ts';
 import { keys } from './keys.ts';
 
-/** One device's change: its registry entry's conditional update and the count write it carries. */
+/** One device's change: its registry entry's conditional update and the count writes it carries. */
 export interface BatchedEntry {
   readonly key: Key;
   readonly update: UpdateSpec;
-  readonly counts?: UpdateWrite;
+  readonly counts: readonly UpdateWrite[];
 }
 
 /** A batch's intent holds its entries: at most this many bytes of them (an item is at most 400 KB). */
@@ -71,7 +70,7 @@ export async function commitRegistryBatch(
   entries: readonly BatchedEntry[],
   token: string,
 ): Promise<boolean[]> {
-  if (!entries.some((entry) => entry.counts)) return writeEntries(table, entries, token);
+  if (!entries.some((entry) => entry.counts.length > 0)) return writeEntries(table, entries, token);
   const committed = (async () => {
     try {
       await table.put({
@@ -111,9 +110,7 @@ async function settle(
       if (!(await table.update(keys.intent(token), { ...decision, idempotent: true }))) return written;
     }
   }
-  const counts = mergeCounts(
-    entries.flatMap((entry, i) => (written[i] && entry.counts ? [entry.counts] : [])),
-  );
+  const counts = mergeCounts(entries.flatMap((entry, i) => (written[i] ? entry.counts : [])));
   await allOrThrow(counts.map((write) => applyMarked(table, write, token)));
   await table.delete(keys.intent(token));
   removeMarksLater(
@@ -144,29 +141,37 @@ async function allOrThrow<T>(work: readonly Promise<T>[]): Promise<T[]> {
 }
 
 /**
- * One update per product: ADDs summed (zeros dropped), SETs are latest-sighting stamps (the latest
- * wins), REMOVEs of expired days kept unless the same update writes that attribute.
+ * The count writes of many devices, merged: one update per product and kind of counter (the
+ * version counts `D#<shard>`, a day's `Y#<day>#<shard>`...) on the shard of the first write of that
+ * kind, since counts are summed over shards on read. ADDs are summed (zeros dropped), SETs are
+ * latest sightings and expiry times (the latest wins), REMOVEs kept unless the update writes that
+ * attribute.
  */
 export function mergeCounts(writes: readonly UpdateWrite[]): UpdateWrite[] {
   const merged = new Map<string, { key: Key; add: Record<string, number>; set: Record<string, Scalar> }>();
   const removed = new Map<string, Set<string>>();
   for (const { key, update } of writes) {
-    const into = merged.get(key.pk) ?? { key, add: {}, set: {} };
-    merged.set(key.pk, into);
+    const kind = `${key.pk}\u0000${key.sk.replace(/#\d+$/, '')}`;
+    const into = merged.get(kind) ?? { key, add: {}, set: {} };
+    merged.set(kind, into);
     for (const [name, n] of Object.entries(update.add ?? {})) into.add[name] = (into.add[name] ?? 0) + n;
-    for (const [name, value] of Object.entries(update.set ?? {})) {
-      const kept = into.set[name];
-      if (value !== undefined && (kept === undefined || String(value) > String(kept))) into.set[name] = value;
-    }
-    const remove = removed.get(key.pk) ?? new Set<string>();
-    removed.set(key.pk, remove);
+    for (const [name, value] of Object.entries(update.set ?? {}))
+      if (value !== undefined) into.set[name] = later(into.set[name], value);
+    const remove = removed.get(kind) ?? new Set<string>();
+    removed.set(kind, remove);
     for (const name of update.remove ?? []) remove.add(name);
   }
-  return [...merged.values()].map(({ key, add, set }) => {
+  return [...merged].map(([kind, { key, add, set }]) => {
     const adds = Object.fromEntries(Object.entries(add).filter(([, n]) => n !== 0));
-    const remove = [...(removed.get(key.pk) ?? [])].filter((name) => !(name in adds) && !(name in set));
+    const remove = [...(removed.get(kind) ?? [])].filter((name) => !(name in adds) && !(name in set));
     return { key, update: { add: adds, set, remove } };
   });
+}
+
+function later(kept: Scalar | undefined, value: Scalar): Scalar {
+  if (kept === undefined || kept === null) return value;
+  if (typeof kept === 'number' && typeof value === 'number') return Math.max(kept, value);
+  return String(value) > String(kept) ? value : kept;
 }
 
 /**

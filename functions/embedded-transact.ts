@@ -191,7 +191,10 @@ function endRecovery(token: string): void {
   for (const [name, owner] of recovering) if (owner === token) recovering.delete(name);
 }
 
-/** Replays every transaction left in the table (the local cloud calls it at start, before serving). */
+/**
+ * Replays every transaction left in the table, registry batches (embedded-batch.ts) included: the
+ * local cloud calls it at start, before serving.
+ */
 export async function recoverIntents(table: Table): Promise<number> {
   const intents = await table.query(keys.intents().pk, undefined, true);
   for (const intent of intents) await replayIntent(table, String(intent.sk));

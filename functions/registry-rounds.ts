@@ -9,6 +9,7 @@
 import { countedChange, type DeviceEntry, REGISTRY_TOKEN_PREFIX } from './aggregates.ts';
 import { type Key, type Table, transactionToken } from './dynamo.ts';
 import { BATCH_INTENT_BYTES, type BatchedEntry, commitRegistryBatch, isSettling } from './embedded-batch.ts';
+import type { UpdateWrite } from './embedded-marks.ts';
 import { StoreUnavailableError } from './errors.ts';
 
 /** A BatchGetItem request reads at most 100 items. */
@@ -114,8 +115,8 @@ export class RegistryRounds {
         // Stored is of a later day: that checkin counted the device already.
         if (!change) this.written(cacheKey, queued);
         else {
-          const counts = change.counts && 'key' in change.counts ? change.counts : undefined;
-          batch.push({ key: keyOf(queued), update: change.registry, ...(counts ? { counts } : {}) });
+          const counts = change.counts.filter((write): write is UpdateWrite => 'key' in write);
+          batch.push({ key: keyOf(queued), update: change.registry, counts });
           batched.push([cacheKey, queued]);
         }
       }

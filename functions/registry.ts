@@ -2,7 +2,9 @@
  * The device registry: each device's last checkin (last seen, version, properties), written
  * sparingly, and the device counts of functions/aggregates.ts, which change with it: a new device,
  * a new version or a device's first checkin of the day is written in one transaction with its
- * counter shard; anything else is a plain write conditional on the counted state it keeps.
+ * counter shards (in Lambda), or in a round with other devices' (the local cloud,
+ * functions/registry-rounds.ts); anything else is a plain write conditional on the counted state it
+ * keeps.
  */
 import { createHash } from 'node:crypto';
 import type { DeviceCheckin } from '#core/types.ts';

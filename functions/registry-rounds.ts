@@ -86,7 +86,7 @@ export class RegistryRounds {
     const round: [string, QueuedChange][] = [];
     let bytes = 0;
     for (const [cacheKey, queued] of this.queue) {
-      bytes += JSON.stringify(queued.entry).length + 1000;
+      bytes += Buffer.byteLength(JSON.stringify(queued.entry)) + 1000;
       if (round.length > 0 && (round.length === ROUND_DEVICES || bytes > BATCH_INTENT_BYTES)) break;
       this.queue.delete(cacheKey);
       if (isSettling(this.options.countingTable, queued.entry)) {

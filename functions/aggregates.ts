@@ -6,8 +6,9 @@
  * Items stay small on purpose: DynamoDB bills a write by the size of the whole item, twice in a
  * transaction.
  *
- * A device's counts change in the same transaction as its registry entry, conditional on the entry
- * as read: the version it was counted on and its last seen day are the entry's own, so a retry or a
+ * A device's counts change in the same transaction as its registry entry (on the local cloud, the
+ * same batch of many devices' changes: functions/embedded-batch.ts), conditional on the entry as
+ * read: the version it was counted on and its last seen day are the entry's own, so a retry or a
  * concurrent checkin of the same device moves nothing twice. Entries written by a version without
  * aggregates carry no `counted` mark; they are counted once, by the first write that finds them or by
  * `backfillDeviceCounts`. Counters that many devices touch live on AGGREGATES.shards items chosen by

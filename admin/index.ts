@@ -9,6 +9,7 @@
  *   stats        devices per version and seen per day, update counters, hourly series, daily metrics
  *   devices      the device list (paginated, filtered by version and policy), one device's history
  *   failures     an update's failures grouped by reason, with counts and the latest devices
+ *   update devices  the devices granted an update, with their outcomes (paginated)
  *   tokens       create (secret shown once), list, revoke
  *   keys         generate a signing key pair, read a signing key
  *   policy       parse, explain, evaluate for a device, dry-run against a product's registry
@@ -108,6 +109,12 @@ export {
   type TokenInfo,
   type TokenScope,
 } from './tokens.ts';
+export {
+  type GrantedDevice,
+  type UpdateDevicePage,
+  type UpdateDeviceQuery,
+  updateDevices,
+} from './update-devices.ts';
 export {
   deleteUpdate,
   disableUpdate,

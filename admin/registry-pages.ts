@@ -32,10 +32,19 @@ export function encodeCursor(key: Key): string {
 
 /** The registry key a cursor resumes after; a cursor not made for this product's registry is refused. */
 export function decodeCursor(cursor: string, product: string): Key {
-  const refuse = () =>
-    new ValidationError(
-      `Invalid --next cursor "${cursor.slice(0, 40)}": pass the cursor a previous page printed, unchanged, with the same --product`,
-    );
+  return decodeKeyCursor(
+    cursor,
+    keys.devicesOf(product).pk,
+    'pass the cursor a previous page printed, unchanged, with the same --product',
+  );
+}
+
+/**
+ * The key a cursor resumes after, when it is one of partition `pk`; otherwise a ValidationError
+ * that ends with `advice` (what to pass instead).
+ */
+export function decodeKeyCursor(cursor: string, pk: string, advice: string): Key {
+  const refuse = () => new ValidationError(`Invalid --next cursor "${cursor.slice(0, 40)}": ${advice}`);
   if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw refuse();
   let parsed: unknown;
   try {
@@ -44,12 +53,11 @@ export function decodeCursor(cursor: string, product: string): Key {
     throw refuse();
   }
   const attrs = parsed as { pk?: { S?: unknown }; sk?: { S?: unknown } } | null;
-  const pk = attrs?.pk?.S;
   const sk = attrs?.sk?.S;
   if (
     typeof attrs !== 'object' ||
     Object.keys(attrs ?? {}).length !== 2 ||
-    pk !== keys.devicesOf(product).pk ||
+    attrs?.pk?.S !== pk ||
     typeof sk !== 'string' ||
     sk === ''
   )

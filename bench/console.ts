@@ -58,7 +58,7 @@ export const suite: BenchSuite = async (): Promise<BenchRow[]> => {
     await buildUi(assetsDir);
     writeFileSync(join(assetsDir, 'static.html'), STATIC_PAGE);
     const size = bundleSize(assetsDir);
-    // Metrics for one day, so the overview draws its chart.
+    // A device seen today, so the overview draws its charts.
     await checkin(cloud, { id: 'bench-1', product: 'demo', version: '1.0.0' });
     await cloud.flush();
     const web = await startConsole({
@@ -75,9 +75,10 @@ export const suite: BenchSuite = async (): Promise<BenchRow[]> => {
     const staticRuns: number[] = [];
     // One warm-up of each, then alternate so both see the same machine load.
     for (let i = 0; i <= RUNS; i++) {
-      const chart = await coldLoad(browser, web.origin, cookie, '/', (page) =>
-        page.locator('.chart[data-drawn] canvas').waitFor(),
-      );
+      // The overview's two charts: devices per version per day and the hourly series.
+      const chart = await coldLoad(browser, web.origin, cookie, '/', async (page) => {
+        await page.locator('.chart[data-drawn] canvas').nth(1).waitFor();
+      });
       const plain = await coldLoad(browser, web.origin, cookie, '/assets/static.html', (page) =>
         page.getByText('Static page').waitFor(),
       );
@@ -93,7 +94,7 @@ export const suite: BenchSuite = async (): Promise<BenchRow[]> => {
         baseline: BASELINE,
         baselineValue: median(staticRuns),
         better: 'lower',
-        detail: `median of ${RUNS} cold loads to the chart drawn; bundle ${(size / 1024).toFixed(1)} KiB gzipped JS+CSS of a ${BUNDLE_BUDGET_BYTES / 1024} KiB budget`,
+        detail: `median of ${RUNS} cold loads to the charts drawn; bundle ${(size / 1024).toFixed(1)} KiB gzipped JS+CSS of a ${BUNDLE_BUDGET_BYTES / 1024} KiB budget`,
       },
     ];
   } catch (error) {

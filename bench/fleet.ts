@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { productStats } from '#admin/index.ts';
-import { countWrites, hourOf, PRODUCT_SCOPE, seriesWrite, shardOf } from '#functions/aggregates.ts';
+import { countWrites, hourOf, PRODUCT_SCOPE, seriesWrite } from '#functions/aggregates.ts';
 import { AGGREGATES } from '#functions/config.ts';
 import type { Key, Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';

@@ -2,24 +2,26 @@
  * What the console's API sends and receives, shared by the server (console/routes.ts) and the
  * page's client (console/ui/api.ts). Results of admin operations are admin/'s own types, re-exported
  * here and never re-declared (STYLE habit 13); this file only adds the shapes the API itself owns.
- *
- * Fleet data (DESIGN §10: devices per version over time, hourly series per update, devices) is not
- * served yet: its types will come from admin/ when the fleet-data operations exist, with one route
- * and one client function each.
  */
 import type { PhaseStatus, PublishOptions, UpdateRecord } from '#admin/index.ts';
 
 export type {
   CreatedToken,
+  DaySeen,
+  FailureReason,
   GeneratedKeys,
+  GrantedDevice,
   PhaseStatus,
   PolicyCheckResult,
   ProductStats,
   RetryResult,
   RolloutResult,
+  SeriesPoint,
   TokenInfo,
   UpdateChanges,
   UpdateCounters,
+  UpdateDevicePage,
+  UpdateFailures,
   UpdateRecord,
   UpdateStats,
 } from '#admin/index.ts';

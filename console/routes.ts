@@ -18,7 +18,7 @@
  *   POST   …/products/:product/updates/:version/resume   resumeRollout
  *   POST   …/products/:product/updates/:version/advance  advanceRollout ({force?})
  *   POST   …/products/:product/updates/:version/retry-failed  retryFailed
- *   GET    …/products/:product/stats?days=N              productStats
+ *   GET    …/products/:product/stats, …/updates/:version/failures|devices   see routes-fleet.ts
  *   GET    …/tokens?product=P                            listTokens
  *   POST   …/tokens                                      createToken
  *   DELETE …/tokens/:id                                  revokeToken
@@ -37,7 +37,6 @@ import {
   type NamedCloud,
   pauseRollout,
   phaseStatusOf,
-  productStats,
   publish,
   readSigningKey,
   resumeRollout,
@@ -46,7 +45,7 @@ import {
   showUpdate,
 } from '#admin/index.ts';
 import type { ApiSession, PublishSettings, UpdateRecord, UpdateView } from './api-types.ts';
-import { BadRequestError, CloudNotFoundError } from './errors.ts';
+import { CloudNotFoundError } from './errors.ts';
 import {
   contentLength,
   type JsonObject,
@@ -60,6 +59,7 @@ import {
   requiredString,
 } from './request.ts';
 import { created, ok, type Route } from './router.ts';
+import { fleetViewRoutes } from './routes-fleet.ts';
 
 export interface ApiOptions {
   /** The clouds served, by name; the page names one in every cloud route. */
@@ -109,14 +109,6 @@ function editChanges(body: JsonObject): Record<string, string | number | null> {
 
 function withoutUndefined(value: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
-}
-
-function days(url: URL): number | undefined {
-  const text = url.searchParams.get('days');
-  if (text === null) return undefined;
-  if (!/^\d{1,4}$/.test(text))
-    throw new BadRequestError(`Invalid days "${text}": use a whole number of days`);
-  return Number(text);
 }
 
 type Params = Readonly<Record<string, string>>;
@@ -230,18 +222,12 @@ function rolloutRoutes(cloudOf: CloudOf): Route[] {
 }
 
 /** What the fleet looks like and what a policy would do. */
-function fleetRoutes({ clouds, defaultProduct }: ApiOptions, cloudOf: CloudOf): Route[] {
+function fleetRoutes({ clouds, defaultProduct }: ApiOptions): Route[] {
   return [
     {
       method: 'GET',
       path: '/api/session',
       handle: async () => ok({ clouds: clouds.map((c) => c.name), defaultProduct } satisfies ApiSession),
-    },
-    {
-      method: 'GET',
-      path: `${CLOUD_PREFIX}/products/:product/stats`,
-      handle: async ({ url, params }) =>
-        ok(await productStats(cloudOf(params), params.product ?? '', days(url))),
     },
     {
       method: 'POST',
@@ -313,9 +299,10 @@ export function apiRoutes(options: ApiOptions): Route[] {
     return cloud;
   };
   return [
-    ...fleetRoutes(options, cloudOf),
+    ...fleetRoutes(options),
     ...updateRoutes(cloudOf),
     ...rolloutRoutes(cloudOf),
     ...tokenRoutes(cloudOf),
+    ...fleetViewRoutes(cloudOf),
   ];
 }

@@ -1,7 +1,8 @@
 /**
  * The console in real headless Chromium (Debian's package, driven by playwright-core) against a
- * real local cloud: publish with a real file, a broken policy's column, enable/disable, tokens, and
- * no request to any origin but the console's own. Controls are found by role and label, as a
+ * real local cloud: publish with a real file, a broken policy's column, the real agent moving an
+ * update's counters, chart and device outcomes (and a failing one its failures by reason),
+ * devices per version, enable/disable, tokens, and no request to any origin but the console's own. Controls are found by role and label, as a
  * person or a screen reader finds them. Screenshots go to test-artifacts/console/.
  */
 import { randomBytes } from 'node:crypto';
@@ -11,8 +12,10 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteUpdate, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
+import { UPDATE_DEVICES_PAGE } from '#console/ui/pages.ts';
 import { REFRESH_MS } from '#console/ui/refresh.ts';
-import { onceArgs, runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
+import { countWrites } from '#functions/aggregates.ts';
+import { onceArgs, runAgent, writeAgentFiles, writeScript } from '#test/integration/agent-fixtures.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
 import { createStandInClouds, type StandInClouds } from '#test/support/stand-in-clouds.ts';
@@ -54,6 +57,24 @@ afterAll(async () => {
   await cloud?.dispose();
 });
 
+/**
+ * The day counts of `days` days before today, as daily checkins of `fleet` devices left them: on
+ * the first day all ran 0.9.0, then a fifth more each day ran 1.0.0 (only the day items are
+ * written: these devices are not in the registry nor in today's counts).
+ */
+async function seedPastDays(days: number, fleet: number): Promise<void> {
+  for (let d = days; d >= 1; d--) {
+    const lastSeen = new Date(Date.now() - d * 86_400_000).toISOString();
+    const upgraded = ((days - d) * fleet) / (days - 1);
+    for (let i = 0; i < fleet; i++) {
+      const after = { version: i < upgraded ? '1.0.0' : '0.9.0', lastSeen };
+      for (const write of countWrites('demo', `past-${i}`, undefined, after))
+        if ('update' in write && write.key.sk.startsWith('Y#'))
+          await cloud.table.update(write.key, write.update);
+    }
+  }
+}
+
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 describe('console in Chromium', () => {
@@ -67,8 +88,19 @@ describe('console in Chromium', () => {
       .getByRole('img', { name: /per day/ })
       .locator('canvas')
       .waitFor();
-    expect(await page.getByRole('cell', { name: '1.0.0' }).count()).toBe(1);
-    await shot('overview');
+    expect(await page.getByRole('cell', { name: '1.0.0', exact: true }).count()).toBe(1);
+    const versions = page.getByRole('list', { name: 'Legend of Devices per version per day' });
+    expect(await versions.getByRole('listitem').allTextContents()).toEqual([
+      '1.0.0: 1 device',
+      'All devices seen: 1 device',
+    ]);
+    await page
+      .getByRole('img', {
+        name: 'Update requests, deferrals, starts, successes and failures per hour of demo',
+      })
+      .locator('canvas')
+      .waitFor();
+    await shot('overview-first');
   });
 
   it('shows the column of a broken policy as it is typed', async () => {
@@ -127,7 +159,17 @@ describe('console in Chromium', () => {
     await page.getByRole('link', { name: 'Updates', exact: true }).click();
   });
 
-  it('shows a rollout move without reloading as the real agent updates a device', async () => {
+  it('shows a rollout move in the update detail without reloading as the real agent updates a device', async () => {
+    let loads = 0;
+    page.on('load', () => loads++);
+    await page.getByRole('link', { name: '1.2.0' }).click();
+    await page.getByRole('heading', { name: 'Update 1.2.0 of demo' }).waitFor();
+    const hourly = page.getByRole('list', {
+      name: 'Legend of Started, succeeded and failed per hour of 1.2.0',
+    });
+    await hourly.getByText('Succeeded: 0 in 48 h').waitFor();
+    await page.getByText('No device was granted 1.2.0 yet.').waitFor();
+
     const device = join(cloud.dataDir, 'device-eu');
     const files = writeAgentFiles(device, {
       api: cloud.apiUrl,
@@ -139,11 +181,94 @@ describe('console in Chromium', () => {
     const run = await runAgent(join(ROOT, 'bin/updraft-agent.js'), args, { cwd: device, timeoutMs: 30_000 });
     expect(run.code, run.stderr).toBe(0);
     expect(readFileSync(files.ioto, 'utf8')).toMatch(/"version": "1\.2\.0"/);
+
+    // Counters, chart and device outcomes change in place: the views poll, the page is not reloaded.
+    await page
+      .getByText('1 started, 1 succeeded, 0 failed of at most 10')
+      .waitFor({ timeout: 3 * REFRESH_MS });
+    await hourly.getByText('Succeeded: 1 in 48 h').waitFor({ timeout: 3 * REFRESH_MS });
+    expect(await hourly.getByRole('listitem').allTextContents()).toEqual([
+      'Started: 1 in 48 h',
+      'Succeeded: 1 in 48 h',
+      'Failed: 0 in 48 h',
+    ]);
+    const granted = page.getByRole('table', { name: 'Devices granted 1.2.0' });
+    await granted
+      .getByRole('row', { name: /dev-eu/ })
+      .getByRole('cell', { name: 'succeeded' })
+      .waitFor({ timeout: 3 * REFRESH_MS });
+    expect(loads).toBe(0);
+    expect(await page.getByRole('img', { name: /per hour of 1\.2\.0$/ }).getAttribute('data-drawn')).toBe(
+      'light',
+    );
+
+    await page.getByRole('link', { name: 'Updates', exact: true }).click();
     const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: '1.2.0' }) });
     await row
       .getByText('1 started, 1 succeeded, 0 failed of at most 10')
       .waitFor({ timeout: 3 * REFRESH_MS });
+    await shot('updates-in-progress');
+  });
+
+  it('groups a failing agent report by its reason with a count, and the overview shows devices per version', async () => {
+    await page.getByRole('link', { name: '1.2.0' }).click();
+    await page.getByText('No failures reported.').waitFor();
+    const device = join(cloud.dataDir, 'device-eu-2');
+    mkdirSync(device, { recursive: true });
+    const files = writeAgentFiles(device, {
+      api: cloud.apiUrl,
+      token: cloud.devToken,
+      script: writeScript(device, 'fail.sh', 'echo "flash write failed" >&2\nexit 3'),
+      device: { id: 'dev-eu-2', region: 'eu' },
+    });
+    const args = onceArgs(files, join(device, 'state'));
+    const run = await runAgent(join(ROOT, 'bin/updraft-agent.js'), args, { cwd: device, timeoutMs: 30_000 });
+    expect(run.code, run.stderr).toBe(1);
+
+    const reasons = page.getByRole('table', { name: 'Failures of 1.2.0 by reason' });
+    const reason = reasons.getByRole('row').filter({ hasText: 'flash write failed' });
+    await reason.waitFor({ timeout: 3 * REFRESH_MS });
+    expect(await reason.getByRole('rowheader').textContent()).toBe(
+      'Update script exited with code 3: flash write failed',
+    );
+    const [count, lastAt, latest] = await reason.getByRole('cell').allTextContents();
+    expect([count, latest]).toEqual(['1', 'dev-eu-2']);
+    expect(lastAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const hourly = page.getByRole('list', {
+      name: 'Legend of Started, succeeded and failed per hour of 1.2.0',
+    });
+    await hourly.getByText('Failed: 1 in 48 h').waitFor({ timeout: 3 * REFRESH_MS });
+    const failed = page
+      .getByRole('table', { name: 'Devices granted 1.2.0' })
+      .getByRole('row', { name: /dev-eu-2/ });
+    await failed.getByRole('cell', { name: 'failed', exact: true }).waitFor({ timeout: 3 * REFRESH_MS });
     await shot('update-in-progress');
+
+    // dev-eu moved to 1.2.0 today: it counts once, on 1.2.0; dev-1 and dev-eu-2 stay on 1.0.0.
+    // The six days before, as the daily checkins of 20 devices moving from 0.9.0 to 1.0.0 left them.
+    await seedPastDays(6, 20);
+    await page.getByRole('link', { name: 'Overview' }).click();
+    const versions = page.getByRole('list', { name: 'Legend of Devices per version per day' });
+    await versions.getByText('1.2.0: 1 device').waitFor({ timeout: 3 * REFRESH_MS });
+    expect(await versions.getByRole('listitem').allTextContents()).toEqual([
+      '1.2.0: 1 device',
+      '1.0.0: 2 devices',
+      '0.9.0: 0 devices',
+      'All devices seen: 3 devices',
+    ]);
+    const checkins = page.getByRole('table', { name: 'Checkins per day' });
+    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+    const row = async (daysAgo: number) =>
+      checkins
+        .getByRole('row', { name: day(daysAgo) })
+        .getByRole('cell')
+        .allTextContents();
+    expect(await row(0)).toEqual(['3', '1.2.0: 1, 1.0.0: 2']);
+    expect(await row(1)).toEqual(['20', '1.0.0: 20']);
+    expect(await row(3)).toEqual(['20', '1.0.0: 12, 0.9.0: 8']);
+    expect(await row(6)).toEqual(['20', '0.9.0: 20']);
+    await shot('overview');
+    await page.getByRole('link', { name: 'Updates', exact: true }).click();
   });
 
   it('disables and enables an update from its detail', async () => {
@@ -266,6 +391,41 @@ describe('console in Chromium', () => {
     }
   });
 
+  it('lists the devices granted an update a page at a time, Load more from the keyboard', async () => {
+    const local = openCloud('local', { dataDir: cloud.dataDir, outputsFile: east.outputsFile });
+    const image = join(cloud.dataDir, 'paged.bin');
+    writeFileSync(image, 'paged firmware');
+    const selector = { product: 'demo', version: '1.4.0' };
+    const ids = Array.from(
+      { length: UPDATE_DEVICES_PAGE + 1 },
+      (_, i) => `bulk-${String(i).padStart(2, '0')}`,
+    );
+    try {
+      await publish(local, { ...selector, file: image });
+      for (const id of ids)
+        expect((await checkin(cloud, { id, product: 'demo', version: '1.0.0' })).json.version).toBe('1.4.0');
+      await page.getByRole('link', { name: 'Updates', exact: true }).click();
+      await page.getByRole('link', { name: '1.4.0' }).click();
+      const table = page.getByRole('table', { name: 'Devices granted 1.4.0' });
+      const devices = table.getByRole('rowheader');
+      await devices.first().waitFor();
+      expect(await devices.allTextContents()).toEqual(ids.slice(0, UPDATE_DEVICES_PAGE));
+      await page.getByRole('button', { name: 'Load more' }).focus();
+      await page.keyboard.press('Enter');
+      // The last page added: the button goes, and focus moves to the first device added.
+      await table
+        .getByRole('rowheader', { name: ids.at(-1) })
+        .and(page.locator(':focus'))
+        .waitFor();
+      expect(await devices.allTextContents()).toEqual(ids);
+      expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
+      expect(await table.getByRole('cell', { name: 'pending' }).count()).toBe(ids.length);
+    } finally {
+      await deleteUpdate(local, selector);
+      local.close();
+    }
+  });
+
   it('generates a signing key pair: the private key shown once, copied and downloaded', async () => {
     await page.getByRole('link', { name: 'Keys' }).click();
     await page.getByRole('button', { name: 'Generate key pair' }).click();
@@ -319,13 +479,14 @@ describe('console in Chromium', () => {
     await page.getByText('No updates yet').waitFor();
   });
 
-  it('reads in the dark too', async () => {
-    await page.emulateMedia({ colorScheme: 'dark' });
+  it('reads in the dark too, the charts redrawn in its colors as the scheme switches', async () => {
     await page.getByRole('link', { name: 'Overview' }).click();
-    await page
-      .getByRole('img', { name: /per day/ })
-      .locator('canvas')
-      .waitFor();
+    const chart = page.getByRole('img', { name: /per day/ });
+    await chart.locator('canvas').waitFor();
+    expect(await chart.getAttribute('data-drawn')).toBe('light');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    // Redrawn in place, with no reload or navigation.
+    await chart.and(page.locator('[data-drawn="dark"]')).waitFor();
     const background = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(background).toBe('rgb(13, 17, 23)');
     await shot('overview-dark');

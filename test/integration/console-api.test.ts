@@ -11,7 +11,14 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '#console/routes.ts';
 import { verifyManifest } from '#core/manifest.ts';
-import { checkin, report, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
+import {
+  checkin,
+  freshProduct,
+  report,
+  seedUpdate,
+  startTestCloud,
+  type TestCloud,
+} from '#test/support/cloud.ts';
 import {
   CONSOLE_SECRET,
   type RawAnswer,
@@ -436,6 +443,68 @@ describe('routes', () => {
     );
   });
 
+  it("answers the fleet views: versions per day, an update's series, failures by reason, devices a page at a time", async () => {
+    const p = await freshProduct(cloud, 'view');
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    const ids = ['f0', 'f1', 'f2', 'f3', 'f4'];
+    for (const id of ids) {
+      const offered = await checkin(cloud, { id, product: p.name, version: '1.0.0' }, p.token);
+      expect(offered.json.update).toBe(update.id);
+    }
+    const outcomes: Record<string, object> = {
+      f0: { success: true, status: 'applied', version: '2.0.0' },
+      f1: { success: false, status: 'failed', error: 'disk full' },
+      f2: { success: false, status: 'failed', error: 'disk full' },
+      f3: { success: false, status: 'failed', error: 'bad signature' },
+    };
+    for (const [id, outcome] of Object.entries(outcomes))
+      expect((await report(cloud, { id, update: update.id, ...outcome }, p.token)).status).toBe(200);
+    await cloud.flush();
+    const base = `/api/clouds/local/products/${p.name}`;
+
+    const stats = await call('GET', `${base}/stats?days=2&hours=3`);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(stats.json.seen).toEqual([{ day: today, devices: 5, versions: { '1.0.0': 4, '2.0.0': 1 } }]);
+    const series = stats.json.series.updates[update.id] as Record<string, number>[];
+    expect(series).toHaveLength(3);
+    const sum = (name: string) => series.reduce((total, point) => total + (point[name] ?? 0), 0);
+    expect([sum('UpdateStarted'), sum('UpdateSuccess'), sum('UpdateFailure')]).toEqual([5, 1, 3]);
+
+    const failures = await call('GET', `${base}/updates/2.0.0/failures`, {
+      route: '/api/clouds/:cloud/products/:product/updates/:version/failures',
+    });
+    expect(failures.status, failures.text).toBe(200);
+    expect(
+      failures.json.reasons.map((r: Json) => [r.error, r.devices, r.latest.map((d: Json) => d.id).sort()]),
+    ).toEqual([
+      ['disk full', 2, ['f1', 'f2']],
+      ['bad signature', 1, ['f3']],
+    ]);
+
+    const pages: Json[] = [];
+    let next: string | undefined;
+    do {
+      const query = new URLSearchParams({ limit: '2', ...(next ? { next } : {}) });
+      const page = await call('GET', `${base}/updates/2.0.0/devices?${query}`, {
+        route: '/api/clouds/:cloud/products/:product/updates/:version/devices',
+      });
+      expect(page.status, page.text).toBe(200);
+      pages.push(page.json);
+      next = page.json.next;
+    } while (next && pages.length < 5);
+    expect(pages.map((page) => page.devices.length)).toEqual([2, 2, 1]);
+    const devices = pages.flatMap((page) => page.devices);
+    expect(devices.map((d: Json) => [d.id, d.outcome, d.error])).toEqual([
+      ['f0', 'success', undefined],
+      ['f1', 'failure', 'disk full'],
+      ['f2', 'failure', 'disk full'],
+      ['f3', 'failure', 'bad signature'],
+      ['f4', null, undefined],
+    ]);
+    expect(devices[0].granted).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(devices[1].outcomeAt >= devices[1].granted).toBe(true);
+  });
+
   it('exercised every route of the table', () => {
     const table = apiRoutes({ clouds: [], defaultProduct: 'demo' }).map((r) => `${r.method} ${r.path}`);
     expect([...called].sort()).toEqual([...table].sort());
@@ -623,5 +692,90 @@ describe('device-facing listener', () => {
     for (const path of ['/', `/?secret=${CONSOLE_SECRET}`, '/assets/main.js']) {
       expect((await rawRequest(cloud.apiUrl, 'GET', path, {})).status, path).toBe(404);
     }
+  });
+});
+
+describe('fleet views: bad input answers 4xx in one line', () => {
+  const update = '/api/clouds/local/products/demo/updates';
+  it.each([
+    [
+      'an hour count that is no number',
+      '/api/clouds/local/products/demo/stats?hours=1h',
+      400,
+      /^Invalid hours "1h": use a whole number$/,
+    ],
+    [
+      'an hour count beyond the retention',
+      '/api/clouds/local/products/demo/stats?hours=5000',
+      400,
+      /^Invalid --hours 5000: use a whole number from 1 to 2160$/,
+    ],
+    [
+      'an unknown stats parameter',
+      '/api/clouds/local/products/demo/stats?dayz=3',
+      400,
+      /^Unknown query parameter "dayz": use days, hours$/,
+    ],
+    [
+      'failures of an update that does not exist',
+      `${update}/9.9.9/failures`,
+      404,
+      /^No update 9.9.9 of product demo/,
+    ],
+    ['failures of a version that is none', `${update}/latest/failures`, 400, /latest/],
+    [
+      'a parameter failures do not take',
+      `${update}/9.9.9/failures?limit=3`,
+      400,
+      /^Unknown query parameter "limit": use none$/,
+    ],
+    [
+      'devices of an update that does not exist',
+      `${update}/9.9.9/devices`,
+      404,
+      /^No update 9.9.9 of product demo/,
+    ],
+    [
+      'a page size of 0',
+      `${update}/9.9.9/devices?limit=0`,
+      400,
+      /^Invalid --limit 0: use a whole number from 1 to 1000$/,
+    ],
+    [
+      'a page size that is no number',
+      `${update}/9.9.9/devices?limit=ten`,
+      400,
+      /^Invalid limit "ten": use a whole number$/,
+    ],
+  ])('%s', async (_name, path, status, message) => {
+    expectOneLineError(await call('GET', path), status, message);
+  });
+
+  it("refuses a cursor that is not one of this update's pages", async () => {
+    const p = await freshProduct(cloud, 'cursor');
+    const first = await seedUpdate(cloud, { product: p.name, version: '3.0.0' });
+    await seedUpdate(cloud, { product: p.name, version: '3.1.0', enabled: false });
+    for (const id of ['c1', 'c2']) {
+      await checkin(cloud, { id, product: p.name, version: '1.0.0' }, p.token);
+      await report(
+        cloud,
+        { id, update: first.id, success: true, status: 'applied', version: '3.0.0' },
+        p.token,
+      );
+    }
+    const base = `/api/clouds/local/products/${p.name}/updates`;
+    const page = await call('GET', `${base}/3.0.0/devices?limit=1`);
+    expect(page.json.devices).toHaveLength(1);
+    expect(typeof page.json.next).toBe('string');
+    expectOneLineError(
+      await call('GET', `${base}/3.1.0/devices?next=${page.json.next}`),
+      400,
+      /^Invalid --next cursor ".*": pass the cursor a previous page gave, unchanged, for update 3\.1\.0$/,
+    );
+    expectOneLineError(
+      await call('GET', `${base}/3.0.0/devices?next=%7B%7D`),
+      400,
+      /^Invalid --next cursor "\{\}"/,
+    );
   });
 });

@@ -1,50 +1,41 @@
 /**
- * The fleet overview: devices per version, each update's progress and the product's daily metrics.
- * Placeholder for the fleet-data charts (devices per version over time, hourly series): today it
- * draws the daily metrics the cloud already stores.
+ * The fleet overview (DESIGN §11): devices per version now and per day, each update's progress,
+ * the product's hourly series and checkins per day, all read from the product's statistics.
  */
-import { useMemo } from 'preact/hooks';
 import type { ProductStats } from '../../api-types.ts';
 import { productStats } from '../api/fleet.ts';
-import { ErrorLine, RolloutProgress, TimeChart, type TimeSeries } from '../components.tsx';
+import { ErrorLine, RolloutProgress } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
+import { ALL_METRICS, CheckinsPerDay, HourlyChart, VersionsChart } from './fleet-charts.tsx';
 
-const DAILY: readonly {
-  name: 'UpdateRequests' | 'UpdateStarted' | 'UpdateSuccess' | 'UpdateFailure';
-  color: string;
-}[] = [
-  { name: 'UpdateRequests', color: '#3b82f6' },
-  { name: 'UpdateStarted', color: '#a855f7' },
-  { name: 'UpdateSuccess', color: '#16a34a' },
-  { name: 'UpdateFailure', color: '#dc2626' },
-];
+// Each day of devices seen is one query of its count items: two weeks keep the poll light.
+const RANGE = { days: 14, hours: 48 };
 
-function DailyChart({ stats }: { stats: ProductStats }) {
-  const { times, series } = useMemo(() => {
-    const days = [...stats.metrics].reverse();
-    return {
-      times: days.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000),
-      series: DAILY.map(
-        ({ name, color }): TimeSeries => ({
-          label: name,
-          color,
-          values: days.map((d) => d[name]),
-        }),
-      ),
-    };
-  }, [stats]);
-  if (times.length === 0) return <p>No checkins recorded yet.</p>;
+function VersionsNow({ stats }: { stats: ProductStats }) {
   return (
-    <TimeChart
-      label="Update requests, starts, successes and failures per day"
-      times={times}
-      series={series}
-    />
+    <table aria-label="Devices per version now">
+      <thead>
+        <tr>
+          <th scope="col">Version</th>
+          <th scope="col">Devices</th>
+          <th scope="col">Last seen</th>
+        </tr>
+      </thead>
+      <tbody>
+        {stats.versions.map((v) => (
+          <tr key={v.version}>
+            <td>{v.version}</td>
+            <td>{v.devices}</td>
+            <td>{v.lastSeen}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
 export function Overview({ cloud, product }: { cloud: string; product: string }) {
-  const { data: stats, error } = useLoad(() => productStats(cloud, product), `${cloud}/${product}`);
+  const { data: stats, error } = useLoad(() => productStats(cloud, product, RANGE), `${cloud}/${product}`);
   return (
     <section aria-labelledby="overview-title">
       <h2 id="overview-title">Fleet overview</h2>
@@ -55,31 +46,21 @@ export function Overview({ cloud, product }: { cloud: string; product: string })
             {stats.devices === 1 ? '1 device' : `${stats.devices} devices`} of product {stats.product}
           </p>
           <h3>Devices per version</h3>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Devices</th>
-                <th scope="col">Last seen</th>
-              </tr>
-            </thead>
-            <tbody>
-              {stats.versions.map((v) => (
-                <tr key={v.version}>
-                  <td>{v.version}</td>
-                  <td>{v.devices}</td>
-                  <td>{v.lastSeen}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <VersionsChart stats={stats} />
+          <VersionsNow stats={stats} />
           <h3>Updates in progress</h3>
           {stats.updates.length === 0 && <p>No updates published.</p>}
           {stats.updates.map((u) => (
             <RolloutProgress key={u.id} label={`Progress of ${u.version}`} counters={u} />
           ))}
+          <h3>Last {stats.hours} hours</h3>
+          <HourlyChart
+            label={`Update requests, deferrals, starts, successes and failures per hour of ${stats.product}`}
+            points={stats.series.product}
+            lines={ALL_METRICS}
+          />
           <h3>Checkins per day</h3>
-          <DailyChart stats={stats} />
+          <CheckinsPerDay stats={stats} days={7} />
         </>
       )}
     </section>

@@ -1,6 +1,7 @@
 /**
- * One update: what it is, how far it got, and the actions (enable, disable, delete with
- * confirmation; pause, resume, advance, retry failed for its rollout).
+ * One update: what it is, how far it got (progress, hourly chart, failures by reason, the devices
+ * granted it with their outcomes), and the actions (enable, disable, delete with confirmation;
+ * pause, resume, advance, retry failed for its rollout).
  */
 import type { RefObject } from 'preact';
 import { useRef, useState } from 'preact/hooks';
@@ -11,6 +12,8 @@ import { bytes, limits, phaseText, policyText, status } from '../format.ts';
 import { useAction, useLoad } from '../hooks.ts';
 import { EditUpdate } from './edit-update.tsx';
 import { RolloutControls } from './rollout-controls.tsx';
+import { FailureReasons, UPDATE_HOURS, UpdateHourly } from './update-activity.tsx';
+import { UpdateDevices } from './update-devices.tsx';
 
 /** A phased update's plan, gate and where it stands now; nothing without phases. */
 function phaseRows(update: UpdateView): [string, string][] {
@@ -137,6 +140,12 @@ export function UpdateDetail({ cloud, product, version }: UpdateRef) {
               }}
             />
           )}
+          <h3>Last {UPDATE_HOURS} hours</h3>
+          <UpdateHourly updateRef={ref} update={update} />
+          <h3>Failures by reason</h3>
+          <FailureReasons updateRef={ref} />
+          <h3>Devices</h3>
+          <UpdateDevices updateRef={ref} />
           <DeleteConfirmation update={update} dialog={confirm} onConfirm={remove} />
         </>
       )}

@@ -69,6 +69,11 @@ export class RegistryRounds {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  /**
+   * One round at a time, on purpose: a round cut off by an error marks its devices unsettled
+   * before the next round takes any of them, so no later write overwrites the batchTx its replay
+   * reads (embedded-batch.ts).
+   */
   private pump(): void {
     if (this.running || this.queue.size === 0) return;
     this.running = true;

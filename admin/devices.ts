@@ -3,10 +3,11 @@
  * time (admin/registry-pages.ts), filters each page by version and by a policy (the policy engine
  * of the checkin), and adds each listed device's last outcome: never a read of the whole fleet.
  */
+import { ID_RULE, isValidId } from '#core/device.ts';
 import { ValidationError } from '#core/errors.ts';
 import { type CompiledPolicy, compilePolicy } from '#core/policy.ts';
 import type { DeviceObject, ReportStatus } from '#core/types.ts';
-import { isSemver, parseVersion } from '#core/version.ts';
+import { isSemver, parseVersion, quoteInput } from '#core/version.ts';
 import type { Item, Key, Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import type { CloudRecords } from './cloud.ts';
@@ -22,6 +23,8 @@ export interface DeviceQuery {
   readonly version?: string;
   /** Only devices this policy matches (newVersion is null). */
   readonly where?: string;
+  /** Only devices whose id starts with this: the walk seeks to it and ends after its last id. */
+  readonly idPrefix?: string;
   /** Devices per page, 1–1000 (default 50). */
   readonly limit?: number;
   /** The cursor a previous page ended with. */
@@ -63,6 +66,8 @@ function checkQuery(query: DeviceQuery): { limit: number; start?: Key; policy?: 
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE)
     throw new ValidationError(`Invalid --limit ${limit}: use a whole number from 1 to ${MAX_PAGE}`);
   if (query.version !== undefined) parseVersion(query.version, '--version');
+  if (query.idPrefix !== undefined && !isValidId(query.idPrefix))
+    throw new ValidationError(`Invalid --id-prefix ${quoteInput(query.idPrefix)}: ${ID_RULE}`);
   if (query.where !== undefined && query.where.trim() === '')
     throw new ValidationError('Invalid --where "": give a policy expression, e.g. region == "eu"');
   return {
@@ -83,20 +88,37 @@ async function lastOutcome(table: Table, product: string, id: string): Promise<L
   };
 }
 
-/** One page of a product's devices, in id order, filtered by version and policy. */
+/**
+ * Where a walk starts: after the cursor or, searching by id prefix, at the prefix itself. A query
+ * resumes strictly after a key, so the device whose id is exactly the prefix comes from a get.
+ */
+async function walkStart(
+  table: Table,
+  query: DeviceQuery,
+  cursor: Key | undefined,
+): Promise<{ start?: Key; exact?: Item }> {
+  const prefix = query.idPrefix;
+  if (prefix === undefined || (cursor !== undefined && cursor.sk >= prefix))
+    return cursor ? { start: cursor } : {};
+  const exact = await table.get(keys.device(query.product, prefix));
+  return { start: keys.device(query.product, prefix), ...(exact ? { exact } : {}) };
+}
+
+/** One page of a product's devices, in id order, filtered by id prefix, version and policy. */
 export function listDevices(cloud: CloudRecords, query: DeviceQuery): Promise<DevicePage> {
   return adminOperation(cloud.store, async () => {
     const { limit, start, policy } = checkQuery(query);
-    const { product, version } = query;
+    const { product, version, idPrefix = '' } = query;
     const matches = (item: Item) => {
       if (version !== undefined && item.version !== version) return false;
       if (!policy) return true;
       // An entry with a broken version cannot have come from a valid checkin: it matches nothing.
       return isSemver(String(item.version)) && evaluateFor(policy, deviceOfEntry(product, item)) === true;
     };
-    const listed: Item[] = [];
-    let scanned = 0;
-    let cursor = start;
+    const seek = await walkStart(cloud.table, query, start);
+    const listed: Item[] = seek.exact && matches(seek.exact) ? [seek.exact] : [];
+    let scanned = seek.exact ? 1 : 0;
+    let cursor = seek.start;
     let more = true;
     while (more && listed.length < limit && (scanned === 0 || scanned < FILTERED_SCAN_BOUND)) {
       const page = await registryPage(cloud.table, product, limit, cursor);
@@ -104,6 +126,11 @@ export function listDevices(cloud: CloudRecords, query: DeviceQuery): Promise<De
       cursor = page.next;
       for (const [i, item] of page.items.entries()) {
         scanned++;
+        // Ids sort in order: the first one without the prefix ends the search.
+        if (!String(item.sk).startsWith(idPrefix)) {
+          more = false;
+          break;
+        }
         if (!matches(item)) continue;
         listed.push(item);
         if (listed.length === limit) {

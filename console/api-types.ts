@@ -8,7 +8,13 @@ import type { PhaseStatus, PublishOptions, UpdateRecord } from '#admin/index.ts'
 export type {
   CreatedToken,
   DaySeen,
+  DeviceDetail,
+  DevicePage,
+  DeviceReportEntry,
+  DeviceSummary,
+  DeviceUpdateHistory,
   FailureReason,
+  FleetMatch,
   GeneratedKeys,
   GrantedDevice,
   PhaseStatus,

@@ -52,6 +52,11 @@ export function optionalString(body: JsonObject, name: string): string | undefin
   return body[name] === undefined ? undefined : requiredString(body, name);
 }
 
+/** A string, or null to remove the setting (edit). */
+export function optionalStringOrNull(body: JsonObject, name: string): string | null | undefined {
+  return body[name] === null ? null : optionalString(body, name);
+}
+
 export function optionalNumber(body: JsonObject, name: string): number | undefined {
   const value = body[name];
   if (value === undefined) return undefined;

@@ -22,6 +22,7 @@
  *   GET    …/tokens?product=P                            listTokens
  *   POST   …/tokens                                      createToken
  *   DELETE …/tokens/:id                                  revokeToken
+ * and the device list, device history and policy dry run in console/routes-devices.ts.
  */
 import {
   advanceRollout,
@@ -54,11 +55,13 @@ import {
   optionalNumber,
   optionalNumberOrNull,
   optionalString,
+  optionalStringOrNull,
   queryJson,
   readJson,
   requiredString,
 } from './request.ts';
 import { created, ok, type Route } from './router.ts';
+import { deviceRoutes } from './routes-devices.ts';
 import { fleetViewRoutes } from './routes-fleet.ts';
 
 export interface ApiOptions {
@@ -82,7 +85,7 @@ const PUBLISH_FIELDS = [
   'startAt',
   ...LIMIT_FIELDS,
 ];
-const EDIT_FIELDS = ['policy', 'description', ...LIMIT_FIELDS];
+const EDIT_FIELDS = ['policy', 'description', 'phases', 'gate', 'startAt', ...LIMIT_FIELDS];
 
 function publishSettings(settings: JsonObject): PublishSettings {
   onlyFields(settings, PUBLISH_FIELDS);
@@ -103,6 +106,8 @@ function editChanges(body: JsonObject): Record<string, string | number | null> {
     policy: optionalString(body, 'policy'),
     description: optionalString(body, 'description'),
   };
+  // null removes phases, gate or start time, as it removes a limit.
+  for (const field of ['phases', 'gate', 'startAt'] as const) out[field] = optionalStringOrNull(body, field);
   for (const field of LIMIT_FIELDS) out[field] = optionalNumberOrNull(body, field);
   return withoutUndefined(out) as Record<string, string | number | null>;
 }
@@ -113,7 +118,7 @@ function withoutUndefined(value: Record<string, unknown>): Record<string, unknow
 
 type Params = Readonly<Record<string, string>>;
 /** The cloud a route's `:cloud` names. */
-type CloudOf = (params: Params) => NamedCloud;
+export type CloudOf = (params: Params) => NamedCloud;
 
 const CLOUD_PREFIX = '/api/clouds/:cloud';
 
@@ -304,5 +309,6 @@ export function apiRoutes(options: ApiOptions): Route[] {
     ...rolloutRoutes(cloudOf),
     ...tokenRoutes(cloudOf),
     ...fleetViewRoutes(cloudOf),
+    ...deviceRoutes(cloudOf),
   ];
 }

@@ -39,7 +39,7 @@ const STATUSES: ReadonlySet<string> = new Set<ReportStatus>([
 ]);
 const SUCCESS_STATUSES: ReadonlySet<string> = new Set<ReportStatus>(['downloaded', 'verified', 'applied']);
 
-const ID_RULE = 'use 1–128 characters of A-Z a-z 0-9 . _ : -';
+export const ID_RULE = 'use 1–128 characters of A-Z a-z 0-9 . _ : -';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function isValidId(s: string): boolean {

@@ -20,7 +20,7 @@ function pageText(page: DevicePage, ctx: Context): string[] {
   ];
   if (page.next) {
     // The same filters again, with the cursor: copy-paste to continue.
-    const again = ['product', 'version', 'where', 'limit']
+    const again = ['product', 'id-prefix', 'version', 'where', 'limit']
       .map((name) => [name, str(ctx.values, name)] as const)
       .filter(([, v]) => v !== undefined)
       .map(([name, v]) => `--${name} ${shellQuote(v ?? '')}`);
@@ -31,8 +31,9 @@ function pageText(page: DevicePage, ctx: Context): string[] {
 
 export const devices: Command = {
   summary: 'list a product’s devices, a page at a time',
-  usage: `Usage: updraft devices --product P [--version V] [--where EXPR] [--limit N] [--next CURSOR]
+  usage: `Usage: updraft devices --product P [--id-prefix ID] [--version V] [--where EXPR] [--limit N] [--next CURSOR]
 List the devices of a product in id order: version, last seen, last update and its outcome.
+  --id-prefix ID         only devices whose id starts with ID (read from there in id order)
   --version V            only devices running version V
   --where EXPR           only devices a policy expression matches (newVersion is null), e.g. region == "eu"
   --limit N              devices per page, 1–1000 (default 50); a filtered page reads at most
@@ -40,6 +41,7 @@ List the devices of a product in id order: version, last seen, last update and i
   --next CURSOR          continue after the page that printed CURSOR (--json: "next")`,
   options: {
     product: { type: 'string' },
+    'id-prefix': { type: 'string' },
     version: { type: 'string' },
     where: { type: 'string' },
     limit: { type: 'string' },
@@ -50,12 +52,14 @@ List the devices of a product in id order: version, last seen, last update and i
     const limit = numberFlag(ctx.values, 'limit');
     if (limit === null) throw new UsageError('Invalid --limit: use a whole number from 1 to 1000');
     const version = str(ctx.values, 'version');
+    const idPrefix = str(ctx.values, 'id-prefix');
     const where = str(ctx.values, 'where');
     const next = str(ctx.values, 'next');
     const { listDevices } = await loadAdmin();
     const page = await listDevices(await ctx.cloud(), {
       product,
       ...(version !== undefined ? { version } : {}),
+      ...(idPrefix !== undefined ? { idPrefix } : {}),
       ...(where !== undefined ? { where } : {}),
       ...(limit !== undefined ? { limit } : {}),
       ...(next !== undefined ? { next } : {}),

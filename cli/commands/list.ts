@@ -9,9 +9,17 @@ List the updates of a product, highest version first.`,
   options: { product: { type: 'string' } },
   async run(ctx) {
     const product = required(ctx, 'product', 'P');
-    const { listUpdates } = await loadAdmin();
+    const { listUpdates, phaseStatusOf } = await loadAdmin();
     const updates = await listUpdates(await ctx.cloud(), product);
-    if (ctx.json || updates.length === 0) return answer(ctx, updates, `No updates of ${product}.`);
+    if (ctx.json || updates.length === 0) {
+      const now = Date.now();
+      // Where a phased update's phases stand now, as the console's list answers it.
+      const json = updates.map((u) => {
+        const phaseStatus = phaseStatusOf(u, now);
+        return phaseStatus ? { ...u, phaseStatus } : u;
+      });
+      return answer(ctx, json, `No updates of ${product}.`);
+    }
     const rows = updates.map((u) => [
       u.version,
       u.id,

@@ -18,13 +18,15 @@ export const show: Command = {
   summary: 'show one update in full',
   usage: `Usage: updraft show --product P --version V
 Show an update: settings, image, signature, counters, pause reason, and its failures grouped by
-reason (devices per error and the latest of them). --json adds "failures".`,
+reason (devices per error and the latest of them). --json adds "failures" and, for a phased
+update, "phaseStatus" (where its phases stand now).`,
   options: SELECTOR_OPTIONS,
   async run(ctx) {
     const selector = updateSelector(ctx);
-    const { updateFailures } = await loadAdmin();
+    const { updateFailures, phaseStatusOf } = await loadAdmin();
     const { update, reasons } = await updateFailures(await ctx.cloud(), selector);
-    if (ctx.json) ctx.printJson({ ...update, failures: reasons });
+    const phaseStatus = phaseStatusOf(update, Date.now());
+    if (ctx.json) ctx.printJson({ ...update, ...(phaseStatus ? { phaseStatus } : {}), failures: reasons });
     else ctx.print(describeUpdate(update) + failuresText(reasons));
     return 0;
   },

@@ -1,6 +1,6 @@
 /**
  * The console page: a header with the cloud and the product shown, navigation, and one view per
- * hash route (#/, #/updates, #/updates/VERSION, #/publish, #/tokens, #/keys).
+ * hash route (#/, #/updates, #/updates/VERSION, #/publish, #/devices, #/devices/ID, #/tokens, #/keys).
  */
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
@@ -10,6 +10,8 @@ import type { ApiSession } from '../api-types.ts';
 import { session } from './api/fleet.ts';
 import { ErrorLine } from './components.tsx';
 import { useHashRoute } from './hooks.ts';
+import { DeviceDetail } from './views/device-detail.tsx';
+import { Devices } from './views/devices.tsx';
 import { Keys } from './views/keys.tsx';
 import { Overview } from './views/overview.tsx';
 import { Publish } from './views/publish.tsx';
@@ -21,6 +23,7 @@ const SECTIONS = [
   { href: '#/', name: 'Overview' },
   { href: '#/updates', name: 'Updates' },
   { href: '#/publish', name: 'Publish' },
+  { href: '#/devices', name: 'Devices' },
   { href: '#/tokens', name: 'Tokens' },
   { href: '#/keys', name: 'Keys' },
 ] as const;
@@ -30,6 +33,9 @@ function View({ route, cloud, product }: { route: string; cloud: string; product
   if (detail?.[1])
     return <UpdateDetail cloud={cloud} product={product} version={decodeURIComponent(detail[1])} />;
   if (route === '/updates') return <Updates cloud={cloud} product={product} />;
+  const device = /^\/devices\/(.+)$/.exec(route);
+  if (device?.[1]) return <DeviceDetail cloud={cloud} product={product} id={decodeURIComponent(device[1])} />;
+  if (route === '/devices') return <Devices cloud={cloud} product={product} />;
   if (route === '/publish') return <Publish cloud={cloud} product={product} />;
   if (route === '/tokens') return <Tokens cloud={cloud} product={product} />;
   if (route === '/keys') return <Keys />;
@@ -77,7 +83,7 @@ function App() {
       (err: Error) => setError(err.message),
     );
   }, []);
-  const section = `#${route.startsWith('/updates') ? '/updates' : route}`;
+  const section = `#${/^\/(updates|devices)\b/.exec(route)?.[0] ?? route}`;
   const first = useRef(true);
   useEffect(() => {
     // A screen reader follows the move to the new view; the first load keeps the browser's focus.

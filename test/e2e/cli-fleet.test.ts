@@ -61,6 +61,8 @@ describe('updraft devices, device show, show and the dry run', { timeout: 60_000
     );
     expect(rest.devices.map((d) => d.id)).toEqual(['d5', 'd6']);
     expect(rest.next).toBeUndefined();
+    const found = await updraftJson<Page>('devices', '--product', product, '--id-prefix', 'd5');
+    expect(found.devices.map((d) => d.id)).toEqual(['d5']);
 
     const text = await updraft('devices', '--product', product, '--where', 'region == "eu"', '--limit', '2');
     expect(text.code).toBe(0);

@@ -70,6 +70,11 @@ describe('updraft rollout', { timeout: 90_000 }, () => {
     const list = await updraft('list', '--product', 'staged');
     expect(list.stdout).toMatch(/PHASE/);
     expect(list.stdout).toMatch(/2\.0\.0 .* paused .* phases 1%,10%@1d,100%@2d +phase 2 of 3 \(10%\)/);
+    // --json carries where the phases stand, as the console's list and show do.
+    const shownJson = JSON.parse((await updraft('show', ...sel, '--json')).stdout);
+    expect(shownJson).toMatchObject({ phase: 1, phaseStatus: { index: 1, percentage: 10 }, failures: [] });
+    const listJson = JSON.parse((await updraft('list', '--product', 'staged', '--json')).stdout);
+    expect(listJson[0]).toMatchObject({ version: '2.0.0', phaseStatus: { index: 1, percentage: 10 } });
     const resumed = await updraft('rollout', 'resume', ...sel, '--json');
     expect(JSON.parse(resumed.stdout)).toMatchObject({
       update: { paused: false, phase: 1 },

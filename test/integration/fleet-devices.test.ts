@@ -131,6 +131,30 @@ describe('device list (13.3)', () => {
     expect(first.scanned).toBe(13); // e0000 … e0012: the fifth match is the thirteenth entry
   });
 
+  it('searches by id prefix: the walk seeks to the prefix and ends after its last id', async () => {
+    const p = await freshProduct();
+    await seedDevices(p.name, ['a9', 'ab', 'ab-1', 'ab-2', 'ab.3', 'abc', 'ac', 'b'], '1.0.0', (i) => ({
+      region: i % 2 === 0 ? 'eu' : 'us',
+    }));
+    const list = (query: { idPrefix: string; where?: string; limit?: number; next?: string }) =>
+      listDevices({ table: cloud.table }, { product: p.name, ...query });
+    const all = await list({ idPrefix: 'ab' });
+    expect(all.devices.map((d) => d.id)).toEqual(['ab', 'ab-1', 'ab-2', 'ab.3', 'abc']);
+    // Seeks to the prefix ("a9" is never examined) and stops at "ac", the first id past it.
+    expect(all.scanned).toBe(6);
+    expect(all.next).toBeUndefined();
+    const first = await list({ idPrefix: 'ab', limit: 2 });
+    expect(first.devices.map((d) => d.id)).toEqual(['ab', 'ab-1']);
+    const rest = await list({ idPrefix: 'ab', limit: 10, next: first.next ?? '' });
+    expect(rest.devices.map((d) => d.id)).toEqual(['ab-2', 'ab.3', 'abc']);
+    const eu = await list({ idPrefix: 'ab', where: 'region == "eu"' });
+    expect(eu.devices.map((d) => d.id)).toEqual(['ab-1', 'ab.3']);
+    expect((await list({ idPrefix: 'zz' })).devices).toEqual([]);
+    await expect(list({ idPrefix: 'a b' })).rejects.toThrow(
+      /^Invalid --id-prefix "a b": use 1–128 characters of A-Z a-z 0-9 \. _ : -$/,
+    );
+  });
+
   it('refuses a bad cursor in one line', async () => {
     const p = await freshProduct();
     await seedDevices(p.name, ids('g', 3));

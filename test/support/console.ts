@@ -79,3 +79,36 @@ export function rawRequest(
     req.end(body);
   });
 }
+
+export interface CallOptions {
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read JSON answers field by field
+export type AnyJson = any;
+
+/**
+ * A request as the console's own page makes it (right Host, the cookie, Origin on mutations, a
+ * JSON body); `options.headers` override any of them. The answer carries its parsed JSON.
+ */
+export async function callConsole(
+  web: TestConsole,
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<RawAnswer & { json: AnyJson }> {
+  const headers: Record<string, string> = { host: web.host, cookie: web.cookie };
+  if (method !== 'GET') headers.origin = web.origin;
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    headers['content-type'] = 'application/json';
+  }
+  const answer = await rawRequest(web.origin, method, path, { ...headers, ...options.headers }, body);
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {}
+  return { ...answer, json };
+}

@@ -1,9 +1,12 @@
-/** Editing an update's policy, description and limits; only what changed is sent, an emptied limit is removed. */
+/**
+ * Editing an update's policy, description, limits and phases (with gate and start time); only
+ * what changed is sent, an emptied limit or phase setting is removed.
+ */
 import { useState } from 'preact/hooks';
 import type { UpdateChanges, UpdateRecord } from '../../api-types.ts';
 import { editUpdate } from '../api/updates.ts';
 import { ErrorLine } from '../components.tsx';
-import { LIMITS, LimitFields, PolicyField } from '../policy-field.tsx';
+import { LIMITS, LimitFields, PHASE_FIELDS, PhaseFields, PolicyField } from '../policy-field.tsx';
 
 function changesFrom(form: HTMLFormElement, update: UpdateRecord): UpdateChanges {
   const data = new FormData(form);
@@ -14,6 +17,9 @@ function changesFrom(form: HTMLFormElement, update: UpdateRecord): UpdateChanges
   for (const { name } of LIMITS) {
     const value = text(name) === '' ? null : Number(text(name));
     if (value !== (update[name] ?? null)) changes[name] = value;
+  }
+  for (const { name } of PHASE_FIELDS) {
+    if (text(name) !== (update[name] ?? '')) changes[name] = text(name) === '' ? null : text(name);
   }
   return changes;
 }
@@ -58,6 +64,7 @@ export function EditUpdate({
         <input name="description" defaultValue={update.description} />
       </label>
       <LimitFields legend="Limits (empty: none)" current={update} />
+      <PhaseFields legend="Phases (empty: none)" current={update} />
       <button type="submit" disabled={busy}>
         Save changes
       </button>

@@ -1,6 +1,7 @@
 /**
  * Publishing: the image is streamed to the server as the request body (progress in bytes and
- * rate), the policy is compiled as it is typed and an error points at its column.
+ * rate), the policy is compiled as it is typed and an error points at its column, and the devices
+ * it would match are counted; limits and phases are optional.
  */
 import { useState } from 'preact/hooks';
 import type { PublishSettings, UpdateRecord } from '../../api-types.ts';
@@ -8,7 +9,8 @@ import type { UploadProgress } from '../api/http.ts';
 import { publishUpdate } from '../api/updates.ts';
 import { ErrorLine } from '../components.tsx';
 import { bytes } from '../format.ts';
-import { LIMITS, LimitFields, PolicyField } from '../policy-field.tsx';
+import { LIMITS, LimitFields, PHASE_FIELDS, PhaseFields, PolicyField } from '../policy-field.tsx';
+import { WouldMatch } from '../would-match.tsx';
 
 function settingsFrom(form: HTMLFormElement, file: File): PublishSettings {
   const data = new FormData(form);
@@ -21,6 +23,7 @@ function settingsFrom(form: HTMLFormElement, file: File): PublishSettings {
   };
   if (text('signKey') !== '') settings.signKey = text('signKey');
   for (const { name } of LIMITS) if (text(name) !== '') settings[name] = Number(text(name));
+  for (const { name } of PHASE_FIELDS) if (text(name) !== '') settings[name] = text(name);
   if (data.get('disabled') === 'on') settings.disabled = true;
   return settings as unknown as PublishSettings;
 }
@@ -90,7 +93,8 @@ export function Publish({ cloud, product }: { cloud: string; product: string }) 
           Image file
           <input name="image" type="file" required />
         </label>
-        <PolicyField policy={policy} onInput={setPolicy} version={version} />
+        <PolicyField policy={policy} onInput={setPolicy} version={version} describedBy="would-match" />
+        <WouldMatch id="would-match" cloud={cloud} product={target} policy={policy} version={version} />
         <label>
           Description
           <input name="description" />
@@ -100,6 +104,7 @@ export function Publish({ cloud, product }: { cloud: string; product: string }) 
           <input name="signKey" placeholder="keys/updraft-signing.pem" spellcheck={false} />
         </label>
         <LimitFields legend="Limits (optional)" />
+        <PhaseFields legend="Phases (optional)" />
         <label class="inline">
           <input name="disabled" type="checkbox" /> Publish disabled (enable it later)
         </label>

@@ -71,7 +71,9 @@ export function UpdateDevices({ updateRef }: { updateRef: UpdateRef }) {
           <tbody>
             {devices.map((d) => (
               <tr key={d.id}>
-                <th scope="row">{d.id}</th>
+                <th scope="row">
+                  <a href={`#/devices/${encodeURIComponent(d.id)}`}>{d.id}</a>
+                </th>
                 <td>{d.granted}</td>
                 <td class={d.outcome === 'failure' ? 'error' : d.outcome === 'success' ? 'ok' : undefined}>
                   {d.outcome ? OUTCOME_TEXT[d.outcome] : 'pending'}

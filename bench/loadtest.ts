@@ -13,10 +13,11 @@
  * any key takes more than 300 writes/s.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inPercentage } from '#core/rollout.ts';
+import { readDeviceCounts } from '#functions/aggregates.ts';
 import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { readUpdate } from '#functions/update-counters.ts';
@@ -67,6 +68,12 @@ function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
+/** CPU seconds the process used (user + system, all its threads): utime and stime of /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'updraft-load-'));
 const server = spawnLocalCloud(dataDir, ['ignore', 'ignore', 'inherit']);
 try {
@@ -100,6 +107,8 @@ try {
   };
 
   const rssBefore = rssMiB(server.pid!);
+  const cpuBefore = cpuSeconds(server.pid!);
+  const [loadAverage = 0] = loadavg();
   const samples: number[] = [];
   const sampler = setInterval(() => samples.push(rssMiB(server.pid!)), 1000);
   const result = await runLoad({
@@ -110,6 +119,7 @@ try {
     durationMs: seconds * 1000,
   });
   clearInterval(sampler);
+  const serverCpu = cpuSeconds(server.pid!) - cpuBefore;
   await new Promise((r) => setTimeout(r, 2500)); // let metrics flush
   const rssAfter = rssMiB(server.pid!);
 
@@ -141,6 +151,13 @@ try {
     ok: grantsEu === eu.started,
     detail: `${grantsEu} grant items, counter ${eu.started}`,
   });
+  const registry = await table.query(keys.devicesOf('demo').pk, undefined, true);
+  const counted = await readDeviceCounts(table, 'demo');
+  checks.push({
+    what: 'devices counted = registry',
+    ok: counted.devices === registry.length,
+    detail: `${counted.devices} counted, ${registry.length} registry entries`,
+  });
   checks.push({ what: 'errors', ok: result.errors === 0, detail: JSON.stringify(result.statuses) });
   const growth = samples.length > 4 ? samples.at(-1)! - samples[Math.floor(samples.length / 2)]! : 0;
 
@@ -153,6 +170,9 @@ try {
     p50Ms: Number(result.p50Ms.toFixed(2)),
     p99Ms: Number(result.p99Ms.toFixed(2)),
     errors: result.errors,
+    // What bounds the local cloud: its one event loop (and dynalite's LevelDB threads) per checkin.
+    serverCpuMsPerCheckin: Number(((serverCpu * 1000) / result.requests).toFixed(3)),
+    loadAverage: Number(loadAverage.toFixed(2)),
     rssBeforeMiB: Number(rssBefore.toFixed(1)),
     rssAfterMiB: Number(rssAfter.toFixed(1)),
     rssSecondHalfGrowthMiB: Number(growth.toFixed(1)),
@@ -163,6 +183,9 @@ try {
     console.log(`load: ${devices} devices, ${seconds} s, ${concurrency} connections`);
     console.log(
       `  ${report.checkinsPerSecond} checkins/s (${report.requests} requests), p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms, errors ${report.errors}`,
+    );
+    console.log(
+      `  server CPU ${report.serverCpuMsPerCheckin} ms per checkin; machine load average ${report.loadAverage} at the start`,
     );
     console.log(
       `  server RSS ${report.rssBeforeMiB} MiB before, ${report.rssAfterMiB} MiB after, ${report.rssSecondHalfGrowthMiB} MiB growth over the second half`,

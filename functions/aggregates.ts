@@ -6,8 +6,9 @@
  * Items stay small on purpose: DynamoDB bills a write by the size of the whole item, twice in a
  * transaction.
  *
- * A device's counts change in the same transaction as its registry entry, conditional on the entry
- * as read: the version it was counted on and its last seen day are the entry's own, so a retry or a
+ * A device's counts change in the same transaction as its registry entry (on the local cloud, the
+ * same batch of many devices' changes: functions/embedded-batch.ts), conditional on the entry as
+ * read: the version it was counted on and its last seen day are the entry's own, so a retry or a
  * concurrent checkin of the same device moves nothing twice. Entries written by a version without
  * aggregates carry no `counted` mark; they are counted once, by the first write that finds them or by
  * `backfillDeviceCounts`. Counters that many devices touch live on AGGREGATES.deviceShards items
@@ -15,7 +16,14 @@
  */
 import { AGGREGATES } from './config.ts';
 import { type ConflictReporter, transactThroughConflicts } from './conflicts.ts';
-import { type Item, type Scalar, type Table, type TransactWrite, transactionToken } from './dynamo.ts';
+import {
+  type Item,
+  type Scalar,
+  type Table,
+  type TransactWrite,
+  transactionToken,
+  type UpdateSpec,
+} from './dynamo.ts';
 import { TransactionConflictError } from './errors.ts';
 import { keys } from './keys.ts';
 
@@ -135,10 +143,35 @@ export const REGISTRY_TOKEN_PREFIX = 'dev';
 export type CountedWrite = 'written' | 'stale' | 'left';
 
 /**
- * Writes `entry` and counts its change together (DESIGN §5), conditional on the stored entry's
- * counted state (version, day, mark) being still `stored`'s: other checkins of the same day and
- * version may write in between. `stale` when that state changed since it was read (read it again
- * and retry). An entry older than the stored one's day is not written: the newer one counted it.
+ * What writing `entry` over `stored` takes: the entry's update, conditional on the stored entry's
+ * counted state (version, day, mark) being still `stored`'s (other checkins of the same day and
+ * version may write in between), and the counter writes of its change (none when nothing is
+ * counted anew). Undefined when `stored` is of a later day: that checkin counted the device.
+ * writeCounted writes them in one transaction; the local cloud's registry many devices' changes
+ * together (functions/registry-rounds.ts).
+ */
+export function countedChange(
+  product: string,
+  entry: DeviceEntry,
+  stored: Item | undefined,
+): { readonly registry: UpdateSpec; readonly counts: TransactWrite[] } | undefined {
+  const before = countedStateOf(stored);
+  if (before && before.day > dayOf(entry.lastSeen)) return undefined;
+  const uncounted =
+    stored && !before && typeof stored.lastSeen === 'string'
+      ? { day: dayOf(stored.lastSeen), version: String(stored.version) }
+      : undefined;
+  const { pk: _pk, sk: _sk, ...attributes } = { ...entry, counted: true as const };
+  return {
+    registry: { set: attributes, ...sameCountedState(stored, before) },
+    counts: countWrites(product, entry.sk, before, entry, uncounted),
+  };
+}
+
+/**
+ * Writes `entry` and counts its change together (DESIGN §5), as countedChange plans them. `stale`
+ * when the stored entry's counted state changed since it was read (read it again and retry). An
+ * entry older than the stored one's day is not written: the newer one counted it.
  *
  * On DynamoDB, transactions of other devices on the same count shard cancel this one
  * (TransactionConflict); it is sent again through functions/conflicts.ts. With `conflicts`, a
@@ -154,22 +187,12 @@ export async function writeCounted(
   stored: Item | undefined,
   conflicts?: ConflictReporter,
 ): Promise<CountedWrite> {
-  const before = countedStateOf(stored);
-  if (before && before.day > dayOf(entry.lastSeen)) return 'written';
-  const uncounted =
-    stored && !before && typeof stored.lastSeen === 'string'
-      ? { day: dayOf(stored.lastSeen), version: String(stored.version) }
-      : undefined;
-  const counted = countWrites(product, entry.sk, before, entry, uncounted);
-  const { pk, sk, ...attributes } = { ...entry, counted: true as const };
-  const registryWrite: TransactWrite = {
-    key: { pk, sk },
-    update: { set: attributes, ...sameCountedState(stored, before) },
-  };
-  if (counted.length === 0)
-    return (await table.update({ pk, sk }, registryWrite.update)) ? 'written' : 'stale';
+  const change = countedChange(product, entry, stored);
+  if (!change) return 'written';
+  const key = { pk: entry.pk, sk: entry.sk };
+  if (change.counts.length === 0) return (await table.update(key, change.registry)) ? 'written' : 'stale';
   // The counters first: on the embedded store a failed registry condition then undoes them by itself.
-  const writes = [...counted, registryWrite];
+  const writes: TransactWrite[] = [...change.counts, { key, update: change.registry }];
   try {
     const token = REGISTRY_TOKEN_PREFIX + transactionToken();
     return (await transactThroughConflicts(table, writes, token)).ok ? 'written' : 'stale';

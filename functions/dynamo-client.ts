@@ -13,6 +13,7 @@ import { ALGORITHM, AmzClock, type AwsCredentials, dnsSuffix, SigningKeys, sha25
 
 export type DynamoOperation =
   | 'GetItem'
+  | 'BatchGetItem'
   | 'PutItem'
   | 'UpdateItem'
   | 'DeleteItem'

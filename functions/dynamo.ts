@@ -1,10 +1,9 @@
 /**
  * The DynamoDB adapter: the only file that talks to DynamoDB (through functions/dynamo-client.ts).
  * It turns DynamoDB errors into ours (a failed condition is a `false` result; an unreachable or
- * throttled store is StoreUnavailableError) and marshals our flat items by hand, which is smaller and
- * faster than util-dynamodb for the few attribute types we use. `transact` writes several items
- * together: TransactWriteItems where the store has it, the protocol of embedded-transact.ts on
- * dynalite, which has none.
+ * throttled store is StoreUnavailableError) and marshals our flat items by hand (dynamo-marshal.ts).
+ * `transact` writes several items together: TransactWriteItems where the store has it, the
+ * protocol of embedded-transact.ts on dynalite, which has none.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -14,6 +13,7 @@ import {
   isNetworkError,
   mayHaveApplied,
 } from './dynamo-client.ts';
+import { type Attributes, marshal, toAttribute, unmarshal } from './dynamo-marshal.ts';
 import { transactEmbedded } from './embedded-transact.ts';
 import { StoreUnavailableError, TransactionConflictError } from './errors.ts';
 import { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
@@ -21,19 +21,6 @@ import { type AwsCredentials, credentialsFromEnv } from './sigv4.ts';
 export type Scalar = string | number | boolean | null;
 export type Item = Record<string, Scalar>;
 export type Key = { readonly pk: string; readonly sk: string };
-
-/**
- * The attribute types our items use. Items are flat (`Item`), so maps, lists and sets never occur;
- * an attribute of another type written by hand reads back as null.
- */
-export interface AttributeValue {
-  S?: string;
-  N?: string;
-  BOOL?: boolean;
-  NULL?: boolean;
-}
-
-type Attributes = Record<string, AttributeValue>;
 
 /**
  * What Table sends requests through: our DynamoClient by default (the Lambda bundle), or another
@@ -70,41 +57,6 @@ function wrap(err: unknown): never {
 
 function isConditionFailure(err: unknown): boolean {
   return err instanceof DynamoError && err.name === 'ConditionalCheckFailedException';
-}
-
-export function marshal(item: Readonly<Record<string, Scalar | undefined>>): Attributes {
-  const out: Attributes = {};
-  for (const name in item) {
-    const v = item[name];
-    if (v === undefined) continue;
-    out[name] = toAttribute(v);
-  }
-  return out;
-}
-
-export function toAttribute(v: Scalar): AttributeValue {
-  switch (typeof v) {
-    case 'string':
-      return { S: v };
-    case 'number':
-      return { N: String(v) };
-    case 'boolean':
-      return { BOOL: v };
-    default:
-      return { NULL: true };
-  }
-}
-
-export function unmarshal(attrs: Attributes): Item {
-  const out: Item = {};
-  for (const name in attrs) {
-    const a = attrs[name]!;
-    if (a.S !== undefined) out[name] = a.S;
-    else if (a.N !== undefined) out[name] = Number(a.N);
-    else if (a.BOOL !== undefined) out[name] = a.BOOL;
-    else out[name] = null;
-  }
-  return out;
 }
 
 /** Builds `SET a = :a, b = :b` / `ADD c :c` expressions from plain objects. */
@@ -221,6 +173,39 @@ export class Table {
     } catch (err) {
       return wrap(err);
     }
+  }
+
+  /**
+   * Reads many items (100 per request, DynamoDB's most), retrying unprocessed keys: the items in
+   * the order of `itemKeys`, undefined where none exists. Keys must be distinct.
+   */
+  async getMany(itemKeys: readonly Key[], consistent = false): Promise<(Item | undefined)[]> {
+    const found = new Map<string, Item>();
+    const nameOf = (key: { pk?: Scalar; sk?: Scalar }) => `${key.pk}\u0000${key.sk}`;
+    for (let at = 0; at < itemKeys.length; at += 100) {
+      let pending: Attributes[] = itemKeys.slice(at, at + 100).map((key) => marshal(key));
+      try {
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          if (attempt > 5) throw new StoreUnavailableError('dynamodb');
+          const out = await this.client.send<{
+            Responses?: Record<string, Attributes[]>;
+            UnprocessedKeys?: Record<string, { Keys?: Attributes[] }>;
+          }>('BatchGetItem', {
+            RequestItems: { [this.name]: { Keys: pending, ConsistentRead: consistent } },
+          });
+          for (const attributes of out.Responses?.[this.name] ?? []) {
+            const item = unmarshal(attributes);
+            found.set(nameOf(item), item);
+          }
+          pending = out.UnprocessedKeys?.[this.name]?.Keys ?? [];
+          if (pending.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+        }
+      } catch (err) {
+        if (err instanceof StoreUnavailableError) throw err;
+        wrap(err);
+      }
+    }
+    return itemKeys.map((key) => found.get(nameOf(key)));
   }
 
   /** All items of a partition (optionally with an sk prefix), following pagination. */

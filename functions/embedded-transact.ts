@@ -27,16 +27,20 @@
  * Marks are per transaction, so other transactions on the same counters never need to wait.
  */
 import type { Item, Key, Scalar, Table, TransactResult, TransactWrite } from './dynamo.ts';
+import { isRegistryBatch, replayRegistryBatch } from './embedded-batch.ts';
+import {
+  applyMarked,
+  itemName,
+  markOf,
+  REPLAY_DELAY_MS,
+  removeMarksLater,
+  type UpdateWrite,
+} from './embedded-marks.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { keys } from './keys.ts';
 
-const REPLAY_DELAY_MS = 5000;
 const REPLAY_ATTEMPTS = 8;
-const MARK_SWEEP_MS = 1000;
 
-type UpdateWrite = Extract<TransactWrite, { key: Key }>;
-
-const markOf = (token: string) => `tx_${token}`;
 const keyOf = (write: TransactWrite): Key =>
   'put' in write ? { pk: write.put.pk, sk: write.put.sk } : write.key;
 
@@ -61,7 +65,7 @@ async function lock(name: string): Promise<() => void> {
 const recordNames = (table: Table, writes: readonly TransactWrite[]) =>
   writes
     .filter((w) => 'put' in w)
-    .map((w) => `${table.endpoint ?? ''}\u0000${table.name}\u0000${w.put.pk}\u0000${w.put.sk}`)
+    .map((w) => itemName(table, keyOf(w)))
     .sort();
 
 /**
@@ -123,29 +127,20 @@ async function applyAll(
     applied.push(i);
   }
   await table.delete(keys.intent(token));
-  removeMarksLater(table, writes, token);
+  removeMarksLater(
+    table,
+    writes.filter((w): w is UpdateWrite => !('put' in w)).map((w) => w.key),
+    token,
+  );
   return { ok: true };
 }
 
 /** Applies one write; false when its own condition failed (not when an earlier attempt applied it). */
 async function apply(table: Table, write: TransactWrite, token: string): Promise<boolean> {
-  if ('put' in write) {
-    return (await table.put({ ...write.put, tx: token }, true)) || (await isApplied(table, write, token));
-  }
-  const mark = markOf(token);
-  const { condition } = write.update;
-  const done = await table.update(write.key, {
-    ...write.update,
-    set: { ...write.update.set, [mark]: true },
-    condition: `attribute_not_exists(#${mark})${condition ? ` AND (${condition})` : ''}`,
-    idempotent: true,
-  });
-  return done !== undefined || (await isApplied(table, write, token));
-}
-
-async function isApplied(table: Table, write: TransactWrite, token: string): Promise<boolean> {
+  if (!('put' in write)) return applyMarked(table, write, token);
+  if (await table.put({ ...write.put, tx: token }, true)) return true;
   const item: Item | undefined = await table.get(keyOf(write), true);
-  return 'put' in write ? item?.tx === token : item?.[markOf(token)] !== undefined;
+  return item?.tx === token;
 }
 
 async function undo(
@@ -179,38 +174,6 @@ function undoSpec(write: UpdateWrite, mark: string) {
   };
 }
 
-/** Marks of committed transactions, per item, removed by one write per item every MARK_SWEEP_MS. */
-const staleMarks = new Map<string, { table: Table; key: Key; marks: string[] }>();
-let sweepTimer: NodeJS.Timeout | undefined;
-
-function removeMarksLater(table: Table, writes: readonly TransactWrite[], token: string): void {
-  for (const write of writes) {
-    if ('put' in write) continue;
-    const name = `${table.endpoint ?? ''}\u0000${table.name}\u0000${write.key.pk}\u0000${write.key.sk}`;
-    const entry = staleMarks.get(name) ?? { table, key: write.key, marks: [] };
-    entry.marks.push(markOf(token));
-    staleMarks.set(name, entry);
-  }
-  if (sweepTimer) return;
-  sweepTimer = setTimeout(() => void sweepMarks(), MARK_SWEEP_MS);
-  sweepTimer.unref();
-}
-
-async function sweepMarks(): Promise<void> {
-  sweepTimer = undefined;
-  const entries = [...staleMarks.values()];
-  staleMarks.clear();
-  for (const { table, key, marks } of entries) {
-    // An update expression is at most 4 KB: 50 names of 35 characters fit.
-    for (let at = 0; at < marks.length; at += 50) {
-      const remove = marks.slice(at, at + 50);
-      await table
-        .update(key, { remove, condition: 'attribute_exists(pk)', idempotent: true })
-        .catch(() => {}); // left behind: harmless, see above
-    }
-  }
-}
-
 /**
  * Finishes a transaction left by a failure. It is rolled forward (every write applied, as the
  * first attempt would have) and undone only when a write's own condition fails now: a write
@@ -219,7 +182,8 @@ async function sweepMarks(): Promise<void> {
  */
 export async function replayIntent(table: Table, token: string): Promise<void> {
   const intent = await table.get(keys.intent(token), true);
-  if (intent) await applyAll(table, JSON.parse(String(intent.writes)) as TransactWrite[], token);
+  if (intent && isRegistryBatch(intent)) await replayRegistryBatch(table, intent);
+  else if (intent) await applyAll(table, JSON.parse(String(intent.writes)) as TransactWrite[], token);
   endRecovery(token);
 }
 
@@ -227,7 +191,10 @@ function endRecovery(token: string): void {
   for (const [name, owner] of recovering) if (owner === token) recovering.delete(name);
 }
 
-/** Replays every transaction left in the table (the local cloud calls it at start, before serving). */
+/**
+ * Replays every transaction left in the table, registry batches (embedded-batch.ts) included: the
+ * local cloud calls it at start, before serving.
+ */
 export async function recoverIntents(table: Table): Promise<number> {
   const intents = await table.query(keys.intents().pk, undefined, true);
   for (const intent of intents) await replayIntent(table, String(intent.sk));

@@ -23,7 +23,8 @@
  *
  * Device counts (devices per version, seen per day) and hourly series are the fleet aggregates of
  * functions/aggregates.ts; a series' scope is an update id or `*` for the whole product.
- * An intent is a transaction of the embedded store in flight (functions/embedded-transact.ts).
+ * An intent is a transaction of the embedded store in flight (functions/embedded-transact.ts), or
+ * a batch of registry changes (functions/embedded-batch.ts).
  */
 
 export const keys = {

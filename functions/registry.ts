@@ -2,7 +2,9 @@
  * The device registry: each device's last checkin (last seen, version, properties), written
  * sparingly, and the device counts of functions/aggregates.ts, which change with it: a new device,
  * a new version or a device's first checkin of the day is written in one transaction with its
- * counter shard; anything else is a plain write conditional on the counted state it keeps.
+ * counter shards (in Lambda), or in a round with other devices' (the local cloud,
+ * functions/registry-rounds.ts); anything else is a plain write conditional on the counted state it
+ * keeps.
  */
 import { createHash } from 'node:crypto';
 import type { DeviceCheckin } from '#core/types.ts';
@@ -11,6 +13,7 @@ import { BoundedMap } from './bounded-map.ts';
 import type { ConflictReporter } from './conflicts.ts';
 import type { Table } from './dynamo.ts';
 import { keys } from './keys.ts';
+import { RegistryRounds } from './registry-rounds.ts';
 
 /** Checkins of one device racing to change its entry: each loses at most this many times. */
 const CHANGE_ATTEMPTS = 4;
@@ -18,9 +21,10 @@ export interface RegistryOptions {
   /** Skip rewriting a device's entry when unchanged and younger than this. */
   readonly refreshMs: number;
   /**
-   * When set, entries are buffered and written in batches this often instead of once per checkin
-   * (the local cloud, where dynalite's write cost dominates a checkin). Unset in Lambda, whose
-   * container may freeze before a timer fires.
+   * When set, entries are buffered and written in batches this often instead of once per checkin,
+   * and counted changes are written many devices at a time (functions/registry-rounds.ts): the
+   * local cloud, where dynalite's write cost dominates a checkin. Unset in Lambda, whose container
+   * may freeze before a timer fires, and whose store has transactions.
    */
   readonly batchMs?: number;
   /** Hears of entries left for the next checkin because their count shard stayed conflicted. */
@@ -42,6 +46,8 @@ export class DeviceRegistry {
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Counted changes in rounds, when batching (see RegistryOptions.batchMs). */
+  private readonly rounds: RegistryRounds | undefined;
 
   /**
    * `countingTable`: where entries are written with their counts. A Table of its own over the same
@@ -52,7 +58,19 @@ export class DeviceRegistry {
     private readonly table: Table,
     private readonly options: RegistryOptions,
     private readonly countingTable: Table = table,
-  ) {}
+  ) {
+    if (options.batchMs === undefined) return;
+    this.rounds = new RegistryRounds({
+      table,
+      countingTable,
+      attempts: CHANGE_ATTEMPTS,
+      plainWrites: () => this.flushing,
+      onWritten: (cacheKey, entry, fingerprint) => {
+        const day = dayOf(entry.lastSeen);
+        this.written.set(cacheKey, { fingerprint, at: this.options.now(), version: entry.version, day });
+      },
+    });
+  }
 
   /** Records a checkin. Unchanged devices are rewritten only every `refreshMs` (and once a day). */
   async record(device: DeviceCheckin): Promise<void> {
@@ -105,6 +123,7 @@ export class DeviceRegistry {
     const cacheKey = `${product}\u0000${entry.sk}`;
     this.pending.delete(cacheKey);
     this.written.delete(cacheKey);
+    if (this.rounds) return this.rounds.change(cacheKey, product, entry, fingerprint);
     await this.flushing.catch(() => {});
     for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
       const stored = await this.table.get({ pk: entry.pk, sk: entry.sk }, true);
@@ -158,6 +177,7 @@ export class DeviceRegistry {
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.rounds?.settled();
     if (this.pending.size === 0) return;
     const batch = [...this.pending];
     this.pending.clear();

@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDeviceCounts } from '#functions/aggregates.ts';
 import { createCloud } from '#functions/cloud.ts';
 import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
@@ -160,6 +161,15 @@ describe('local cloud killed with SIGKILL during writes', () => {
       expect(counters.started).toBe(grantItems.length);
       expect(counters.success).toBe(grantItems.filter((g) => g.outcome === 'success').length);
       expect(await restarted.query(keys.intents().pk, undefined, true)).toEqual([]);
+      // So did the registry's rounds: every acknowledged checkin's entry is stored, and the device
+      // counts per version equal the registry's.
+      const registry = await restarted.query(keys.devicesOf('demo').pk, undefined, true);
+      expect(registry.length).toBeGreaterThanOrEqual(grants);
+      const versions: Record<string, number> = {};
+      for (const entry of registry)
+        versions[String(entry.version)] = (versions[String(entry.version)] ?? 0) + 1;
+      const counts = await readDeviceCounts(restarted, 'demo');
+      expect(Object.fromEntries(counts.versions.map((v) => [v.version, v.devices]))).toEqual(versions);
       // The token and the update survive too: a new device still gets it.
       const answer = await checkin(
         { apiUrl: again.apiUrl, devToken },

@@ -4,6 +4,7 @@
  * id order, so a walk resumed from a cursor visits each device that existed when it started once,
  * however many are added meanwhile. Shared by the device list and the policy dry run.
  */
+import { isValidId } from '#core/device.ts';
 import { ValidationError } from '#core/errors.ts';
 import type { DeviceCheckin, DeviceObject } from '#core/types.ts';
 import type { Item, Key, Table } from '#functions/dynamo.ts';
@@ -40,8 +41,10 @@ export function decodeCursor(cursor: string, product: string): Key {
 }
 
 /**
- * The key a cursor resumes after, when it is one of partition `pk`; otherwise a ValidationError
- * that ends with `advice` (what to pass instead).
+ * The key a cursor resumes after, when it is one of partition `pk` and names a device id (the sort
+ * key of the registry and of an update's grants); otherwise a ValidationError that ends with
+ * `advice` (what to pass instead). A forged key DynamoDB would refuse (a sort key over 1 KiB)
+ * thus answers 400 here, not 500 from the table.
  */
 export function decodeKeyCursor(cursor: string, pk: string, advice: string): Key {
   const refuse = () => new ValidationError(`Invalid --next cursor "${cursor.slice(0, 40)}": ${advice}`);
@@ -59,7 +62,7 @@ export function decodeKeyCursor(cursor: string, pk: string, advice: string): Key
     Object.keys(attrs ?? {}).length !== 2 ||
     attrs?.pk?.S !== pk ||
     typeof sk !== 'string' ||
-    sk === ''
+    !isValidId(sk)
   )
     throw refuse();
   return { pk, sk };

@@ -213,6 +213,39 @@ describe('edit: phases, gate and start time', () => {
   });
 });
 
+describe('hostile cursors', () => {
+  /** A cursor in the format the server makes, for `pk`, resuming after `sk`. */
+  const cursor = (pk: string, sk: string) =>
+    Buffer.from(JSON.stringify({ pk: { S: pk }, sk: { S: sk } })).toString('base64url');
+
+  it('refuses a cursor of the right partition naming a key no device id can be (400, not 500)', async () => {
+    // 1,100 characters: within the cursor's length, over DynamoDB's 1 KiB sort key.
+    const long = 'z'.repeat(1100);
+    const update = await seedUpdate(cloud, { product: 'demo', version: '2.5.0', enabled: false });
+    const refused = /^Invalid --next cursor "[A-Za-z0-9_-]{40}…?": pass the cursor/;
+    expectOneLineError(
+      await call('GET', `${PRODUCT}/devices?next=${cursor('DEV#demo', long)}`),
+      400,
+      refused,
+    );
+    expectOneLineError(
+      await call('GET', `${PRODUCT}/devices?where=true&next=${cursor('DEV#demo', 'a b')}`),
+      400,
+      refused,
+    );
+    expectOneLineError(
+      await call('POST', `${PRODUCT}/policy/match`, { body: { policy: '', next: cursor('DEV#demo', long) } }),
+      400,
+      refused,
+    );
+    expectOneLineError(
+      await call('GET', `${PRODUCT}/updates/2.5.0/devices?next=${cursor(`G#${update.id}`, long)}`),
+      400,
+      refused,
+    );
+  });
+});
+
 describe('access', () => {
   it('refuses every device route without the cookie (401, one line)', async () => {
     for (const [method, path] of [

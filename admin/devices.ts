@@ -59,6 +59,11 @@ export const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
 /** A filtered page reads at most this many entries, then ends with a cursor even if not full. */
 const FILTERED_SCAN_BOUND = 5000;
+/**
+ * Entries per registry read after the first (which asks for the page size): a filter that skips
+ * entries reads on in reads this large, not the page size (?limit=1 was one query per entry).
+ */
+const FILTERED_READ = 1000;
 
 function checkQuery(query: DeviceQuery): { limit: number; start?: Key; policy?: CompiledPolicy } {
   checkProduct(query.product);
@@ -120,8 +125,10 @@ export function listDevices(cloud: CloudRecords, query: DeviceQuery): Promise<De
     let scanned = seek.exact ? 1 : 0;
     let cursor = seek.start;
     let more = true;
+    let reads = 0;
     while (more && listed.length < limit && (scanned === 0 || scanned < FILTERED_SCAN_BOUND)) {
-      const page = await registryPage(cloud.table, product, limit, cursor);
+      const size = reads++ === 0 ? limit : Math.max(limit, FILTERED_READ);
+      const page = await registryPage(cloud.table, product, size, cursor);
       more = page.next !== undefined;
       cursor = page.next;
       for (const [i, item] of page.items.entries()) {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkPolicy, InvalidInputError, listDevices, showDevice, updateFailures } from '#admin/index.ts';
+import { Table } from '#functions/dynamo.ts';
 import { keys } from '#functions/keys.ts';
 import { reasonShard } from '#functions/report-ledger.ts';
 import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
@@ -129,6 +130,30 @@ describe('device list (13.3)', () => {
     expect(first.devices).toHaveLength(5);
     expect(first.next).toBeDefined();
     expect(first.scanned).toBe(13); // e0000 … e0012: the fifth match is the thirteenth entry
+  });
+
+  it('reads a filtered page in few queries, whatever its page size (a rare filter on ?limit=1)', async () => {
+    const p = await freshProduct();
+    await seedDevices(p.name, ids('q', 1200));
+    let queries = 0;
+    const counted = new Table({
+      tableName: cloud.table.name,
+      client: {
+        send: (operation, input, options) => {
+          if (operation === 'Query') queries++;
+          return cloud.table.client.send(operation, input, options);
+        },
+        destroy: () => {},
+      },
+    });
+    for (const filter of [{ version: '9.9.9' }, { where: 'region == "nowhere"' }]) {
+      queries = 0;
+      const page = await listDevices({ table: counted }, { product: p.name, limit: 1, ...filter });
+      expect(page.devices).toEqual([]);
+      expect(page.scanned).toBe(1200);
+      // One read of the page size, then reads of up to 1,000 entries: not one query per entry.
+      expect(queries, JSON.stringify(filter)).toBeLessThanOrEqual(3);
+    }
   });
 
   it('searches by id prefix: the walk seeks to the prefix and ends after its last id', async () => {

@@ -4,6 +4,7 @@
  * its error pointing at the column), each device opening its history. While only the first page
  * is shown it is reloaded every REFRESH_MS, so last seen and outcomes move as devices report.
  */
+import type { Ref } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DevicePage, DeviceSummary } from '../../api-types.ts';
 import { type DeviceFilters, listDevices } from '../api/devices.ts';
@@ -121,9 +122,34 @@ function Outcome({ device }: { device: DeviceSummary }) {
   );
 }
 
-function DeviceTable({ devices, product }: { devices: readonly DeviceSummary[]; product: string }) {
+/**
+ * After "Load more", focus goes to the first device added: the button is disabled while it loads,
+ * which would drop the keyboard's place to the top of the page.
+ */
+function useFocusAdded(devices: readonly DeviceSummary[]) {
+  const table = useRef<HTMLTableElement>(null);
+  const focusRow = useRef<number | undefined>(undefined);
+  useEffect(() => {
+    const row = focusRow.current;
+    const link = row === undefined ? undefined : table.current?.querySelectorAll('tbody th a')[row];
+    if (!(link instanceof HTMLElement)) return;
+    focusRow.current = undefined;
+    link.focus();
+  });
+  return { table, focusFrom: () => (focusRow.current = devices.length) };
+}
+
+function DeviceTable({
+  devices,
+  product,
+  table,
+}: {
+  devices: readonly DeviceSummary[];
+  product: string;
+  table: Ref<HTMLTableElement>;
+}) {
   return (
-    <table aria-label={`Devices of ${product}`}>
+    <table ref={table} aria-label={`Devices of ${product}`}>
       <thead>
         <tr>
           <th scope="col">Device</th>
@@ -164,6 +190,7 @@ export function Devices({ cloud, product }: { cloud: string; product: string }) 
   const devices = pages.flatMap((p) => p.devices);
   const scanned = pages.reduce((sum, p) => sum + p.scanned, 0);
   const more = pages[pages.length - 1]?.next !== undefined;
+  const { table, focusFrom } = useFocusAdded(devices);
   return (
     <section aria-labelledby="devices-title">
       <h2 id="devices-title">Devices of {product}</h2>
@@ -176,9 +203,16 @@ export function Devices({ cloud, product }: { cloud: string; product: string }) 
           {more ? '; more remain' : ''}
         </p>
       )}
-      {devices.length > 0 && <DeviceTable devices={devices} product={product} />}
+      {devices.length > 0 && <DeviceTable devices={devices} product={product} table={table} />}
       {more && (
-        <button type="button" disabled={loading} onClick={loadMore}>
+        <button
+          type="button"
+          disabled={loading}
+          onClick={() => {
+            focusFrom();
+            loadMore();
+          }}
+        >
           Load more
         </button>
       )}

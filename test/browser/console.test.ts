@@ -267,6 +267,10 @@ describe('console in Chromium', () => {
     expect(await row(1)).toEqual(['20', '1.0.0: 20']);
     expect(await row(3)).toEqual(['20', '1.0.0: 12, 0.9.0: 8']);
     expect(await row(6)).toEqual(['20', '0.9.0: 20']);
+    // Each update's progress names its update (the bars alone did not say which is which).
+    const progress = page.getByRole('list', { name: 'Progress per update' }).getByRole('listitem');
+    const ofUpdate = progress.filter({ has: page.getByRole('link', { name: '1.2.0', exact: true }) });
+    expect(await ofUpdate.getByRole('progressbar', { name: 'Progress of 1.2.0' }).count()).toBe(1);
     await shot('overview');
     await page.getByRole('link', { name: 'Updates', exact: true }).click();
   });

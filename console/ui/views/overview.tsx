@@ -50,9 +50,18 @@ export function Overview({ cloud, product }: { cloud: string; product: string })
           <VersionsNow stats={stats} />
           <h3>Updates in progress</h3>
           {stats.updates.length === 0 && <p>No updates published.</p>}
-          {stats.updates.map((u) => (
-            <RolloutProgress key={u.id} label={`Progress of ${u.version}`} counters={u} />
-          ))}
+          {stats.updates.length > 0 && (
+            // Each bar names its update: several bars alone do not say which rollout is which.
+            <ul class="update-progress" aria-label="Progress per update">
+              {stats.updates.map((u) => (
+                <li key={u.id}>
+                  <a href={`#/updates/${encodeURIComponent(u.version)}`}>{u.version}</a>
+                  {u.paused ? ' (paused)' : u.enabled ? '' : ' (disabled)'}
+                  <RolloutProgress label={`Progress of ${u.version}`} counters={u} />
+                </li>
+              ))}
+            </ul>
+          )}
           <h3>Last {stats.hours} hours</h3>
           <HourlyChart
             label={`Update requests, deferrals, starts, successes and failures per hour of ${stats.product}`}

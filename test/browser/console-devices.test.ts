@@ -153,6 +153,9 @@ describe('device views in Chromium', () => {
         .getByRole('cell')
         .textContent(),
     ).toBe('eu');
+    // The agent's success report moved it to 1.2.0 after its checkin sent 1.0.0: one version shown.
+    expect(await page.getByRole('definition').first().textContent()).toBe('1.2.0');
+    expect(await properties.getByRole('row', { name: /version/ }).count()).toBe(0);
     const history = page.getByRole('table', { name: 'Update history' });
     const row = history.getByRole('row').filter({ has: page.getByRole('link', { name: '1.2.0' }) });
     const cells = await row.getByRole('cell').allTextContents();

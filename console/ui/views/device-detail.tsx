@@ -52,7 +52,9 @@ function HistoryRow({ entry }: { entry: DeviceUpdateHistory }) {
 }
 
 function Properties({ properties }: { properties: Device['properties'] }) {
-  const entries = Object.entries(properties);
+  // The version it sent is shown above from the registry, which a success report has moved on since
+  // the checkin: as sent it would contradict that (Version 1.2.0 beside version 1.0.0).
+  const entries = Object.entries(properties).filter(([name]) => name !== 'version');
   if (entries.length === 0) return <p>None sent.</p>;
   return (
     <table aria-labelledby="properties-title">

@@ -8,6 +8,7 @@
  * (… is /api/clouds/:cloud)
  */
 import { type NamedCloud, productStats, updateDevices, updateFailures } from '#admin/index.ts';
+import { quoteInput } from '#core/version.ts';
 import { BadRequestError } from './errors.ts';
 import { ok, type Route } from './router.ts';
 
@@ -20,7 +21,7 @@ function onlyQuery(url: URL, known: readonly string[]): void {
   for (const name of url.searchParams.keys())
     if (!known.includes(name))
       throw new BadRequestError(
-        `Unknown query parameter "${name}": use ${known.length ? known.join(', ') : 'none'}`,
+        `Unknown query parameter ${quoteInput(name)}: use ${known.length ? known.join(', ') : 'none'}`,
       );
 }
 

@@ -722,6 +722,13 @@ describe('fleet views: bad input answers 4xx in one line', () => {
       /^Unknown query parameter "dayz": use days, hours$/,
     ],
     [
+      // Echoed in part, as the device list does: the answer stays one short line.
+      'an unknown parameter of 5,000 characters',
+      `/api/clouds/local/products/demo/stats?${'x'.repeat(5000)}=1`,
+      400,
+      /^Unknown query parameter "x{60}…": use days, hours$/,
+    ],
+    [
       'failures of an update that does not exist',
       `${update}/9.9.9/failures`,
       404,

@@ -270,6 +270,19 @@ describe('device views in Chromium', () => {
     await page.getByLabel('Showing product').press('Enter');
   });
 
+  it('publishes to the product the header shows, when the header switches product', async () => {
+    await page.getByRole('link', { name: 'Publish' }).click();
+    const target = page.getByLabel('Product', { exact: true });
+    expect(await target.inputValue()).toBe('demo');
+    await page.getByLabel('Showing product').fill('big');
+    await page.getByLabel('Showing product').press('Enter');
+    await page.getByRole('status').filter({ hasText: 'devices of big' }).waitFor();
+    expect(await target.inputValue()).toBe('big');
+    await page.getByLabel('Showing product').fill('demo');
+    await page.getByLabel('Showing product').press('Enter');
+    await expect.poll(() => target.inputValue()).toBe('demo');
+  });
+
   it("links an update's granted devices to their history", async () => {
     await page.goto(`${web.origin}/#/updates/1.2.0`);
     await page

@@ -3,7 +3,7 @@
  * rate), the policy is compiled as it is typed and an error points at its column, and the devices
  * it would match are counted; limits and phases are optional.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { PublishSettings, UpdateRecord } from '../../api-types.ts';
 import type { UploadProgress } from '../api/http.ts';
 import { publishUpdate } from '../api/updates.ts';
@@ -41,6 +41,8 @@ function ProgressLine({ progress }: { progress: UploadProgress }) {
 
 export function Publish({ cloud, product }: { cloud: string; product: string }) {
   const [target, setTarget] = useState(product);
+  // The header's product switched: publish there (the form stays mounted and kept the old one).
+  useEffect(() => setTarget(product), [product]);
   const [version, setVersion] = useState('');
   const [policy, setPolicy] = useState('');
   const [progress, setProgress] = useState<UploadProgress | undefined>(undefined);

@@ -41,6 +41,8 @@ export function useHashRoute(): string {
   useEffect(() => {
     const onChange = () => setHash(location.hash.slice(1) || '/');
     addEventListener('hashchange', onChange);
+    // A move made between the first render and this effect fired no event this listener heard.
+    onChange();
     return () => removeEventListener('hashchange', onChange);
   }, []);
   return hash;

@@ -496,6 +496,23 @@ describe('console in Chromium', () => {
     await shot('overview-dark');
   });
 
+  it('follows a move to another view made as the page starts (before its listener was set)', async () => {
+    const early = await page.context().newPage();
+    early.setDefaultTimeout(10_000);
+    try {
+      // The hash changes after the first render and before the effects run.
+      await early.addInitScript(() =>
+        document.addEventListener('DOMContentLoaded', () => {
+          location.hash = '#/keys';
+        }),
+      );
+      await early.goto(`${web.origin}/`);
+      await early.getByRole('heading', { name: 'Signing keys' }).waitFor();
+    } finally {
+      await early.close();
+    }
+  });
+
   it('made no request to any origin but its own, and no script or CSP errors', () => {
     expect(requested.length).toBeGreaterThan(5);
     expect(requested.filter((url) => new URL(url).origin !== web.origin)).toEqual([]);

@@ -10,6 +10,7 @@ import { updateFromItem } from '#functions/records.ts';
 import {
   foldStartedShards,
   readUpdateItems,
+  reopenStartedShards,
   retireCounterShards,
   withShardCounts,
   withStoredCounts,
@@ -116,9 +117,20 @@ export function editUpdate(
     if (next.phases !== undefined && next.startAt === undefined && update.phases === undefined) {
       set.startAt = new Date(now()).toISOString();
     }
-    // A limit's condition counts starts on the update item; without one they were sharded.
-    if (next.limit !== undefined && update.limit === undefined) await foldStartedShards(cloud.table, update);
-    return changeUpdate(cloud, update, set);
+    // A limit's condition counts starts on the update item; without one they are sharded.
+    if (next.limit === undefined) {
+      if (update.limit !== undefined) await reopenStartedShards(cloud.table, update);
+      return changeUpdate(cloud, update, set);
+    }
+    if (update.limit !== undefined) return changeUpdate(cloud, update, set);
+    await foldStartedShards(cloud.table, update);
+    try {
+      return await changeUpdate(cloud, update, set);
+    } catch (err) {
+      // Not limited after all: shards closed to starts would defer every device.
+      await reopenStartedShards(cloud.table, update).catch(() => {});
+      throw err;
+    }
   });
 }
 

@@ -89,6 +89,40 @@ describe('update counters', () => {
     expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(26);
   });
 
+  it('a limit added while a container still grants from its cached list (no limit): never exceeded', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    const stale = staleContainer();
+    const checkinOn = staleCheckin(stale, p.token, p.name);
+    expect((await checkinOn('s0')).update).toBe(update.id);
+    await editUpdate({ table: cloud.table }, { product: p.name, version: '2.0.0' }, { limit: 4 });
+    notifyLocalChange(cloud.dataDir);
+
+    // The stale container's grants and the up-to-date cloud's, meanwhile: 4 in all, not 4 + the stale ones.
+    for (let i = 1; i < 8; i++) await checkinOn(`s${i}`);
+    await checkInAtOnce(p, 'f', 16, update.id);
+    expect(await grantRecords(update.id)).toBeLessThanOrEqual(4);
+    expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(
+      await grantRecords(update.id),
+    );
+  });
+
+  it('a limit removed again: grants spread over the shards once more, counted with the earlier ones', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect(await checkInAtOnce(p, 'a', 3, update.id)).toHaveLength(3);
+    const selector = { product: p.name, version: '2.0.0' };
+    await editUpdate({ table: cloud.table }, selector, { limit: 5 });
+    notifyLocalChange(cloud.dataDir);
+    expect(await checkInAtOnce(p, 'b', 4, update.id)).toHaveLength(2);
+    await editUpdate({ table: cloud.table }, selector, { limit: null });
+    notifyLocalChange(cloud.dataDir);
+
+    expect(await checkInAtOnce(p, 'c', 6, update.id)).toHaveLength(6);
+    expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(11);
+    expect(await grantRecords(update.id)).toBe(11);
+  });
+
   it('a deleted update: a container whose cached list still offers it defers devices, counting nothing', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
@@ -129,3 +163,28 @@ describe('update counters', () => {
     expect(items.filter((item) => item.started !== undefined)).toEqual([]);
   });
 });
+
+/** A container of its own that serves its product's update list from memory for 30 s. */
+function staleContainer() {
+  return createCloud(
+    { ...cloud.file, s3Endpoint: cloud.s3Url, urlExpiresSeconds: 3600, updatesCacheSeconds: 30 },
+    {
+      metrics: () => ({ count() {}, async flush() {} }),
+      log: { info() {}, warn() {}, error() {} },
+      credentials: () => cloud.file.credentials,
+    },
+  );
+}
+
+function staleCheckin(stale: ReturnType<typeof staleContainer>, token: string, product: string) {
+  return async (id: string) => {
+    const answer = await stale.app({
+      method: 'POST',
+      path: '/tok/provision/update',
+      headers: { authorization: `Bearer ${token}` },
+      body: Buffer.from(JSON.stringify({ id, product, version: '1.0.0' })),
+    });
+    expect(answer.status, answer.body).toBe(200);
+    return JSON.parse(answer.body) as { update?: string };
+  };
+}

@@ -107,6 +107,25 @@ describe('update counters', () => {
     );
   });
 
+  it('a container refused while a limit was being added grants its places as soon as it sees the limit', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    let clock = Date.now();
+    const checkinOn = staleCheckin(
+      staleContainer(() => clock),
+      p.token,
+      p.name,
+    );
+    expect((await checkinOn('s0')).update).toBe(update.id);
+    await editUpdate({ table: cloud.table }, { product: p.name, version: '2.0.0' }, { limit: 4 });
+    clock += 29_000;
+    expect(await checkinOn('s1')).toEqual({}); // its copy has no limit yet: deferred
+    clock += 2_000; // its copy revalidated: the limit of 4, one place taken
+
+    expect((await checkinOn('s2')).update).toBe(update.id);
+    expect(await grantRecords(update.id)).toBe(2);
+  });
+
   it('a limit removed again: grants spread over the shards once more, counted with the earlier ones', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
@@ -165,13 +184,14 @@ describe('update counters', () => {
 });
 
 /** A container of its own that serves its product's update list from memory for 30 s. */
-function staleContainer() {
+function staleContainer(now?: () => number) {
   return createCloud(
     { ...cloud.file, s3Endpoint: cloud.s3Url, urlExpiresSeconds: 3600, updatesCacheSeconds: 30 },
     {
       metrics: () => ({ count() {}, async flush() {} }),
       log: { info() {}, warn() {}, error() {} },
       credentials: () => cloud.file.credentials,
+      ...(now ? { now } : {}),
     },
   );
 }

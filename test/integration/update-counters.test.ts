@@ -11,7 +11,7 @@ import { deleteUpdate, editUpdate, listUpdates } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
 import { createCloud } from '#functions/cloud.ts';
 import { keys } from '#functions/keys.ts';
-import { readUpdate } from '#functions/update-counters.ts';
+import { foldStartedShards, readUpdate } from '#functions/update-counters.ts';
 import { notifyLocalChange } from '#local/cloud-file.ts';
 import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 
@@ -140,6 +140,18 @@ describe('update counters', () => {
     expect(await checkInAtOnce(p, 'c', 6, update.id)).toHaveLength(6);
     expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(11);
     expect(await grantRecords(update.id)).toBe(11);
+  });
+
+  it('an edit cut off after closing the shards, before its limit: removing the limit opens them again', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect(await checkInAtOnce(p, 'a', 2, update.id)).toHaveLength(2);
+    await foldStartedShards(cloud.table, update); // what the cut-off edit did; no limit written
+    expect(await checkInAtOnce(p, 'b', 2, update.id)).toHaveLength(0);
+
+    await editUpdate({ table: cloud.table }, { product: p.name, version: '2.0.0' }, { limit: null });
+    expect(await checkInAtOnce(p, 'c', 3, update.id)).toHaveLength(3);
+    expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(5);
   });
 
   it('a deleted update: a container whose cached list still offers it defers devices, counting nothing', async () => {

@@ -145,13 +145,13 @@ export async function foldStartedShards(table: Table, update: Pick<UpdateRecord,
 
 /** When an update's limit is removed: its shards take starts again (see foldStartedShards). */
 export async function reopenStartedShards(table: Table, update: Pick<UpdateRecord, 'product' | 'id'>) {
-  await markShards(table, update, { remove: [LIMITED] });
+  await markShards(table, update, { remove: [LIMITED], condition: 'attribute_exists(pk)' });
 }
 
 async function markShards(
   table: Table,
   update: Pick<UpdateRecord, 'product' | 'id'>,
-  spec: { set?: Record<string, true>; remove?: string[] },
+  spec: { set?: Record<string, true>; remove?: string[]; condition?: string },
 ) {
   await Promise.all(
     Array.from({ length: UPDATE_COUNTER_SHARDS }, (_, shard) =>

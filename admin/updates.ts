@@ -10,6 +10,7 @@ import { updateFromItem } from '#functions/records.ts';
 import {
   foldStartedShards,
   readUpdateItems,
+  reopenStartedShards,
   retireCounterShards,
   withShardCounts,
   withStoredCounts,
@@ -116,9 +117,21 @@ export function editUpdate(
     if (next.phases !== undefined && next.startAt === undefined && update.phases === undefined) {
       set.startAt = new Date(now()).toISOString();
     }
-    // A limit's condition counts starts on the update item; without one they were sharded.
-    if (next.limit !== undefined && update.limit === undefined) await foldStartedShards(cloud.table, update);
-    return changeUpdate(cloud, update, set);
+    // A limit's condition counts starts on the update item; without one they are sharded. A
+    // limit removed (or removed again after an edit cut off) opens the shards to starts.
+    if (next.limit === undefined) {
+      if (entries.some(([name]) => name === 'limit')) await reopenStartedShards(cloud.table, update);
+      return changeUpdate(cloud, update, set);
+    }
+    if (update.limit !== undefined) return changeUpdate(cloud, update, set);
+    try {
+      await foldStartedShards(cloud.table, update);
+      return await changeUpdate(cloud, update, set);
+    } catch (err) {
+      // Not limited after all: shards closed to starts would defer every device.
+      await reopenStartedShards(cloud.table, update).catch(() => {});
+      throw err;
+    }
   });
 }
 

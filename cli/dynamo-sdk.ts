@@ -17,7 +17,9 @@ export interface SdkTableClientOptions {
   readonly credentials?: NonNullable<ConstructorParameters<typeof DynamoDB>[0]>['credentials'];
 }
 
-const THROTTLED = /^(ProvisionedThroughputExceededException|ThrottlingException|RequestLimitExceeded)$/;
+/** As the Lambda client's (functions/dynamo-client.ts): answers that say nothing was applied. */
+const THROTTLED =
+  /^(ProvisionedThroughputExceededException|ThrottlingException|RequestLimitExceeded|TransactionConflictException)$/;
 const MAX_ATTEMPTS = 3;
 
 type RetryStrategyV2 = Extract<
@@ -41,7 +43,8 @@ const notAppliedRetries: RetryStrategyV2 = {
     const skewCorrected = (info.error as { $metadata?: { clockSkewCorrected?: boolean } }).$metadata
       ?.clockSkewCorrected;
     const count = token.getRetryCount() + 1;
-    if (count >= MAX_ATTEMPTS || !(skewCorrected || info.errorType === 'THROTTLING')) throw info.error;
+    const refused = info.errorType === 'THROTTLING' || THROTTLED.test((info.error as Error).name);
+    if (count >= MAX_ATTEMPTS || !(skewCorrected || refused)) throw info.error;
     return retryToken(count, skewCorrected ? 0 : Math.random() * 100 * 2 ** count);
   },
   recordSuccess: () => {},

@@ -279,12 +279,15 @@ export async function readDeviceCounts(
     dayOf(now - i * DAY_MS),
   );
   const { pk, skPrefix } = keys.deviceCountsOf(product);
-  const [shards, ...dayItems] = await Promise.all([
+  const [shards, dayItems] = await Promise.all([
     table.query(pk, skPrefix, true),
-    ...wanted.map((day) =>
-      table.query(keys.daySeenOf(product, day).pk, keys.daySeenOf(product, day).skPrefix),
-    ),
+    table.query(pk, keys.daysSeenBetween(product, wanted.at(-1) ?? dayOf(now), dayOf(now)).sk),
   ]);
+  const byDay = new Map<string, Item[]>();
+  for (const item of dayItems) {
+    const day = String(item.sk).slice(2, 12);
+    byDay.set(day, [...(byDay.get(day) ?? []), item]);
+  }
   const versions = new VersionSums();
   const legacy = new Map<string, number>();
   for (const item of shards ?? []) {
@@ -297,17 +300,17 @@ export async function readDeviceCounts(
       }
   }
   const seenPerDay: DaySeenCounts[] = [];
-  wanted.forEach((day, i) => {
+  for (const day of wanted) {
     const perVersion = new VersionSums();
     let devices = legacy.get(day) ?? 0;
-    for (const item of dayItems[i] ?? []) {
+    for (const item of byDay.get(day) ?? []) {
       perVersion.addItem(item);
       devices += typeof item.seen === 'number' ? item.seen : 0;
     }
     for (const [version, at] of perVersion.seen)
       if (at > (versions.seen.get(version) ?? '')) versions.seen.set(version, at);
     if (devices > 0) seenPerDay.push({ day, devices, versions: perVersion.positive() });
-  });
+  }
   const counted = Object.entries(versions.positive()).map(([version, devices]) => ({
     version,
     devices,
@@ -336,7 +339,8 @@ export function seriesWrite(
 
 /**
  * The last `hours` hours (up to `now`'s) of the product's series and of each update's that has any,
- * oldest first, every hour present (zeros where nothing was counted). Reads one query per day.
+ * oldest first, every hour present (zeros where nothing was counted). One query: the hours' items
+ * are one run of sort keys.
  */
 export async function readSeries(
   table: Table,
@@ -347,15 +351,9 @@ export async function readSeries(
   const range = Array.from({ length: hours }, (_, i) => hourOf(now - (hours - 1 - i) * 3_600_000));
   const first = range[0] ?? hourOf(now);
   const sums = new Map<string, Map<string, Record<string, number>>>();
-  const days = [...new Set(range.map((h) => h.slice(0, 10)))];
-  const pages = await Promise.all(
-    days.map((day) =>
-      table.query(keys.seriesOf(product, day).pk, keys.seriesOf(product, day).skPrefix, true),
-    ),
-  );
-  for (const item of pages.flat()) {
+  const { pk, sk } = keys.seriesBetween(product, first, range.at(-1) ?? first);
+  for (const item of await table.query(pk, sk, true)) {
     const [, hour = '', scope = ''] = String(item.sk).split('#');
-    if (hour < first) continue;
     const perHour = sums.get(scope) ?? new Map<string, Record<string, number>>();
     sums.set(scope, perHour);
     const point = perHour.get(hour) ?? {};

@@ -56,6 +56,9 @@ const THROTTLED = new Set([
   'RequestLimitExceeded',
   // The same ClientRequestToken is still being applied: asking again with it is the remedy.
   'TransactionInProgressException',
+  // A plain write to an item that a transaction holds (an update's item, a counter shard): refused,
+  // nothing applied, so even an ADD may go again.
+  'TransactionConflictException',
 ]);
 
 /** `code` of a request that got no answer within REQUEST_TIMEOUT_MS. */

@@ -143,6 +143,23 @@ function updateExpression(spec: UpdateSpec): Expression {
   };
 }
 
+/** Which sort keys a query reads: a prefix, or an inclusive range. */
+export type SkCondition = string | { readonly from: string; readonly to: string };
+
+function keyCondition(pk: string, sk: SkCondition | undefined) {
+  if (sk === undefined || sk === '')
+    return { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } } };
+  if (typeof sk === 'string')
+    return {
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': { S: pk }, ':p': { S: sk } },
+    };
+  return {
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :a AND :b',
+    ExpressionAttributeValues: { ':pk': { S: pk }, ':a': { S: sk.from }, ':b': { S: sk.to } },
+  };
+}
+
 export class Table {
   readonly name: string;
   readonly client: TableClient;
@@ -208,18 +225,18 @@ export class Table {
     return itemKeys.map((key) => found.get(nameOf(key)));
   }
 
-  /** All items of a partition (optionally with an sk prefix), following pagination. */
-  async query(pk: string, skPrefix?: string, consistent = false): Promise<Item[]> {
+  /**
+   * All items of a partition, following pagination: optionally only those whose sk starts with a
+   * prefix, or lies between `from` and `to` (inclusive, one query for a run of sort keys).
+   */
+  async query(pk: string, sk?: SkCondition, consistent = false): Promise<Item[]> {
     const items: Item[] = [];
     let start: Attributes | undefined;
     try {
       do {
         const out = await this.client.send<{ Items?: Attributes[]; LastEvaluatedKey?: Attributes }>('Query', {
           TableName: this.name,
-          KeyConditionExpression: skPrefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk',
-          ExpressionAttributeValues: skPrefix
-            ? { ':pk': { S: pk }, ':p': { S: skPrefix } }
-            : { ':pk': { S: pk } },
+          ...keyCondition(pk, sk),
           ExclusiveStartKey: start,
           ConsistentRead: consistent,
         });

@@ -76,13 +76,20 @@ export const keys = {
     pk: `AGG#${product}`,
     sk: `Y#${day}#${shard}`,
   }),
-  daySeenOf: (product: string, day: string) => ({ pk: `AGG#${product}`, skPrefix: `Y#${day}#` }),
+  /** The day items of the days `from` to `to` (yyyy-mm-dd, inclusive): one run of sort keys. */
+  daysSeenBetween: (product: string, from: string, to: string) => ({
+    pk: `AGG#${product}`,
+    sk: { from: `Y#${from}#`, to: `Y#${to}#~` },
+  }),
   series: (product: string, hour: string, scope: string, shard: number) => ({
     pk: `AGG#${product}`,
     sk: `H#${hour}#${scope}#${shard}`,
   }),
-  /** Every series item of one day (`hourPrefix` yyyy-mm-dd) or hour (yyyy-mm-ddThh). */
-  seriesOf: (product: string, hourPrefix: string) => ({ pk: `AGG#${product}`, skPrefix: `H#${hourPrefix}` }),
+  /** The series items of the hours `from` to `to` (yyyy-mm-ddThh, inclusive): one run of sort keys. */
+  seriesBetween: (product: string, from: string, to: string) => ({
+    pk: `AGG#${product}`,
+    sk: { from: `H#${from}#`, to: `H#${to}#~` },
+  }),
   token: (hash: string) => ({ pk: 'TOKEN', sk: hash }),
   tokens: () => ({ pk: 'TOKEN' }),
   intent: (token: string) => ({ pk: 'TX', sk: token }),

@@ -6,7 +6,7 @@
  * stored, or with the store's error. On dynalite a transaction per device cost about five requests
  * on the one thread that serves the checkins too; a round costs one per device and four more.
  */
-import { countedChange, type DeviceEntry, REGISTRY_TOKEN_PREFIX } from './aggregates.ts';
+import { countedChange, type DeviceEntry, dayOf, REGISTRY_TOKEN_PREFIX } from './aggregates.ts';
 import { type Key, type Table, transactionToken } from './dynamo.ts';
 import { BATCH_INTENT_BYTES, type BatchedEntry, commitRegistryBatch, isSettling } from './embedded-batch.ts';
 import type { UpdateWrite } from './embedded-marks.ts';
@@ -41,6 +41,8 @@ export interface RoundsOptions {
 export class RegistryRounds {
   private readonly queue = new Map<string, QueuedChange>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Each device's latest change not settled yet, and its day. */
+  private readonly latestDay = new Map<string, { readonly day: string; readonly done: Promise<void> }>();
   private running = false;
 
   constructor(private readonly options: RoundsOptions) {}
@@ -48,6 +50,19 @@ export class RegistryRounds {
   /** Queues a change; settles once it is written with its counts (or lost every race, see above). */
   change(cacheKey: string, product: string, entry: DeviceEntry, fingerprint: string): Promise<void> {
     if (isSettling(this.options.countingTable, entry)) return Promise.reject(settlingError());
+    const day = dayOf(entry.lastSeen);
+    const earlier = this.latestDay.get(cacheKey);
+    // A change of the day before, still queued or being written: this one taking its place would
+    // leave the device unseen that day, so it follows in a later round.
+    if (earlier && earlier.day < day) {
+      const next = earlier.done
+        .catch(() => {})
+        .then(() => this.change(cacheKey, product, entry, fingerprint));
+      this.inFlight.add(next);
+      const forget = () => this.inFlight.delete(next);
+      next.then(forget, forget);
+      return next;
+    }
     const done = new Promise<void>((resolve, reject) => {
       const queued = this.queue.get(cacheKey);
       if (queued) {
@@ -58,7 +73,11 @@ export class RegistryRounds {
         this.queue.set(cacheKey, { product, entry, fingerprint, lost: 0, waiters: [{ resolve, reject }] });
     });
     this.inFlight.add(done);
-    const forget = () => this.inFlight.delete(done);
+    this.latestDay.set(cacheKey, { day, done });
+    const forget = () => {
+      this.inFlight.delete(done);
+      if (this.latestDay.get(cacheKey)?.done === done) this.latestDay.delete(cacheKey);
+    };
     done.then(forget, forget);
     this.pump();
     return done;

@@ -114,7 +114,9 @@ export class RolloutLedger {
       return result.ok ? 'granted' : 'again';
     }
     if (result.failed.includes(0)) {
-      this.limitReached.set(update.id, this.options.now());
+      // Without a limit in this container's copy, its shards were closed for a limit being added
+      // (update-counters.ts): not a reached limit to remember once the copy has it.
+      if (update.limit !== undefined) this.limitReached.set(update.id, this.options.now());
       return 'limit';
     }
     if (window) this.fullWindows.set(update.id, window.index);

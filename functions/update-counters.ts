@@ -25,6 +25,11 @@ export const UPDATE_COUNTER_SHARDS = 32;
 
 /** Marks the shards of a deleted update, so that no counter write re-creates them. */
 const DELETED = 'deleted';
+/**
+ * Marks the shards of an update with a limit: they take no start, so a container whose cached
+ * list has no limit yet cannot grant past it (its grant is refused and the device deferred).
+ */
+const LIMITED = 'limited';
 
 type ShardedCounter = 'started' | 'success' | 'failure';
 
@@ -37,12 +42,13 @@ export function counterShardWrite(
   deviceId: string,
   add: Partial<Record<ShardedCounter, number>>,
 ): TransactWrite {
+  const start = add.started !== undefined;
   return {
     key: keys.updateCounters(update.product, update.id, shardOf(deviceId, UPDATE_COUNTER_SHARDS)),
     update: {
       add: add as Record<string, number>,
-      condition: 'attribute_not_exists(#deleted)',
-      names: { '#deleted': DELETED },
+      condition: `attribute_not_exists(#deleted)${start ? ' AND attribute_not_exists(#limited)' : ''}`,
+      names: { '#deleted': DELETED, ...(start ? { '#limited': LIMITED } : {}) },
     },
   };
 }
@@ -103,11 +109,14 @@ export async function readUpdate(
 }
 
 /**
- * Before a limit is set on an update that had none: moves the starts its shards hold onto its
- * item, where the limit's condition sees them. Each move is a transaction conditional on the
- * shard's count as read, so the sum never changes; a grant landing meanwhile makes it read again.
+ * Before a limit is set on an update that had none: closes its shards to starts (a container
+ * still without the limit in its cached list would otherwise grant past it, on shards the limit's
+ * condition never sees), then moves the starts they hold onto its item, where that condition sees
+ * them. Each move is a transaction conditional on the shard's count as read, so the sum never
+ * changes; a grant landing before the shards closed makes it read again.
  */
 export async function foldStartedShards(table: Table, update: Pick<UpdateRecord, 'product' | 'id'>) {
+  await markShards(table, update, { set: { [LIMITED]: true } });
   const { pk, skPrefix } = keys.updateCountersOf(update.product, update.id);
   for (let pass = 0; pass < 5; pass++) {
     const shards = (await table.query(pk, skPrefix, true)).filter(
@@ -132,6 +141,23 @@ export async function foldStartedShards(table: Table, update: Pick<UpdateRecord,
       );
     }
   }
+}
+
+/** When an update's limit is removed: its shards take starts again (see foldStartedShards). */
+export async function reopenStartedShards(table: Table, update: Pick<UpdateRecord, 'product' | 'id'>) {
+  await markShards(table, update, { remove: [LIMITED], condition: 'attribute_exists(pk)' });
+}
+
+async function markShards(
+  table: Table,
+  update: Pick<UpdateRecord, 'product' | 'id'>,
+  spec: { set?: Record<string, true>; remove?: string[]; condition?: string },
+) {
+  await Promise.all(
+    Array.from({ length: UPDATE_COUNTER_SHARDS }, (_, shard) =>
+      table.update(keys.updateCounters(update.product, update.id, shard), spec),
+    ),
+  );
 }
 
 /** Marks every counter shard of a deleted update, so late counter writes are refused. */

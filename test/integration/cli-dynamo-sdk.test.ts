@@ -80,6 +80,13 @@ describe('the CLI table client over the AWS SDK', () => {
     missing.table.client.destroy();
   });
 
+  it('sends a write again that a transaction holding its item refused (TransactionConflictException)', async () => {
+    const { table, dates } = await standIn([error('TransactionConflictException'), ok]);
+    await table.update({ pk: 'u', sk: 'c' }, { add: { n: 1 } });
+    expect(dates).toHaveLength(2);
+    table.client.destroy();
+  });
+
   it('reads which writes of a cancelled transaction failed their condition', async () => {
     const cancelled: Answer = (_req, res) => {
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });

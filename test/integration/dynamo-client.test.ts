@@ -145,6 +145,15 @@ describe('DynamoClient.send', () => {
     expect(received).toHaveLength(2);
   });
 
+  it('sends an ADD again after TransactionConflictException: an item in another transaction refused it, applying nothing', async () => {
+    script = [error(400, 'TransactionConflictException'), json(200, { Attributes: {} })];
+
+    await expect(open().send('UpdateItem', { UpdateExpression: 'ADD #n :one' })).resolves.toEqual({
+      Attributes: {},
+    });
+    expect(received).toHaveLength(2);
+  });
+
   it('does not send an ADD again after a 5xx, which may follow a write', async () => {
     script = [error(500, 'InternalServerError'), json(200, {})];
 

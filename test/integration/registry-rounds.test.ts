@@ -127,6 +127,27 @@ describe('counted changes in rounds', () => {
     expect(counts).toEqual(truth);
   });
 
+  it('a device checking in just before and just after midnight, in one round, is seen on both days', async () => {
+    const p = await freshProduct();
+    const midnight = Date.parse(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`);
+    let now = midnight - 50;
+    const registry = new DeviceRegistry(
+      cloud.table,
+      { refreshMs: 3_600_000, batchMs: 1000, now: () => now },
+      cloud.table,
+    );
+    const late = registry.record(checkinOf(p.name, 'midnight', '1.0.0'));
+    now = midnight + 50;
+    const early = registry.record(checkinOf(p.name, 'midnight', '1.1.0'));
+    await Promise.all([late, early]);
+
+    const counts = await readDeviceCounts(cloud.table, p.name, 2, midnight);
+    const seen = Object.fromEntries(counts.seenPerDay.map((d) => [d.day, d.versions]));
+    expect(seen[new Date(midnight - 50).toISOString().slice(0, 10)]).toEqual({ '1.0.0': 1 });
+    expect(seen[new Date(midnight).toISOString().slice(0, 10)]).toEqual({ '1.1.0': 1 });
+    expect(Object.fromEntries(counts.versions.map((v) => [v.version, v.devices]))).toEqual({ '1.1.0': 1 });
+  });
+
   it('a device another writer created since the round read it is retried alone; the others stay counted', async () => {
     const p = await freshProduct();
     const table = new StaleReadTable(cloud.table.client, cloud.table.endpoint, 'moved');

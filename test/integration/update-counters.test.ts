@@ -11,7 +11,7 @@ import { deleteUpdate, editUpdate, listUpdates } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
 import { createCloud } from '#functions/cloud.ts';
 import { keys } from '#functions/keys.ts';
-import { readUpdate } from '#functions/update-counters.ts';
+import { foldStartedShards, readUpdate } from '#functions/update-counters.ts';
 import { notifyLocalChange } from '#local/cloud-file.ts';
 import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
 
@@ -89,6 +89,71 @@ describe('update counters', () => {
     expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(26);
   });
 
+  it('a limit added while a container still grants from its cached list (no limit): never exceeded', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    const stale = staleContainer();
+    const checkinOn = staleCheckin(stale, p.token, p.name);
+    expect((await checkinOn('s0')).update).toBe(update.id);
+    await editUpdate({ table: cloud.table }, { product: p.name, version: '2.0.0' }, { limit: 4 });
+    notifyLocalChange(cloud.dataDir);
+
+    // The stale container's grants and the up-to-date cloud's, meanwhile: 4 in all, not 4 + the stale ones.
+    for (let i = 1; i < 8; i++) await checkinOn(`s${i}`);
+    await checkInAtOnce(p, 'f', 16, update.id);
+    expect(await grantRecords(update.id)).toBeLessThanOrEqual(4);
+    expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(
+      await grantRecords(update.id),
+    );
+  });
+
+  it('a container refused while a limit was being added grants its places as soon as it sees the limit', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    let clock = Date.now();
+    const checkinOn = staleCheckin(
+      staleContainer(() => clock),
+      p.token,
+      p.name,
+    );
+    expect((await checkinOn('s0')).update).toBe(update.id);
+    await editUpdate({ table: cloud.table }, { product: p.name, version: '2.0.0' }, { limit: 4 });
+    clock += 29_000;
+    expect(await checkinOn('s1')).toEqual({}); // its copy has no limit yet: deferred
+    clock += 2_000; // its copy revalidated: the limit of 4, one place taken
+
+    expect((await checkinOn('s2')).update).toBe(update.id);
+    expect(await grantRecords(update.id)).toBe(2);
+  });
+
+  it('a limit removed again: grants spread over the shards once more, counted with the earlier ones', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect(await checkInAtOnce(p, 'a', 3, update.id)).toHaveLength(3);
+    const selector = { product: p.name, version: '2.0.0' };
+    await editUpdate({ table: cloud.table }, selector, { limit: 5 });
+    notifyLocalChange(cloud.dataDir);
+    expect(await checkInAtOnce(p, 'b', 4, update.id)).toHaveLength(2);
+    await editUpdate({ table: cloud.table }, selector, { limit: null });
+    notifyLocalChange(cloud.dataDir);
+
+    expect(await checkInAtOnce(p, 'c', 6, update.id)).toHaveLength(6);
+    expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(11);
+    expect(await grantRecords(update.id)).toBe(11);
+  });
+
+  it('an edit cut off after closing the shards, before its limit: removing the limit opens them again', async () => {
+    const p = await freshProduct();
+    const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
+    expect(await checkInAtOnce(p, 'a', 2, update.id)).toHaveLength(2);
+    await foldStartedShards(cloud.table, update); // what the cut-off edit did; no limit written
+    expect(await checkInAtOnce(p, 'b', 2, update.id)).toHaveLength(0);
+
+    await editUpdate({ table: cloud.table }, { product: p.name, version: '2.0.0' }, { limit: null });
+    expect(await checkInAtOnce(p, 'c', 3, update.id)).toHaveLength(3);
+    expect((await readUpdate(cloud.table, p.name, update.id))?.counters.started).toBe(5);
+  });
+
   it('a deleted update: a container whose cached list still offers it defers devices, counting nothing', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
@@ -129,3 +194,29 @@ describe('update counters', () => {
     expect(items.filter((item) => item.started !== undefined)).toEqual([]);
   });
 });
+
+/** A container of its own that serves its product's update list from memory for 30 s. */
+function staleContainer(now?: () => number) {
+  return createCloud(
+    { ...cloud.file, s3Endpoint: cloud.s3Url, urlExpiresSeconds: 3600, updatesCacheSeconds: 30 },
+    {
+      metrics: () => ({ count() {}, async flush() {} }),
+      log: { info() {}, warn() {}, error() {} },
+      credentials: () => cloud.file.credentials,
+      ...(now ? { now } : {}),
+    },
+  );
+}
+
+function staleCheckin(stale: ReturnType<typeof staleContainer>, token: string, product: string) {
+  return async (id: string) => {
+    const answer = await stale.app({
+      method: 'POST',
+      path: '/tok/provision/update',
+      headers: { authorization: `Bearer ${token}` },
+      body: Buffer.from(JSON.stringify({ id, product, version: '1.0.0' })),
+    });
+    expect(answer.status, answer.body).toBe(200);
+    return JSON.parse(answer.body) as { update?: string };
+  };
+}

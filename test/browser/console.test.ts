@@ -501,11 +501,9 @@ describe('console in Chromium', () => {
     early.setDefaultTimeout(10_000);
     try {
       // The hash changes after the first render and before the effects run.
-      await early.addInitScript(() =>
-        document.addEventListener('DOMContentLoaded', () => {
-          location.hash = '#/keys';
-        }),
-      );
+      await early.addInitScript({
+        content: `document.addEventListener('DOMContentLoaded', () => { location.hash = '#/keys'; });`,
+      });
       await early.goto(`${web.origin}/`);
       await early.getByRole('heading', { name: 'Signing keys' }).waitFor();
     } finally {

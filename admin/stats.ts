@@ -21,6 +21,7 @@ import type { Item } from '#functions/dynamo.ts';
 import { TransactionConflictError } from '#functions/errors.ts';
 import { keys, METRICS, type MetricName } from '#functions/keys.ts';
 import type { CloudRecords } from './cloud.ts';
+import { moveLegacyDayCounts } from './day-counts-backfill.ts';
 import { adminOperation } from './errors.ts';
 import { backfillFailureReasons } from './failure-backfill.ts';
 import { checkProduct } from './settings.ts';
@@ -157,14 +158,17 @@ export interface BackfillResult {
   readonly counted: number;
   /** Failed devices put into their failure reason's group now (failures from before groups). */
   readonly failures: number;
+  /** Day counts moved from the version shards onto day items now (days counted before those). */
+  readonly days: number;
 }
 
 /**
  * Counts, once, the registry entries a cloud without aggregates wrote (issue 13.6): each entry
  * without its `counted` mark is counted together with setting the mark, conditional on the entry
  * as read, so running it again, stopping it half way or devices checking in meanwhile never counts
- * a device twice. Then groups failures recorded before failure groups (admin/failure-backfill.ts),
- * as exactly. Reads the whole registry and every update's grants: a migration, not a view.
+ * a device twice. Then groups failures recorded before failure groups (admin/failure-backfill.ts)
+ * and moves days counted before day items (admin/day-counts-backfill.ts), as exactly. Reads the
+ * whole registry and every update's grants: a migration, not a view.
  */
 export function backfillDeviceCounts(
   cloud: CloudRecords,
@@ -205,6 +209,7 @@ export function backfillDeviceCounts(
     };
     await Promise.all(Array.from({ length: 8 }, worker));
     const failures = await backfillFailureReasons(table, await updatesOf(table, product));
-    return { devices: entries.length, counted, failures };
+    const days = await moveLegacyDayCounts(table, product);
+    return { devices: entries.length, counted, failures, days };
   });
 }

@@ -122,7 +122,8 @@ export function countWrites(
   return writes;
 }
 
-function dayWrite(
+/** Adds `add` to the day's item of a shard (expiring after the retention); `seen` stamps a version's sighting. */
+export function dayWrite(
   product: string,
   day: string,
   shard: number,
@@ -265,6 +266,18 @@ class VersionSums {
 }
 
 /**
+ * Days counted by the previous version on a version shard, as `d_yyyymmdd` attributes (until
+ * `stats --backfill` moves them onto day items): [day, devices, attribute name].
+ */
+export function legacyDaysOf(shard: Item): [day: string, devices: number, name: string][] {
+  return Object.entries(shard).flatMap(([name, value]) =>
+    /^d_\d{8}$/.test(name) && typeof value === 'number'
+      ? [[`${name.slice(2, 6)}-${name.slice(6, 8)}-${name.slice(8, 10)}`, value, name]]
+      : [],
+  ) as [string, number, string][];
+}
+
+/**
  * Sums the product's count shards: AGGREGATES.deviceShards items for the versions, and as many per day
  * for the last `days` days (up to `now`'s) of devices seen, whatever the fleet size. Reads one
  * query for the versions and one per day.
@@ -292,12 +305,7 @@ export async function readDeviceCounts(
   const legacy = new Map<string, number>();
   for (const item of shards ?? []) {
     versions.addItem(item);
-    // Days counted before per-day items, on the version shards as `d_yyyymmdd`.
-    for (const [name, value] of Object.entries(item))
-      if (/^d_\d{8}$/.test(name) && typeof value === 'number') {
-        const day = `${name.slice(2, 6)}-${name.slice(6, 8)}-${name.slice(8, 10)}`;
-        legacy.set(day, (legacy.get(day) ?? 0) + value);
-      }
+    for (const [day, devices] of legacyDaysOf(item)) legacy.set(day, (legacy.get(day) ?? 0) + devices);
   }
   const seenPerDay: DaySeenCounts[] = [];
   for (const day of wanted) {

@@ -6,13 +6,23 @@
 import { evaluatePhase, type PhaseStatus, phasePlanOf } from '#core/phases.ts';
 import type { UpdateRecord } from '#core/types.ts';
 import { BoundedMap } from './bounded-map.ts';
-import type { Table } from './dynamo.ts';
+import type { Item, Table } from './dynamo.ts';
 import { keys } from './keys.ts';
-import { readUpdate } from './update-counters.ts';
+import { updateFromItem } from './records.ts';
+import { withShardCounts } from './update-counters.ts';
+
+/**
+ * How long a container reuses an update's counter shards at a phase boundary. While a phase waits
+ * on its gate every eligible checkin asks; the update item (its phase) is still read each time,
+ * so containers agree on the phase, while the gate sees reports at most this much later.
+ */
+const SHARDS_REREAD_MS = 1000;
 
 export class PhaseLedger {
   /** The highest phase this container saw recorded per update: the catalog's copy may be older. */
   private readonly recorded = new BoundedMap<string, number>(10_000);
+  /** Counter shards read at a boundary, per update, and when (see SHARDS_REREAD_MS). */
+  private readonly shards = new BoundedMap<string, { at: number; items: Item[] }>(10_000);
 
   constructor(private readonly table: Table) {}
 
@@ -43,7 +53,7 @@ export class PhaseLedger {
     if (status.index > recorded || status.waitingOnGate) {
       // At a boundary: decide on the stored phase and counters, not on this container's copy,
       // so that two containers never answer from different phases for long.
-      const stored = await readUpdate(this.table, update.product, update.id);
+      const stored = await this.stored(update, now);
       if (!stored) return status; // deleted: the rollout ledger's grant finds no update
       recorded = Math.max(recorded, stored.phase ?? -1);
       status = evaluatePhase({ ...plan, now, recorded, counters: stored.counters });
@@ -55,6 +65,19 @@ export class PhaseLedger {
     }
     if (status.index >= 0) this.recorded.set(update.id, status.index);
     return status;
+  }
+
+  /** The update as stored: its item read now, its counter shards at most SHARDS_REREAD_MS old. */
+  private async stored(update: UpdateRecord, now: number): Promise<UpdateRecord | undefined> {
+    const { pk, skPrefix } = keys.updateCountersOf(update.product, update.id);
+    const cached = this.shards.get(update.id);
+    const fresh = cached && now >= cached.at && now - cached.at < SHARDS_REREAD_MS;
+    const [item, shards] = await Promise.all([
+      this.table.get(keys.update(update.product, update.id), true),
+      fresh ? cached.items : this.table.query(pk, skPrefix, true),
+    ]);
+    if (!fresh) this.shards.set(update.id, { at: now, items: shards });
+    return item ? withShardCounts([updateFromItem(item)], shards)[0] : undefined;
   }
 
   /** Records phase `index` unless a later one is; returns the phase stored now. */

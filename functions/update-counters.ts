@@ -160,12 +160,24 @@ async function markShards(
   );
 }
 
-/** Marks every counter shard of a deleted update, so late counter writes are refused. */
-export async function retireCounterShards(table: Table, update: Pick<UpdateRecord, 'product' | 'id'>) {
+/**
+ * Marks every counter shard of a deleted update, so late counter writes are refused. The marks
+ * expire (DynamoDB's TTL) after RETIRED_SHARDS_KEPT_MS, long after any container's cached list
+ * dropped the update, so catalog reloads do not read them forever.
+ */
+export async function retireCounterShards(
+  table: Table,
+  update: Pick<UpdateRecord, 'product' | 'id'>,
+  now = Date.now(),
+) {
+  const expires = Math.ceil((now + RETIRED_SHARDS_KEPT_MS) / 1000);
   await table.putMany(
     Array.from({ length: UPDATE_COUNTER_SHARDS }, (_, shard) => ({
       ...keys.updateCounters(update.product, update.id, shard),
       [DELETED]: true,
+      expires,
     })),
   );
 }
+
+const RETIRED_SHARDS_KEPT_MS = 24 * 3_600_000;

@@ -105,7 +105,7 @@ from aggregates the cloud keeps as devices check in (the answer time does not gr
       const result = await admin.backfillDeviceCounts(cloud, product, progress);
       if (process.stderr.isTTY && result.devices > 0) process.stderr.write('\n');
       process.stderr.write(
-        `Backfilled ${product}: counted ${result.counted} of ${result.devices} devices, grouped ${result.failures} earlier failures by reason\n`,
+        `Backfilled ${product}: counted ${result.counted} of ${result.devices} devices, grouped ${result.failures} earlier failures by reason, moved ${result.days} day counts onto day items\n`,
       );
     }
     const result = await admin.productStats(cloud, product, { days, hours });

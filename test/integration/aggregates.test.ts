@@ -272,6 +272,19 @@ describe('backfill of a cloud without aggregates (13.6) and stats from aggregate
       { day: new Date(now).toISOString().slice(0, 10), devices: 1, versions: { '1.0.0': 1 } },
       { day: yesterday, devices: 3, versions: {} },
     ]);
+    // The backfill moves them onto day items, once: the version shards keep only their versions.
+    const [first, second] = await Promise.all([
+      backfillDeviceCounts({ table: cloud.table }, p.name),
+      backfillDeviceCounts({ table: cloud.table }, p.name),
+    ]);
+    expect(first.days + second.days).toBe(2);
+    expect((await backfillDeviceCounts({ table: cloud.table }, p.name)).days).toBe(0);
+    expect(await readDeviceCounts(cloud.table, p.name, 3, now)).toEqual(counts);
+    const shards = await cloud.table.query(
+      keys.deviceCountsOf(p.name).pk,
+      keys.deviceCountsOf(p.name).skPrefix,
+    );
+    expect(shards.flatMap((item) => Object.keys(item).filter((name) => name.startsWith('d_')))).toEqual([]);
   });
 
   it('refuses an hour count beyond the retention with a one-line error', async () => {

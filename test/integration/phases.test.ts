@@ -52,14 +52,24 @@ afterAll(async () => {
   await cloud?.dispose();
 });
 
-/** One app instance as a Lambda container holds it: its own Table, store, caches and clock. */
-function instance(): App {
+/**
+ * One app instance as a Lambda container holds it: its own Table, store, caches and clock.
+ * `onRequest` sees each request its table sends (operation and input).
+ */
+function instance(onRequest?: (operation: string, input: Record<string, unknown>) => void): App {
   const table = new Table({
     tableName: cloud.file.tableName,
     region: cloud.file.region,
     endpoint: cloud.file.dynamoEndpoint,
     credentials: cloud.file.credentials,
   });
+  if (onRequest) {
+    const send = table.client.send.bind(table.client);
+    table.client.send = (operation, input, options) => {
+      onRequest(operation, input as Record<string, unknown>);
+      return send(operation, input, options);
+    };
+  }
   const metrics = { count() {}, async flush() {} };
   const store = new DeviceStore(table, {
     updatesRevalidateMs: 30_000,
@@ -177,7 +187,9 @@ describe('a phased rollout of 10,000 devices', { timeout: 60_000 }, () => {
       failure: 0,
     });
 
-    // Phase 2 (10%), entered by concurrent checkins on both apps that agree on it.
+    // Phase 2 (10%), entered by concurrent checkins on both apps that agree on it, once the
+    // containers' gate counters are re-read (at most a second old: PhaseLedger's SHARDS_REREAD_MS).
+    clock += 1_000;
     const sample2 = [...phase1, ...rest.slice(0, 300), ...phase0];
     const granted2 = await checkinAll([a, b], sample2);
     expect(granted2).toEqual(new Set([...phase1, ...phase0]));
@@ -211,6 +223,48 @@ describe('a phased rollout of 10,000 devices', { timeout: 60_000 }, () => {
     clock += 60_000;
     const late = [...rest.slice(0, 100), ...phase0.slice(0, 20), ...phase1.slice(300, 320)];
     expect(await checkinAll([a, b], late)).toEqual(new Set(late));
+  });
+});
+
+describe('a phase waiting on its gate', () => {
+  it('reads its counter shards at most once a second per container, its phase at every checkin', async () => {
+    const product = 'gated';
+    const gatedToken = (await createToken(cloud.table, { product })).token;
+    const update = await seedUpdate(cloud, {
+      product,
+      version: '3.0.0',
+      created: new Date(T0).toISOString(),
+      phases: '1%,100%@1h',
+      gate: 'success>=95%,min=5',
+      startAt: new Date(T0).toISOString(),
+    });
+    clock = T0 + 2 * HOUR; // the 100% phase is due; no reports yet, so the gate holds it
+    const shardQueries: number[] = [];
+    let phaseReads = 0;
+    const counters = `C#${update.id}#`;
+    const app = instance((operation, input) => {
+      const values = input.ExpressionAttributeValues as Record<string, { S?: string }> | undefined;
+      if (operation === 'Query' && values?.[':p']?.S === counters) shardQueries.push(clock);
+      const key = input.Key as { sk?: { S?: string } } | undefined;
+      if (operation === 'GetItem' && key?.sk?.S === `U#${update.id}`) phaseReads++;
+    });
+    const checkin = async (id: string) => {
+      const res = await app({
+        method: 'POST',
+        path: CHECKIN_PATH,
+        headers: { authorization: `Bearer ${gatedToken}`, 'content-type': 'application/json' },
+        body: encoder.encode(JSON.stringify({ id, product, version: '1.0.0' })),
+      });
+      expect(res.status, res.body).toBe(200);
+      expect(JSON.parse(res.body).update, 'held back by the gate').toBeUndefined();
+    };
+    const waiting = DEVICES.filter((d) => rolloutBucket(update.id, d) >= 100).slice(0, 20);
+    for (const d of waiting) await checkin(d);
+    expect(phaseReads).toBeGreaterThanOrEqual(waiting.length);
+    expect(shardQueries).toEqual([clock]);
+    clock += 1_000;
+    await checkin(waiting[0]!);
+    expect(shardQueries).toEqual([clock - 1_000, clock]);
   });
 });
 

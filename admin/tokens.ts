@@ -11,6 +11,7 @@ import {
 } from '#functions/tokens.ts';
 import type { CloudRecords } from './cloud.ts';
 import { adminOperation, InvalidInputError, NotFoundError } from './errors.ts';
+import { checkProduct } from './settings.ts';
 
 export type { TokenInfo };
 
@@ -52,6 +53,7 @@ export function createToken(cloud: CloudRecords, scope: TokenScope): Promise<Cre
 /** Tokens by id, product and device (of one product when given); the secrets are not stored. */
 export function listTokens(cloud: CloudRecords, product?: string): Promise<TokenInfo[]> {
   return adminOperation(cloud.store, async () => {
+    if (product !== undefined) checkProduct(product);
     const tokens = await storedTokens(cloud.table);
     return tokens.filter((t) => product === undefined || t.product === product);
   });

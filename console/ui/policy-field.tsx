@@ -15,6 +15,8 @@ export const LIMITS = [
   { name: 'limit', label: 'Device limit' },
   { name: 'rate', label: 'Rate (grants per period)' },
   { name: 'period', label: 'Period (seconds)' },
+  { name: 'abortThreshold', label: 'Pause when failures exceed (% of reports)' },
+  { name: 'abortMin', label: 'Only after this many reports' },
 ] as const;
 
 export type LimitName = (typeof LIMITS)[number]['name'];

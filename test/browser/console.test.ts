@@ -125,6 +125,8 @@ describe('console in Chromium', () => {
     await page.getByLabel('Version').fill('1.2.0');
     await page.getByLabel('Image file').setInputFiles(file);
     await page.getByLabel('Device limit').fill('10');
+    await page.getByLabel('Pause when failures exceed (% of reports)').fill('50');
+    await page.getByLabel('Only after this many reports').fill('10');
     await page.getByRole('button', { name: 'Publish' }).click();
     await page.getByRole('status').filter({ hasText: 'Published 1.2.0 of demo' }).waitFor();
     expect(await page.getByRole('progressbar', { name: 'Upload progress' }).getAttribute('value')).toBe(
@@ -141,7 +143,11 @@ describe('console in Chromium', () => {
     const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: '1.2.0' }) });
     await row.waitFor();
     expect(await row.getByRole('cell').allTextContents()).toEqual(
-      expect.arrayContaining(['Enabled', 'region == "eu"', 'at most 10 devices']),
+      expect.arrayContaining([
+        'Enabled',
+        'region == "eu"',
+        'at most 10 devices, pause at 50% failures after 10 reports',
+      ]),
     );
     await shot('updates');
   });
@@ -285,11 +291,13 @@ describe('console in Chromium', () => {
     await shot('update-detail');
   });
 
-  it('edits the policy and removes a limit from the detail', async () => {
+  it('edits the policy and removes the limits from the detail', async () => {
     await page.getByRole('button', { name: 'Edit' }).click();
     const form = page.getByRole('form', { name: 'Edit 1.2.0' });
     await form.getByLabel('Policy').fill('region == "us"');
     await form.getByLabel('Device limit').fill('');
+    await form.getByLabel('Pause when failures exceed (% of reports)').fill('');
+    await form.getByLabel('Only after this many reports').fill('');
     await form.getByRole('button', { name: 'Save changes' }).click();
     await form.waitFor({ state: 'detached' });
     await page.getByRole('definition').filter({ hasText: 'region == "us"' }).waitFor();

@@ -146,6 +146,7 @@ describe('access', () => {
       expect(content).toBe('');
     }
     for (const [, src] of page.text.matchAll(/(?:src|href)="([^"]+)"/g)) {
+      if (src === 'data:,') continue; // the empty icon: no request at all
       const asset = await call('GET', src ?? '');
       expect(asset.status, src).toBe(200);
       expect(asset.headers['content-security-policy']).toBeDefined();
@@ -208,6 +209,8 @@ describe('access', () => {
     });
     expectOneLineError(none, 403, /^DELETE from origin \(none\) refused/);
     expect((await call('GET', '/api/clouds/local/tokens?product=demo')).json).toHaveLength(1); // the dev token only
+    const badProduct = await call('GET', '/api/clouds/local/tokens?product=a%20b');
+    expectOneLineError(badProduct, 400, /^Invalid product "a b": use 1–64 characters/);
   });
   it('refuses rollout control from another origin (403) and leaves the update as it was', async () => {
     const settings = { version: '8.1.0', name: 'fw.bin', phases: '1%,100%@24h' };

@@ -6,7 +6,9 @@
  */
 
 import { ValidationError } from '#core/errors.ts';
-import { isSemver, sortByVersionDescending } from '#core/version.ts';
+import { phaseStatusOf } from '#core/phases.ts';
+import type { UpdateRecord } from '#core/types.ts';
+import { compareVersions, isSemver, sortByVersionDescending } from '#core/version.ts';
 import {
   type DaySeenCounts,
   type DeviceCounts,
@@ -43,6 +45,13 @@ export interface UpdateStats {
   readonly success: number;
   readonly failure: number;
   readonly deferred: number;
+  readonly limit?: number;
+  /**
+   * Devices the update can reach, estimated from the aggregates (O(1)): those on a lower version
+   * now plus those it already moved, in its share (the current phase's, or its percentage). Its
+   * policy is not applied, so the policy may match fewer (`policy check --product` scans for that).
+   */
+  readonly eligible: number;
 }
 
 export type { SeriesPoint };
@@ -90,6 +99,15 @@ function versionCounts(counts: DeviceCounts): VersionCount[] {
     ...sortByVersionDescending(counted.filter((v) => isSemver(v.version))),
     ...counted.filter((v) => !isSemver(v.version)),
   ];
+}
+
+/** See UpdateStats.eligible. */
+function eligibleEstimate(update: UpdateRecord, counts: DeviceCounts, now: number): number {
+  const below = counts.versions
+    .filter((v) => isSemver(v.version) && compareVersions(v.version, update.version) < 0)
+    .reduce((sum, v) => sum + v.devices, 0);
+  const share = phaseStatusOf(update, now)?.percentage ?? update.percentage ?? 100;
+  return Math.max(Math.round(((below + update.counters.success) * share) / 100), update.counters.started);
 }
 
 /** The latest `days` days of metrics, latest first. */
@@ -142,6 +160,8 @@ export function productStats(
         enabled: u.enabled,
         paused: u.paused,
         ...u.counters,
+        ...(u.limit !== undefined ? { limit: u.limit } : {}),
+        eligible: eligibleEstimate(u, counts, now),
       })),
       metrics: dailyMetrics(metricItems, days),
       seen: counts.seenPerDay,

@@ -12,24 +12,31 @@ export function ErrorLine({ message }: { message: string | undefined }) {
 }
 
 /**
- * Started, succeeded and failed against the goal (the update's device limit, or the devices that
- * started when it has none). Counters as the server keeps them: nothing is re-counted here.
+ * Started, succeeded and failed against the goal: the update's device limit, else the devices it
+ * can reach (`eligible`, estimated by the server), else the devices that started. Counters as the
+ * server keeps them: nothing is re-counted here.
  */
 export function RolloutProgress({
   label,
   counters,
   limit,
+  eligible,
 }: {
   label: string;
   counters: UpdateCounters;
   limit?: number | undefined;
+  eligible?: number | undefined;
 }) {
-  const goal = Math.max(limit ?? counters.started, counters.started, 1);
+  const goal = Math.max(limit ?? eligible ?? counters.started, counters.started, 1);
   const pending = Math.max(counters.started - counters.success - counters.failure, 0);
   const width = (n: number) => `${(100 * n) / goal}%`;
-  const text = `${counters.started} started, ${counters.success} succeeded, ${counters.failure} failed${
-    limit !== undefined ? ` of at most ${limit}` : ''
-  }`;
+  const of =
+    limit !== undefined
+      ? ` of at most ${limit}`
+      : eligible !== undefined
+        ? ` of about ${eligible} eligible`
+        : '';
+  const text = `${counters.started} started, ${counters.success} succeeded, ${counters.failure} failed${of}`;
   return (
     <div class="progress">
       <div

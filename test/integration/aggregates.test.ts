@@ -158,6 +158,9 @@ describe('hourly series (13.1)', () => {
     });
     expect(stored.started).toBeGreaterThan(5);
     expect(stored.deferred).toBeGreaterThan(5);
+    // What it can reach: the 40 devices below 2.0.0 or moved by it, in its 60% share.
+    const stats = await productStats({ table: cloud.table }, p.name);
+    expect(stats.updates.find((u) => u.id === update.id)?.eligible).toBe(Math.max(24, stored.started));
     expect(total(series.product)).toMatchObject({ UpdateRequests: checkins, UpdateStarted: stored.started });
     expect(PRODUCT_SCOPE in series.updates).toBe(false);
   });

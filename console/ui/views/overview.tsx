@@ -57,7 +57,12 @@ export function Overview({ cloud, product }: { cloud: string; product: string })
                 <li key={u.id}>
                   <a href={`#/updates/${encodeURIComponent(u.version)}`}>{u.version}</a>
                   {u.paused ? ' (paused)' : u.enabled ? '' : ' (disabled)'}
-                  <RolloutProgress label={`Progress of ${u.version}`} counters={u} />
+                  <RolloutProgress
+                    label={`Progress of ${u.version}`}
+                    counters={u}
+                    limit={u.limit}
+                    eligible={u.eligible}
+                  />
                 </li>
               ))}
             </ul>

@@ -3,7 +3,7 @@
  * own, from the product's statistics) and its failures grouped by reason with the latest devices.
  * Both reload while the detail is open, so a rollout can be watched.
  */
-import type { SeriesPoint, UpdateRecord } from '../../api-types.ts';
+import type { ProductStats, SeriesPoint, UpdateRecord } from '../../api-types.ts';
 import { productStats, updateFailures } from '../api/fleet.ts';
 import type { UpdateRef } from '../api/updates.ts';
 import { ErrorLine } from '../components.tsx';
@@ -26,12 +26,20 @@ const zeros = (hours: readonly SeriesPoint[]): SeriesPoint[] =>
     UpdateFailure: 0,
   }));
 
-export function UpdateHourly({ updateRef, update }: { updateRef: UpdateRef; update: UpdateRecord }) {
-  const { cloud, product } = updateRef;
-  const { data: stats, error } = useLoad(
-    () => productStats(cloud, product, RANGE),
-    `${cloud}/${product}/${update.id}`,
-  );
+/** The product's statistics over the update chart's hours, reloaded while the detail is open. */
+export function useUpdateStats({ cloud, product }: UpdateRef) {
+  return useLoad(() => productStats(cloud, product, RANGE), `${cloud}/${product}`);
+}
+
+export function UpdateHourly({
+  stats,
+  error,
+  update,
+}: {
+  stats: ProductStats | undefined;
+  error: string | undefined;
+  update: UpdateRecord;
+}) {
   if (error) return <ErrorLine message={error} />;
   if (!stats) return null;
   const points = stats.series.updates[update.id] ?? zeros(stats.series.product);

@@ -12,7 +12,7 @@ import { bytes, limits, phaseText, policyText, status } from '../format.ts';
 import { useAction, useLoad } from '../hooks.ts';
 import { EditUpdate } from './edit-update.tsx';
 import { RolloutControls } from './rollout-controls.tsx';
-import { FailureReasons, UPDATE_HOURS, UpdateHourly } from './update-activity.tsx';
+import { FailureReasons, UPDATE_HOURS, UpdateHourly, useUpdateStats } from './update-activity.tsx';
 import { UpdateDevices } from './update-devices.tsx';
 
 /** A phased update's plan, gate and where it stands now; nothing without phases. */
@@ -78,6 +78,8 @@ function DeleteConfirmation({
 export function UpdateDetail({ cloud, product, version }: UpdateRef) {
   const ref = { cloud, product, version };
   const { data: update, error, replace } = useLoad(() => showUpdate(ref), `${cloud}/${product}/${version}`);
+  const { data: stats, error: statsError } = useUpdateStats(ref);
+  const eligible = stats?.updates.find((u) => u.id === update?.id)?.eligible;
   const action = useAction();
   const [editing, setEditing] = useState(false);
   const confirm = useRef<HTMLDialogElement>(null);
@@ -108,6 +110,7 @@ export function UpdateDetail({ cloud, product, version }: UpdateRef) {
             label={`Progress of ${update.version}`}
             counters={update.counters}
             limit={update.limit}
+            eligible={eligible}
           />
           <div class="actions">
             <button
@@ -141,7 +144,7 @@ export function UpdateDetail({ cloud, product, version }: UpdateRef) {
             />
           )}
           <h3>Last {UPDATE_HOURS} hours</h3>
-          <UpdateHourly updateRef={ref} update={update} />
+          <UpdateHourly stats={stats} error={statsError} update={update} />
           <h3>Failures by reason</h3>
           <FailureReasons updateRef={ref} />
           <h3>Devices</h3>

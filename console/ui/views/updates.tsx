@@ -1,4 +1,5 @@
 /** The updates of a product: a table with status, phase, policy, limits and progress; each opens its detail. */
+import { productStats } from '../api/fleet.ts';
 import { listUpdates } from '../api/updates.ts';
 import { ErrorLine, RolloutProgress } from '../components.tsx';
 import { limits, phaseText, policyText, status } from '../format.ts';
@@ -6,6 +7,12 @@ import { useLoad } from '../hooks.ts';
 
 export function Updates({ cloud, product }: { cloud: string; product: string }) {
   const { data: updates, error } = useLoad(() => listUpdates(cloud, product), `${cloud}/${product}`);
+  // For the progress bars' goal when an update has no limit: the devices it can reach.
+  const { data: stats } = useLoad(
+    () => productStats(cloud, product, { days: 1, hours: 1 }),
+    `${cloud}/${product}`,
+  );
+  const eligible = (id: string) => stats?.updates.find((u) => u.id === id)?.eligible;
   return (
     <section aria-labelledby="updates-title">
       <h2 id="updates-title">Updates of {product}</h2>
@@ -40,7 +47,12 @@ export function Updates({ cloud, product }: { cloud: string; product: string }) 
                 </td>
                 <td>{limits(u)}</td>
                 <td>
-                  <RolloutProgress label={`Progress of ${u.version}`} counters={u.counters} limit={u.limit} />
+                  <RolloutProgress
+                    label={`Progress of ${u.version}`}
+                    counters={u.counters}
+                    limit={u.limit}
+                    eligible={eligible(u.id)}
+                  />
                 </td>
               </tr>
             ))}

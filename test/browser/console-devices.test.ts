@@ -4,27 +4,25 @@
  * agent updated a device. Controls are found by role and label; screenshots go to
  * test-artifacts/console/.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { type Browser, chromium, type Page, type Route } from 'playwright-core';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLEET_SCAN_DEVICES, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
 import { keys } from '#functions/keys.ts';
 import { onceArgs, runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
+import { type ConsolePage, launchConsolePage, ROOT } from '#test/support/browser.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = resolve(import.meta.dirname, '../..');
-const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
 
 let cloud: TestCloud;
 let web: TestConsole;
 let browser: Browser;
 let page: Page;
-const requested: string[] = [];
-const pageErrors: string[] = [];
+let requested: string[];
+let pageErrors: string[];
+let shot: ConsolePage['shot'];
 /** Dry runs ("would match") in flight now, and the most ever at once. */
 const scans = { running: 0, maxRunning: 0 };
 
@@ -58,30 +56,19 @@ async function fleetWithOneUpdatedDevice(): Promise<void> {
 }
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   cloud = await startTestCloud();
   web = await startTestConsole(cloud);
-  [browser] = await Promise.all([
-    chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] }),
-    fleetWithOneUpdatedDevice(),
-  ]);
-  const context = await browser.newContext();
-  context.on('request', (request) => requested.push(request.url()));
+  const [opened] = await Promise.all([launchConsolePage(), fleetWithOneUpdatedDevice()]);
+  ({ browser, page, requested, pageErrors, shot } = opened);
   const isScan = (request: { url(): string }) => request.url().endsWith('/policy/match');
-  context.on('request', (request) => {
+  opened.context.on('request', (request) => {
     if (isScan(request)) scans.maxRunning = Math.max(scans.maxRunning, ++scans.running);
   });
   const ended = (request: { url(): string }) => {
     if (isScan(request)) scans.running--;
   };
-  context.on('requestfinished', ended);
-  context.on('requestfailed', ended);
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (message) => {
-    if (/Content.Security.Policy|Refused to/i.test(message.text())) pageErrors.push(message.text());
-  });
+  opened.context.on('requestfinished', ended);
+  opened.context.on('requestfailed', ended);
   await page.goto(web.url);
 });
 
@@ -91,7 +78,6 @@ afterAll(async () => {
   await cloud?.dispose();
 });
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 const deviceLinks = () =>
   page.getByRole('table', { name: 'Devices of demo' }).getByRole('rowheader').allTextContents();
 

@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteUpdate, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
@@ -16,13 +16,10 @@ import { UPDATE_DEVICES_PAGE } from '#console/ui/pages.ts';
 import { REFRESH_MS } from '#console/ui/refresh.ts';
 import { countWrites } from '#functions/aggregates.ts';
 import { onceArgs, runAgent, writeAgentFiles, writeScript } from '#test/integration/agent-fixtures.ts';
+import { type ConsolePage, launchConsolePage, ROOT } from '#test/support/browser.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
 import { createStandInClouds, type StandInClouds } from '#test/support/stand-in-clouds.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = resolve(import.meta.dirname, '../..');
-const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
 
 let cloud: TestCloud;
 /** A second cloud, "east", stands in for a deployed one: the page then shows the cloud switcher. */
@@ -30,25 +27,18 @@ let east: StandInClouds;
 let web: TestConsole;
 let browser: Browser;
 let page: Page;
-const requested: string[] = [];
-const pageErrors: string[] = [];
+let requested: string[];
+let pageErrors: string[];
+let shot: ConsolePage['shot'];
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   cloud = await startTestCloud();
   east = await createStandInClouds(cloud, cloud.dataDir, ['east']);
   Object.assign(process.env, east.env);
   web = await startTestConsole(cloud, { names: ['east'], outputsFile: east.outputsFile });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  const context = await browser.newContext();
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: web.origin });
-  context.on('request', (request) => requested.push(request.url()));
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (message) => {
-    if (/Content.Security.Policy|Refused to/i.test(message.text())) pageErrors.push(message.text());
-  });
+  const opened = await launchConsolePage();
+  ({ browser, page, requested, pageErrors, shot } = opened);
+  await opened.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: web.origin });
 });
 
 afterAll(async () => {
@@ -74,8 +64,6 @@ async function seedPastDays(days: number, fleet: number): Promise<void> {
     }
   }
 }
-
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 describe('console in Chromium', () => {
   it('signs in with the printed URL and drops the secret from the address bar', async () => {

@@ -1,4 +1,4 @@
-/** Small pieces the views share: the one-line error, a rollout's progress (charts: charts.tsx). */
+/** Small pieces the views share: the one-line error, a time, a rollout's progress (charts: charts.tsx). */
 import type { UpdateCounters } from '../api-types.ts';
 
 /** An error as one line, announced to screen readers. */
@@ -8,6 +8,17 @@ export function ErrorLine({ message }: { message: string | undefined }) {
     <p role="alert" class="error">
       {message}
     </p>
+  );
+}
+
+/** A time as the reader's locale shows it; the exact ISO time in the markup and on hover. */
+export function Time({ iso }: { iso: string }) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return <>{iso}</>;
+  return (
+    <time dateTime={iso} title={iso}>
+      {date.toLocaleString()}
+    </time>
   );
 }
 

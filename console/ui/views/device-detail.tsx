@@ -5,19 +5,8 @@
  */
 import type { DeviceDetail as Device, DeviceReportEntry, DeviceUpdateHistory } from '../../api-types.ts';
 import { showDevice } from '../api/devices.ts';
-import { ErrorLine } from '../components.tsx';
+import { ErrorLine, Time } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
-
-/** A time as the reader's locale shows it; the exact ISO time in the markup and on hover. */
-export function Time({ iso }: { iso: string }) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return <>{iso}</>;
-  return (
-    <time dateTime={iso} title={iso}>
-      {date.toLocaleString()}
-    </time>
-  );
-}
 
 const TERMINAL: ReadonlySet<DeviceReportEntry['status']> = new Set(['applied', 'failed', 'rejected']);
 

@@ -9,10 +9,9 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DevicePage, DeviceSummary } from '../../api-types.ts';
 import { type DeviceFilters, listDevices } from '../api/devices.ts';
 import { ApiError } from '../api/http.ts';
-import { ErrorLine } from '../components.tsx';
+import { ErrorLine, Time } from '../components.tsx';
 import { PolicyStatus, usePolicyCheck } from '../policy-field.tsx';
 import { REFRESH_MS } from '../refresh.ts';
-import { Time } from './device-detail.tsx';
 
 const NO_FILTERS: DeviceFilters = { id: '', version: '', where: '' };
 

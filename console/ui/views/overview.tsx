@@ -4,7 +4,7 @@
  */
 import type { ProductStats } from '../../api-types.ts';
 import { productStats } from '../api/fleet.ts';
-import { ErrorLine, RolloutProgress } from '../components.tsx';
+import { ErrorLine, RolloutProgress, Time } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 import { ALL_METRICS, CheckinsPerDay, HourlyChart, VersionsChart } from './fleet-charts.tsx';
 
@@ -26,7 +26,7 @@ function VersionsNow({ stats }: { stats: ProductStats }) {
           <tr key={v.version}>
             <td>{v.version}</td>
             <td>{v.devices}</td>
-            <td>{v.lastSeen}</td>
+            <td>{v.lastSeen ? <Time iso={v.lastSeen} /> : '—'}</td>
           </tr>
         ))}
       </tbody>

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import type { CreatedToken } from '../../api-types.ts';
 import { createToken, listTokens, revokeToken } from '../api/tokens.ts';
-import { ErrorLine } from '../components.tsx';
+import { ErrorLine, Time } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 
 function NewSecret({ created }: { created: CreatedToken }) {
@@ -89,7 +89,7 @@ export function Tokens({ cloud, product }: { cloud: string; product: string }) {
                 </th>
                 <td>{t.device ?? 'any'}</td>
                 <td>{t.description ?? ''}</td>
-                <td>{t.created}</td>
+                <td>{t.created ? <Time iso={t.created} /> : '—'}</td>
                 <td>
                   <button type="button" aria-label={`Revoke token ${t.id}`} onClick={() => revoke(t.id)}>
                     Revoke

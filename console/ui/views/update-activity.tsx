@@ -6,7 +6,7 @@
 import type { ProductStats, SeriesPoint, UpdateRecord } from '../../api-types.ts';
 import { productStats, updateFailures } from '../api/fleet.ts';
 import type { UpdateRef } from '../api/updates.ts';
-import { ErrorLine } from '../components.tsx';
+import { ErrorLine, Time } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 import { FAILED, HourlyChart, STARTED, SUCCEEDED } from './fleet-charts.tsx';
 
@@ -75,7 +75,7 @@ export function FailureReasons({ updateRef }: { updateRef: UpdateRef }) {
               <code>{reason.error || '(no error text sent)'}</code>
             </th>
             <td>{reason.devices}</td>
-            <td>{reason.lastAt}</td>
+            <td>{reason.lastAt ? <Time iso={reason.lastAt} /> : '—'}</td>
             <td>{reason.latest.map((d) => d.id).join(', ') || '—'}</td>
           </tr>
         ))}

@@ -7,7 +7,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import type { UpdateDevicePage } from '../../api-types.ts';
 import { updateDevices } from '../api/fleet.ts';
 import type { UpdateRef } from '../api/updates.ts';
-import { ErrorLine } from '../components.tsx';
+import { ErrorLine, Time } from '../components.tsx';
 import { useLoad } from '../hooks.ts';
 import { UPDATE_DEVICES_PAGE } from '../pages.ts';
 
@@ -74,11 +74,11 @@ export function UpdateDevices({ updateRef }: { updateRef: UpdateRef }) {
                 <th scope="row">
                   <a href={`#/devices/${encodeURIComponent(d.id)}`}>{d.id}</a>
                 </th>
-                <td>{d.granted}</td>
+                <td>{d.granted ? <Time iso={d.granted} /> : '—'}</td>
                 <td class={d.outcome === 'failure' ? 'error' : d.outcome === 'success' ? 'ok' : undefined}>
                   {d.outcome ? OUTCOME_TEXT[d.outcome] : 'pending'}
                 </td>
-                <td>{d.outcomeAt ?? '—'}</td>
+                <td>{d.outcomeAt ? <Time iso={d.outcomeAt} /> : '—'}</td>
                 <td>{d.error ? <code>{d.error}</code> : '—'}</td>
               </tr>
             ))}

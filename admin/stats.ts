@@ -48,7 +48,7 @@ export interface UpdateStats {
   readonly limit?: number;
   /**
    * Devices the update can reach, estimated from the aggregates (O(1)): those on a lower version
-   * now plus those it already moved, in its share (the current phase's, or its percentage). Its
+   * now (any other version for a downgrade with a policy) plus those it already moved, in its share (the current phase's, or its percentage). Its
    * policy is not applied, so the policy may match fewer (`policy check --product` scans for that).
    */
   readonly eligible: number;
@@ -103,11 +103,17 @@ function versionCounts(counts: DeviceCounts): VersionCount[] {
 
 /** See UpdateStats.eligible. */
 function eligibleEstimate(update: UpdateRecord, counts: DeviceCounts, now: number): number {
-  const below = counts.versions
-    .filter((v) => isSemver(v.version) && compareVersions(v.version, update.version) < 0)
+  // Selection's own rule (functions/selection.ts): a downgrade with a policy is offered above too.
+  const downgrades = update.allowDowngrade && update.policy.trim() !== '';
+  const reachable = counts.versions
+    .filter((v) => {
+      if (!isSemver(v.version)) return false;
+      const order = compareVersions(v.version, update.version);
+      return order < 0 || (downgrades && order > 0);
+    })
     .reduce((sum, v) => sum + v.devices, 0);
   const share = phaseStatusOf(update, now)?.percentage ?? update.percentage ?? 100;
-  return Math.max(Math.round(((below + update.counters.success) * share) / 100), update.counters.started);
+  return Math.max(Math.round(((reachable + update.counters.success) * share) / 100), update.counters.started);
 }
 
 /** The latest `days` days of metrics, latest first. */

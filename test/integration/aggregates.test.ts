@@ -166,6 +166,28 @@ describe('hourly series (13.1)', () => {
   });
 });
 
+describe('eligible estimate of the progress bars', () => {
+  it('counts the devices above a downgrade, which selection offers it (DESIGN §4.3)', async () => {
+    const p = await freshProduct();
+    const versions = [...Array(10).fill('2.0.0'), ...Array(4).fill('1.0.0'), '1.5.0'];
+    for (const [i, version] of versions.entries())
+      await checkin(cloud, { id: `e${i}`, product: p.name, version }, p.token);
+    await cloud.flush();
+    const back = await seedUpdate(cloud, {
+      product: p.name,
+      version: '1.5.0',
+      allowDowngrade: true,
+      policy: 'id != "none"',
+    });
+    const forward = await seedUpdate(cloud, { product: p.name, version: '1.6.0', enabled: false });
+    const stats = await productStats({ table: cloud.table }, p.name);
+    const eligible = (id: string) => stats.updates.find((u) => u.id === id)?.eligible;
+    // Every device but the one already on 1.5.0; without allowDowngrade only those below.
+    expect(eligible(back.id)).toBe(14);
+    expect(eligible(forward.id)).toBe(5);
+  });
+});
+
 describe('backfill of a cloud without aggregates (13.6) and stats from aggregates (13.4)', () => {
   it('counts each old registry entry once, run twice at once while some of those devices check in', async () => {
     const p = await freshProduct();

@@ -48,8 +48,8 @@ export interface UpdateStats {
   readonly limit?: number;
   /**
    * Devices the update can reach, estimated from the aggregates (O(1)): those on a lower version
-   * now (any other version for a downgrade with a policy) plus those it already moved, in its share (the current phase's, or its percentage). Its
-   * policy is not applied, so the policy may match fewer (`policy check --product` scans for that).
+   * now (on any other version for a downgrade with a policy) plus those it already moved, in its
+   * share (the current phase's, or its percentage). Its policy is not applied, so the policy may match fewer (`policy check --product` scans for that).
    */
   readonly eligible: number;
 }
@@ -101,6 +101,15 @@ function versionCounts(counts: DeviceCounts): VersionCount[] {
   ];
 }
 
+/** The share of devices an update admits now: its phase's, as the phase ledger decides it. */
+function shareOf(update: UpdateRecord, now: number): number {
+  try {
+    return phaseStatusOf(update, now)?.percentage ?? update.percentage ?? 100;
+  } catch {
+    return 0; // a stored plan that no longer parses admits nobody new (functions/phase-ledger.ts)
+  }
+}
+
 /** See UpdateStats.eligible. */
 function eligibleEstimate(update: UpdateRecord, counts: DeviceCounts, now: number): number {
   // Selection's own rule (functions/selection.ts): a downgrade with a policy is offered above too.
@@ -112,7 +121,7 @@ function eligibleEstimate(update: UpdateRecord, counts: DeviceCounts, now: numbe
       return order < 0 || (downgrades && order > 0);
     })
     .reduce((sum, v) => sum + v.devices, 0);
-  const share = phaseStatusOf(update, now)?.percentage ?? update.percentage ?? 100;
+  const share = shareOf(update, now);
   return Math.max(Math.round(((reachable + update.counters.success) * share) / 100), update.counters.started);
 }
 

@@ -167,6 +167,16 @@ describe('hourly series (13.1)', () => {
 });
 
 describe('eligible estimate of the progress bars', () => {
+  it('of a phased update whose stored plan no longer parses is 0 (it admits nobody new), the stats still answer', async () => {
+    const p = await freshProduct();
+    await checkin(cloud, { id: 'x1', product: p.name, version: '1.0.0' }, p.token);
+    await cloud.flush();
+    const broken = await seedUpdate(cloud, { product: p.name, version: '2.0.0', phases: '5 percent' });
+    const stats = await productStats({ table: cloud.table }, p.name);
+    expect(stats.devices).toBe(1);
+    expect(stats.updates.find((u) => u.id === broken.id)?.eligible).toBe(0);
+  });
+
   it('counts the devices above a downgrade, which selection offers it (DESIGN §4.3)', async () => {
     const p = await freshProduct();
     const versions = [...Array(10).fill('2.0.0'), ...Array(4).fill('1.0.0'), '1.5.0'];

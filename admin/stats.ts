@@ -49,7 +49,8 @@ export interface UpdateStats {
   /**
    * Devices the update can reach, estimated from the aggregates (O(1)): those on a lower version
    * now (on any other version for a downgrade with a policy) plus those it already moved, in its
-   * share (the current phase's, or its percentage). Its policy is not applied, so the policy may match fewer (`policy check --product` scans for that).
+   * share (the current phase's, or its percentage). Its policy is not applied, so the policy may
+   * match fewer (`policy check --product` scans for that).
    */
   readonly eligible: number;
 }

@@ -12,7 +12,7 @@ import { FLEET_SCAN_DEVICES, publish } from '#admin/index.ts';
 import { openCloud } from '#cli/cloud.ts';
 import { keys } from '#functions/keys.ts';
 import { onceArgs, runAgent, writeAgentFiles } from '#test/integration/agent-fixtures.ts';
-import { type ConsolePage, launchConsolePage, ROOT } from '#test/support/browser.ts';
+import { type ConsolePage, launchConsolePage, openSection, ROOT } from '#test/support/browser.ts';
 import { checkin, startTestCloud, type TestCloud } from '#test/support/cloud.ts';
 import { startTestConsole, type TestConsole } from '#test/support/console.ts';
 
@@ -157,7 +157,7 @@ describe('device views in Chromium', () => {
   });
 
   it('counts the devices a policy would match as it is typed, and labels a broken one', async () => {
-    await page.getByRole('link', { name: 'Publish' }).click();
+    await openSection(page, 'Publish', 'Publish an update');
     await page.getByLabel('Version').fill('1.3.0');
     const policy = page.getByLabel('Policy');
     const count = page.getByRole('status').filter({ hasText: /Would match/ });
@@ -258,7 +258,7 @@ describe('device views in Chromium', () => {
   });
 
   it('publishes to the product the header shows, when the header switches product', async () => {
-    await page.getByRole('link', { name: 'Publish' }).click();
+    await openSection(page, 'Publish', 'Publish an update');
     const target = page.getByLabel('Product', { exact: true });
     expect(await target.inputValue()).toBe('demo');
     await page.getByLabel('Showing product').fill('big');

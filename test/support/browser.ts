@@ -39,3 +39,16 @@ export async function launchConsolePage(): Promise<ConsolePage> {
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   return { browser, context, page, requested, pageErrors, shot };
 }
+
+/**
+ * Opens a section from the page's navigation and waits until its view took over: the view's
+ * heading takes focus once rendered (console/ui/main.tsx). Until then the old view's fields (the
+ * devices view has a "Version" too) take what a test fills, and the move of focus eats keystrokes.
+ */
+export async function openSection(page: Page, link: string, heading: string): Promise<void> {
+  await page
+    .getByRole('navigation', { name: 'Sections' })
+    .getByRole('link', { name: link, exact: true })
+    .click();
+  await page.getByRole('heading', { name: heading }).and(page.locator(':focus')).waitFor();
+}

@@ -32,7 +32,11 @@ import { updatesOf } from './updates.ts';
 export interface VersionCount {
   readonly version: string;
   readonly devices: number;
-  /** Latest check-in of a device on this version (ISO 8601). */
+  /**
+   * Latest first checkin of a day of a device on this version within the days read (ISO 8601);
+   * for a version no device was seen on in those days, when a device last moved to it. Devices
+   * check in daily, so a version with live devices is always within them.
+   */
   readonly lastSeen: string;
 }
 

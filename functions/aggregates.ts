@@ -219,7 +219,10 @@ function sameCountedState(stored: Item | undefined, before: CountedState | undef
 export interface VersionDevices {
   readonly version: string;
   readonly devices: number;
-  /** Latest first checkin of a day (or move) of a device on this version (ISO 8601). */
+  /**
+   * Latest first checkin of a day of a device on this version within the days read, or else its
+   * latest move onto it (ISO 8601): see admin's VersionCount.
+   */
   readonly lastSeen: string;
 }
 

@@ -11,28 +11,45 @@ export interface Loaded<T> {
   replace(value: T): void;
 }
 
-/** Calls `load` now, whenever `key` changes, and every REFRESH_MS while mounted. */
+/**
+ * Calls `load` now, whenever `key` changes, and every REFRESH_MS while mounted. Answers are shown
+ * in the order asked: one that arrives after a later one, or after `key` changed (a slow answer
+ * about the product shown before), is dropped.
+ */
 export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const latest = useRef(load);
   latest.current = load;
+  /** Requests asked so far, the latest whose answer is shown, and the first asked for this key. */
+  const order = useRef({ asked: 0, shown: 0, keyStart: 0 });
   const run = useCallback(() => {
+    const n = ++order.current.asked;
+    const current = () => n >= order.current.keyStart && n > order.current.shown;
     latest.current().then(
       (value) => {
+        if (!current()) return;
+        order.current.shown = n;
         setData(value);
         setError(undefined);
       },
-      (err: Error) => setError(err.message),
+      (err: Error) => {
+        if (current()) setError(err.message);
+      },
     );
   }, []);
   useEffect(() => {
+    order.current.keyStart = order.current.asked + 1;
     setData(undefined);
     run();
     const timer = setInterval(run, REFRESH_MS);
     return () => clearInterval(timer);
   }, [key, run]);
-  return { data, error, reload: run, replace: setData };
+  const replace = useCallback((value: T) => {
+    order.current.shown = order.current.asked; // answers asked before this one are older
+    setData(value);
+  }, []);
+  return { data, error, reload: run, replace };
 }
 
 /** The part of the URL after `#`, kept in state: the views are addressed by hash. */

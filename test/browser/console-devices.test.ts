@@ -270,6 +270,30 @@ describe('device views in Chromium', () => {
     await expect.poll(() => target.inputValue()).toBe('demo');
   });
 
+  it('shows the product switched to, not a slow answer about the one shown before', async () => {
+    // demo's update list answers 1.5 s late; the header switches to big (no updates) meanwhile.
+    const slow = async (route: Route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await route.continue();
+    };
+    const demoUpdates = '**/products/demo/updates';
+    await page.route(demoUpdates, slow);
+    const late = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith('/products/demo/updates'));
+    await openSection(page, 'Updates', 'Updates of demo');
+    await page.getByLabel('Showing product').fill('big');
+    await page.getByLabel('Showing product').press('Enter');
+    await page.getByText('No updates yet').waitFor();
+    await late;
+    await page.unroute(demoUpdates, slow);
+    // Two frames after demo's answer: it would have been drawn by now.
+    await page.evaluate('new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))');
+    expect(await page.getByRole('heading', { name: 'Updates of big' }).count()).toBe(1);
+    expect(await page.getByRole('link', { name: '1.2.0' }).count()).toBe(0);
+    await page.getByLabel('Showing product').fill('demo');
+    await page.getByLabel('Showing product').press('Enter');
+    await page.getByRole('link', { name: '1.2.0' }).waitFor();
+  });
+
   it("links an update's granted devices to their history", async () => {
     await page.goto(`${web.origin}/#/updates/1.2.0`);
     await page

@@ -15,7 +15,7 @@ import { ReportLedger } from '#functions/report-ledger.ts';
 import { readUpdate } from '#functions/update-counters.ts';
 import { LOCAL_REGION } from '#local/cloud.ts';
 import { checkin, report, seedUpdate, type TestCloud, useTestCloud } from '#test/support/cloud.ts';
-import { appThrough, type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
+import { appThrough, isWrite, KillingProxy } from '#test/support/dynamo-proxy.ts';
 
 let cloud: TestCloud;
 
@@ -155,34 +155,11 @@ describe('duplicate checkins of one device (11.4)', () => {
 });
 
 /**
- * An HTTP proxy to dynalite that, once armed, forwards the Nth ledger write, lets dynalite apply
- * it, then resets the connection instead of answering, and from then on resets every request: the
- * process that sent it died right after the write landed.
+ * Ledger writes only: the registry entry written beside a checkin, and the device counts and
+ * intents of its transactions (tokens prefixed "dev", functions/aggregates.ts), are not part of it.
  */
-class KillingProxy extends FaultyDynamoProxy {
-  private writes = 0;
-  private killAt = Number.POSITIVE_INFINITY;
-  dead = false;
-  /** The store reachable again: the process lived through the failure. */
-  revive(): void {
-    this.dead = false;
-  }
-  arm(n: number): void {
-    this.writes = 0;
-    this.killAt = n;
-  }
-  protected fate(op: string, body: Buffer): Drop | undefined {
-    if (this.dead) return 'before';
-    // The registry entry written beside a checkin, and the device counts and intents of its
-    // transactions (tokens prefixed "dev", functions/aggregates.ts), are not part of the ledger.
-    const registry = /"DEV#|"AGG#|"(tx_)?dev[0-9a-f]{32}"/.test(body.toString());
-    const ledgerWrite = /Put|Update|Delete|Write/.test(op) && !registry;
-    return ledgerWrite && ++this.writes === this.killAt ? 'after' : undefined;
-  }
-  protected override onDrop(when: Drop): void {
-    if (when === 'after') this.dead = true;
-  }
-}
+const ledgerWrite = (op: string, body: Buffer) =>
+  isWrite(op) && !/"DEV#|"AGG#|"(tx_)?dev[0-9a-f]{32}"/.test(body.toString());
 
 const call = (app: App, path: string, body: object, token: string) =>
   app({ method: 'POST', path, headers: { authorization: token }, body: Buffer.from(JSON.stringify(body)) });
@@ -195,7 +172,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
     async (n) => {
       const p = await freshProduct();
       const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', rate: 100, period: 3600 });
-      const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+      const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint), ledgerWrite);
       await proxy.open();
       try {
         proxy.arm(n);
@@ -223,7 +200,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
   it('a transaction cut off in a process that lives on is finished or undone in the background', async () => {
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0', rate: 100, period: 3600 });
-    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint), ledgerWrite);
     await proxy.open();
     try {
       proxy.arm(4); // the probe, the intent, `started` and the window's count land; the grant does not
@@ -251,7 +228,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
     const p = await freshProduct();
     const update = await seedUpdate(cloud, { product: p.name, version: '2.0.0' });
     expect((await checkin(cloud, { id: 'f', product: p.name, version: '1.0.0' }, p.token)).status).toBe(200);
-    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+    const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint), ledgerWrite);
     await proxy.open();
     const failed = { id: 'f', update: update.id, success: false, error: 'boom' };
     try {
@@ -281,7 +258,7 @@ describe('counters and their records across a kill after any write (11.5)', () =
         200,
       );
       expect((await report(cloud, { id: 'r', update: update.id, success: false }, p.token)).status).toBe(200);
-      const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint));
+      const proxy = new KillingProxy(new URL(cloud.file.dynamoEndpoint), ledgerWrite);
       await proxy.open();
       const applied = { id: 'r', update: update.id, success: true, status: 'applied' };
       try {

@@ -15,13 +15,11 @@ import { keys } from '#functions/keys.ts';
 import { DeviceRegistry } from '#functions/registry.ts';
 import { LOCAL_REGION } from '#local/cloud.ts';
 import { type TestCloud, useTestCloud } from '#test/support/cloud.ts';
-import { type Drop, FaultyDynamoProxy } from '#test/support/dynamo-proxy.ts';
+import { isWrite, KillingProxy } from '#test/support/dynamo-proxy.ts';
 import { until } from '#test/support/wait.ts';
 
 let cloud: TestCloud;
 const freshProduct = useTestCloud('rounds', (started) => (cloud = started));
-
-const isWrite = (op: string) => /Put|Update|Delete|Write/.test(op);
 
 /** Sends through the cloud's client, counting writes. */
 class CountingClient implements TableClient {
@@ -52,28 +50,6 @@ class StaleReadTable extends Table {
       items[at] = undefined;
     }
     return items;
-  }
-}
-
-/** Once armed, forwards the Nth write, lets dynalite apply it, then resets that and every later request. */
-class KillingProxy extends FaultyDynamoProxy {
-  private writes = 0;
-  private killAt = Number.POSITIVE_INFINITY;
-  dead = false;
-  /** The store reachable again: the process lived through the failure. */
-  revive(): void {
-    this.dead = false;
-  }
-  arm(n: number): void {
-    this.writes = 0;
-    this.killAt = n;
-  }
-  protected fate(op: string): Drop | undefined {
-    if (this.dead) return 'before';
-    return isWrite(op) && ++this.writes === this.killAt ? 'after' : undefined;
-  }
-  protected override onDrop(when: Drop): void {
-    if (when === 'after') this.dead = true;
   }
 }
 

@@ -84,6 +84,46 @@ export abstract class FaultyDynamoProxy {
   }
 }
 
+/** DynamoDB operations that write. */
+export const isWrite = (op: string) => /Put|Update|Delete|Write/.test(op);
+
+/**
+ * Once armed, forwards the Nth write that `counts` (every write by default), lets dynalite apply
+ * it, then resets that and every later request: the process that sent it died right after the
+ * write landed, until `revive`.
+ */
+export class KillingProxy extends FaultyDynamoProxy {
+  private writes = 0;
+  private killAt = Number.POSITIVE_INFINITY;
+  dead = false;
+
+  constructor(
+    target: URL,
+    private readonly counts: (op: string, body: Buffer) => boolean = isWrite,
+  ) {
+    super(target);
+  }
+
+  /** The store reachable again: the process lived through the failure. */
+  revive(): void {
+    this.dead = false;
+  }
+
+  arm(n: number): void {
+    this.writes = 0;
+    this.killAt = n;
+  }
+
+  protected fate(op: string, body: Buffer): Drop | undefined {
+    if (this.dead) return 'before';
+    return this.counts(op, body) && ++this.writes === this.killAt ? 'after' : undefined;
+  }
+
+  protected override onDrop(when: Drop): void {
+    if (when === 'after') this.dead = true;
+  }
+}
+
 /** An app as Lambda runs it (no registry batching) whose store goes through `proxy`. */
 export function appThrough(cloud: TestCloud, proxy: FaultyDynamoProxy): App {
   return createCloud(
